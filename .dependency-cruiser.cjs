@@ -1,0 +1,55 @@
+// The import-direction rule of DESIGN.md §5, made a check: an area under src/ may import
+// only areas of a lower rank, and only through their index.ts (their public surface).
+const ranks = {
+  core: 0,
+  kube: 1,
+  cluster: 2,
+  tokens: 2,
+  ca: 2,
+  registry: 2,
+  authn: 3,
+  agent: 3,
+  server: 4,
+  recovery: 4,
+  playground: 5,
+  cli: 6,
+};
+
+const areas = Object.keys(ranks);
+const upward = areas.flatMap((from) =>
+  areas
+    .filter((to) => to !== from && ranks[to] >= ranks[from])
+    .map((to) => ({
+      name: `no-${from}-to-${to}`,
+      comment: `${from} (rank ${ranks[from]}) may not import ${to} (rank ${ranks[to]})`,
+      severity: 'error',
+      from: { path: `^src/${from}/` },
+      to: { path: `^src/${to}/` },
+    })),
+);
+
+module.exports = {
+  forbidden: [
+    ...upward,
+    {
+      name: 'no-internals-across-areas',
+      comment: 'another area is reached only through its index.ts',
+      severity: 'error',
+      from: { path: '^src/([^/]+)/' },
+      to: { path: '^src/([^/]+)/.+', pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$'] },
+    },
+    {
+      name: 'no-unknown-area',
+      comment: 'every folder under src/ must have a rank in .dependency-cruiser.cjs',
+      severity: 'error',
+      from: { path: `^src/(?!(${areas.join('|')})/)` },
+      to: {},
+    },
+    { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+  },
+};

@@ -1,0 +1,6 @@
+//go:build tools
+
+// Package tools pins the peer commands in this module's graph so `go mod tidy` keeps them.
+package tools
+
+import _ "k8s.io/kubernetes/cmd/kube-apiserver"

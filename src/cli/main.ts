@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { isMeshidError } from '../core/index.ts';
+import { addGlobalOptions } from './globals.ts';
+import { registerPlaygroundCommands } from './playground-commands.ts';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export function buildProgram(): Command {
+  const program = addGlobalOptions(new Command('meshid'))
+    .description('meshid: the security control plane of a Kubernetes service mesh')
+    .version(VERSION, '--version', 'print the meshid version')
+    .showHelpAfterError('(run `meshid --help` for usage)')
+    .exitOverride();
+  registerPlaygroundCommands(program);
+  return program;
+}
+
+/** Runs the CLI; errors become one line on stderr (plus a hint) and a non-zero exit. */
+export async function main(argv: string[] = process.argv): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    if (isMeshidError(error)) {
+      process.stderr.write(`error: ${error.message} [${error.code}]\n`);
+      if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
+      return 1;
+    }
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}

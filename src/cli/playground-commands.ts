@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { terminalProgress } from '../core/index.ts';
+import { execCredential } from '../cluster/index.ts';
+import { DEFAULT_PLAYGROUND_DIR, startPlayground, stopPlayground, type Playground } from '../playground/index.ts';
+import { globalOptions } from './globals.ts';
+import { printStructured } from './output.ts';
+
+export function registerPlaygroundCommands(program: Command): void {
+  program
+    .command('up')
+    .description('start the local playground: a real etcd and kube-apiserver, with meshid and sample users')
+    .option('--dir <dir>', 'where the playground keeps its keys, data and logs', DEFAULT_PLAYGROUND_DIR)
+    .option('--detach', 'return once it is ready, leaving it running (stop it with `meshid down`)')
+    .action(async (opts: { dir: string; detach?: boolean }, command: Command) => {
+      const { output } = globalOptions(command);
+      const playground = await startPlayground({ dir: opts.dir, detach: opts.detach ?? false, progress: terminalProgress() });
+      if (output === 'text') printNextSteps(playground, opts.detach ?? false);
+      else printStructured(playground.env, output);
+      if (!opts.detach) await runUntilStopped(playground);
+    });
+
+  program
+    .command('down')
+    .description('stop a playground started with `meshid up`')
+    .option('--dir <dir>', 'the directory `meshid up` used', DEFAULT_PLAYGROUND_DIR)
+    .action(async (opts: { dir: string }) => {
+      await stopPlayground(opts.dir, terminalProgress());
+    });
+
+  const playground = program.command('playground', { hidden: true }).description('helpers used by the playground itself');
+  playground
+    .command('credential')
+    .description('client-go exec credential plugin for the playground user carol')
+    .requiredOption('--token-file <path>', 'file holding the token to hand out')
+    .action(async (opts: { tokenFile: string }) => {
+      process.stdout.write((await execCredential(opts.tokenFile)) + '\n');
+    });
+}
+
+function printNextSteps(playground: Playground, detached: boolean): void {
+  const { env, dir } = playground;
+  const lines = [
+    '',
+    `The playground is up. Its API server: ${env.apiServer}`,
+    `Everything about it is in ${dir}/env.json. Try, as each sample user:`,
+    `  kubectl --kubeconfig ${env.kubeconfigs.admin} get namespaces        # admin: system:masters`,
+    `  kubectl --kubeconfig ${env.kubeconfigs.alice} -n dev get pods       # alice: may read pods in dev only`,
+    `  kubectl --kubeconfig ${env.kubeconfigs.bob} auth can-i --list       # bob: views everything`,
+    `  kubectl --kubeconfig ${env.kubeconfigs.carol} -n dev get pods       # carol: exec credential plugin`,
+    '',
+    detached ? `Stop it with: meshid down --dir ${dir}` : 'Press Ctrl-C to stop it.',
+    '',
+  ];
+  process.stderr.write(lines.join('\n'));
+}
+
+/** Foreground `up`: Ctrl-C (or SIGTERM) stops every process; a peer that dies stops the rest. */
+async function runUntilStopped(playground: Playground): Promise<void> {
+  const died = Promise.race(playground.cluster.processes.map((p) => p.exited.then((how) => `${p.name} exited (${how})`)));
+  const signalled = new Promise<string>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => resolve(sig));
+  });
+  const reason = await Promise.race([died, signalled]);
+  process.stderr.write(`\nStopping the playground (${reason})…\n`);
+  await playground.stop();
+  if (!reason.startsWith('SIG')) process.exitCode = 1;
+}

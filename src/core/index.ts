@@ -1,0 +1,4 @@
+export { MeshidError, isMeshidError, type ErrorCode, type MeshidErrorOptions } from './errors.ts';
+export { systemClock, ManualClock, type Clock } from './clock.ts';
+export { createLogger, type Logger } from './log.ts';
+export { terminalProgress, silentProgress, bar, type Progress } from './progress.ts';

@@ -1,0 +1,48 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { MeshidError } from '../core/index.ts';
+
+/**
+ * DIR/env.json: how tools and tests find a running playground. Later parts (server, CA,
+ * agent) add their addresses here.
+ */
+export const PlaygroundEnvSchema = z.object({
+  apiServer: z.url(),
+  kubeconfigs: z.object({ admin: z.string(), alice: z.string(), bob: z.string(), carol: z.string() }),
+  pids: z.array(z.number().int().positive()),
+});
+export type PlaygroundEnv = z.infer<typeof PlaygroundEnvSchema>;
+
+export function envFile(dir: string): string {
+  return join(dir, 'env.json');
+}
+
+export async function writeEnv(dir: string, env: PlaygroundEnv): Promise<void> {
+  await writeFile(envFile(dir), JSON.stringify(env, null, 2) + '\n');
+}
+
+/** Reads env.json; undefined when there is none, an error naming the field when it is bad. */
+export async function readEnv(dir: string): Promise<PlaygroundEnv | undefined> {
+  let text: string;
+  try {
+    text = await readFile(envFile(dir), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new MeshidError('ERR_INVALID_ARGUMENT', `${envFile(dir)} is not JSON`, { cause: error });
+  }
+  const parsed = PlaygroundEnvSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new MeshidError('ERR_INVALID_ARGUMENT', `${envFile(dir)}: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`, {
+      hint: `Stop the processes by hand and delete ${envFile(dir)}.`,
+    });
+  }
+  return parsed.data;
+}

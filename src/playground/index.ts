@@ -1,0 +1,2 @@
+export { startPlayground, stopPlayground, DEFAULT_PLAYGROUND_DIR, type Playground, type PlaygroundOptions } from './playground.ts';
+export { readEnv, envFile, PlaygroundEnvSchema, type PlaygroundEnv } from './env.ts';

@@ -1,0 +1,61 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { MeshidError, silentProgress, type Progress } from '../core/index.ts';
+import { isAlive, startCluster, stopPid, type LocalCluster } from '../cluster/index.ts';
+import { envFile, readEnv, writeEnv, type PlaygroundEnv } from './env.ts';
+
+export const DEFAULT_PLAYGROUND_DIR = '.meshid';
+
+export interface PlaygroundOptions {
+  dir?: string;
+  detach?: boolean;
+  progress?: Progress;
+}
+
+export interface Playground {
+  dir: string;
+  env: PlaygroundEnv;
+  cluster: LocalCluster;
+  stop(): Promise<void>;
+}
+
+/** `meshid up`: a real local cluster (and, as later parts land, meshid in it). */
+export async function startPlayground(options: PlaygroundOptions = {}): Promise<Playground> {
+  const dir = resolve(options.dir ?? DEFAULT_PLAYGROUND_DIR);
+  const previous = await readEnv(dir).catch(() => undefined);
+  if (previous && previous.pids.some(isAlive)) {
+    throw new MeshidError('ERR_PLAYGROUND_RUNNING', `a playground is already running in ${dir}`, {
+      hint: `Stop it with \`meshid down --dir ${dir}\`, or pick another --dir.`,
+    });
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await rm(envFile(dir), { force: true });
+  const cluster = await startCluster({ dir, detached: options.detach ?? false, progress: options.progress ?? silentProgress });
+  const env: PlaygroundEnv = {
+    apiServer: cluster.apiServer,
+    kubeconfigs: cluster.kubeconfigs,
+    pids: cluster.processes.map((p) => p.pid),
+  };
+  await writeEnv(dir, env);
+  const stop = async (): Promise<void> => {
+    await cluster.stop();
+    await rm(envFile(dir), { force: true });
+  };
+  return { dir, env, cluster, stop };
+}
+
+/** `meshid down`: stops what env.json lists, even when another process started it. */
+export async function stopPlayground(dirOption: string = DEFAULT_PLAYGROUND_DIR, progress: Progress = silentProgress): Promise<void> {
+  const dir = resolve(dirOption);
+  const env = await readEnv(dir);
+  if (!env) {
+    throw new MeshidError('ERR_PLAYGROUND_NOT_FOUND', `no playground in ${dir} (no env.json)`, {
+      hint: 'Pass the --dir that `meshid up` used.',
+    });
+  }
+  progress.start(`Stopping ${env.pids.length} processes`);
+  // Reverse start order, as the cluster's own stop does.
+  for (const pid of [...env.pids].reverse()) await stopPid(pid);
+  await rm(envFile(dir), { force: true });
+  progress.succeed(`Stopped the playground in ${dir}`);
+}
