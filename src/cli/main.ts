@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { isMeshidError } from '../core/index.ts';
-import { addGlobalOptions } from './globals.ts';
+import { addGlobalOptions, globalOptions } from './globals.ts';
 import { registerPlaygroundCommands } from './playground-commands.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -11,7 +11,9 @@ export function buildProgram(): Command {
     .description('meshid: the security control plane of a Kubernetes service mesh')
     .version(VERSION, '--version', 'print the meshid version')
     .showHelpAfterError('(run `meshid --help` for usage)')
-    .exitOverride();
+    .exitOverride()
+    // Bad global flags fail before any command does work.
+    .hook('preAction', (_program, action) => void globalOptions(action));
   registerPlaygroundCommands(program);
   return program;
 }

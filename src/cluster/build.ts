@@ -12,12 +12,15 @@ export interface PeerBinaries {
   kubeApiserver: string;
   kubeControllerManager: string;
   etcd: string;
+  /** For people trying the playground, and for tests that use meshid the way kubectl users do. */
+  kubectl: string;
 }
 
 /** Go packages that become the binaries, keyed by output name. */
 const TARGETS = {
   'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver',
   'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
+  kubectl: 'k8s.io/kubernetes/cmd/kubectl',
   etcd: './cmd/etcd',
 } as const;
 
@@ -31,7 +34,7 @@ export interface EnsureOptions {
 }
 
 /**
- * Returns paths to kube-apiserver, kube-controller-manager and etcd, building them once
+ * Returns paths to kube-apiserver, kube-controller-manager, kubectl and etcd, building them once
  * from their Go modules. The output folder is named after a hash of the wrapper module, so
  * a version bump builds afresh and an unchanged one never rebuilds.
  */
@@ -43,12 +46,13 @@ export async function ensurePeerBinaries(options: EnsureOptions = {}): Promise<P
     kubeApiserver: join(dir, 'kube-apiserver'),
     kubeControllerManager: join(dir, 'kube-controller-manager'),
     etcd: join(dir, 'etcd'),
+    kubectl: join(dir, 'kubectl'),
   };
-  const files = [binaries.kubeApiserver, binaries.kubeControllerManager, binaries.etcd];
+  const files = [binaries.kubeApiserver, binaries.kubeControllerManager, binaries.etcd, binaries.kubectl];
   if (await allExist(files)) return binaries;
 
   await checkGo(env);
-  const label = `Building kube-apiserver ${KUBERNETES_VERSION}, kube-controller-manager and etcd ${ETCD_VERSION} from Go modules`;
+  const label = `Building kube-apiserver, kube-controller-manager, kubectl ${KUBERNETES_VERSION} and etcd ${ETCD_VERSION} from Go modules`;
   progress.start(`${label} (first run only, several minutes)`);
   const started = Date.now();
   try {
@@ -116,14 +120,14 @@ function runGo(args: string[], env: NodeJS.ProcessEnv, onLine?: (line: string) =
       env: { ...env, GOFLAGS: '-buildvcs=false -mod=readonly' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // go reports errors on stderr; `go build -v` also lists packages there.
     const tail: string[] = [];
-    const collect = (line: string): void => {
+    createInterface({ input: child.stdout }).on('line', (line) => onLine?.(line));
+    createInterface({ input: child.stderr }).on('line', (line) => {
       tail.push(line);
       if (tail.length > 20) tail.shift();
       onLine?.(line);
-    };
-    createInterface({ input: child.stdout }).on('line', collect);
-    createInterface({ input: child.stderr }).on('line', collect);
+    });
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0) resolve();

@@ -32,7 +32,11 @@ export interface LocalCluster {
   kubeconfigs: Record<SampleUser, string>;
   /** PEM of the authority that signs kubeconfig client certificates (`--client-ca-file`). */
   clientCaFile: string;
+  /** The kubectl built alongside the cluster, of the same version. */
+  kubectl: string;
   processes: PeerProcess[];
+  /** Milliseconds from the first peer's start: to /readyz, and to a usable playground. */
+  timings: { apiserverReady: number; total: number };
   stop(): Promise<void>;
 }
 
@@ -76,6 +80,7 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
     return peer;
   };
 
+  const bootStarted = performance.now();
   try {
     progress.start('Starting etcd and kube-apiserver');
     const etcdUrl = `https://127.0.0.1:${etcdPort}`;
@@ -118,6 +123,7 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
       '--profiling=false',
     ]);
     await waitForReady(apiServer, pki, processes, paths.logs);
+    const apiserverReady = performance.now() - bootStarted;
     progress.succeed(`kube-apiserver is ready at ${apiServer}`);
 
     progress.start('Writing kubeconfigs and RBAC for admin, alice, bob and carol');
@@ -128,12 +134,14 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
       '--secure-port=0',
       `--service-account-private-key-file=${pki.serviceAccount.key}`,
       `--root-ca-file=${pki.ca.cert}`,
-      '--use-service-account-credentials=false',
+      // One service account per controller, each bound to its bootstrap role, as kubeadm does.
+      '--use-service-account-credentials=true',
     ]);
     await applyObjects(loadKubeConfig({ kubeconfig: kubeconfigs.users.admin }), sampleRbac());
     progress.succeed('Wrote kubeconfigs and RBAC for admin, alice, bob and carol');
 
-    return { dir: options.dir, apiServer, kubeconfigs: kubeconfigs.users, clientCaFile: pki.clientCa.cert, processes, stop };
+    const timings = { apiserverReady, total: performance.now() - bootStarted };
+    return { dir: options.dir, apiServer, kubeconfigs: kubeconfigs.users, clientCaFile: pki.clientCa.cert, kubectl: binaries.kubectl, processes, timings, stop };
   } catch (error) {
     progress.fail('The local cluster did not start');
     await stop();

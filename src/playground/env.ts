@@ -10,6 +10,7 @@ import { MeshidError } from '../core/index.ts';
 export const PlaygroundEnvSchema = z.object({
   apiServer: z.url(),
   kubeconfigs: z.object({ admin: z.string(), alice: z.string(), bob: z.string(), carol: z.string() }),
+  kubectl: z.string(),
   pids: z.array(z.number().int().positive()),
 });
 export type PlaygroundEnv = z.infer<typeof PlaygroundEnvSchema>;

@@ -34,6 +34,7 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
   const env: PlaygroundEnv = {
     apiServer: cluster.apiServer,
     kubeconfigs: cluster.kubeconfigs,
+    kubectl: cluster.kubectl,
     pids: cluster.processes.map((p) => p.pid),
   };
   await writeEnv(dir, env);

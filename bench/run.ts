@@ -1,0 +1,18 @@
+// `npm run bench`: every benchmark under bench/, one table at the end.
+// Flags: --quick skips the slowest measurements; --only NAME runs one benchmark.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { renderTable } from './lib/table.ts';
+import type { Benchmark, Row } from './lib/types.ts';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const files = readdirSync(import.meta.dirname).filter((f) => f.endsWith('.bench.ts')).sort();
+const rows: Row[] = [];
+for (const file of files) {
+  const { benchmark } = (await import(join(import.meta.dirname, file))) as { benchmark: Benchmark };
+  if (values.only && benchmark.name !== values.only) continue;
+  process.stderr.write(`\n== ${benchmark.name} ==\n`);
+  rows.push(...(await benchmark.run({ quick: values.quick })));
+}
+console.log(`\n${renderTable(rows)}`);

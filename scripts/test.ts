@@ -1,0 +1,62 @@
+// `npm test`: every unit and integration test. Integration tests (*.int.test.ts) share one
+// real playground, booted here and torn down at the end; they find it via MESHID_TEST_ENV.
+import { readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+import { terminalProgress } from '../src/core/index.ts';
+import { startPlayground, envFile, type Playground } from '../src/playground/index.ts';
+
+const root = resolve(import.meta.dirname, '..');
+
+function findTests(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return findTests(path);
+    return entry.name.endsWith('.test.ts') ? [path] : [];
+  });
+}
+
+const requested = process.argv.slice(2).map((f) => resolve(f));
+const files = (requested.length > 0 ? requested : findTests(join(root, 'test'))).sort();
+const needsCluster = files.some((f) => f.endsWith('.int.test.ts'));
+
+let playground: Playground | undefined;
+let dir: string | undefined;
+const cleanUp = async (): Promise<void> => {
+  await playground?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+};
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => void cleanUp().finally(() => process.exit(130)));
+}
+
+let passed = 0;
+let failed = 0;
+try {
+  if (needsCluster) {
+    dir = await mkdtemp(join(tmpdir(), 'meshid-test-'));
+    playground = await startPlayground({ dir, progress: terminalProgress() });
+    process.env['MESHID_TEST_ENV'] = envFile(dir);
+  }
+  console.log(`Running ${files.length} test files: ${files.map((f) => relative(root, f)).join(', ')}`);
+  const stream = run({ files, concurrency: Math.max(2, availableParallelism()), timeout: 10 * 60_000 });
+  stream.on('test:pass', (event) => {
+    if (event.details.type !== 'suite') passed += 1;
+  });
+  stream.on('test:fail', (event) => {
+    if (event.details.type !== 'suite') failed += 1;
+  });
+  await pipeline(stream, new spec(), process.stdout, { end: false });
+} catch (error) {
+  failed += 1;
+  console.error('The test run could not start:', error);
+} finally {
+  await cleanUp();
+}
+// The one summary line CI and people read.
+console.log(`tests: ${passed} passed, ${failed} failed`);
+process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
