@@ -10,7 +10,26 @@ export type ErrorCode =
   | 'ERR_CLUSTER_NOT_READY'
   | 'ERR_PLAYGROUND_RUNNING'
   | 'ERR_PLAYGROUND_NOT_FOUND'
-  | 'ERR_KUBECONFIG';
+  | 'ERR_KUBECONFIG'
+  // Authentication and sessions
+  | 'ERR_UNAUTHENTICATED'
+  | 'ERR_LOGIN_FAILED'
+  | 'ERR_CHALLENGE_INVALID'
+  | 'ERR_TOKEN_INVALID'
+  | 'ERR_TOKEN_EXPIRED'
+  | 'ERR_WRAPPED_TOKEN_INVALID'
+  | 'ERR_WRAPPED_TOKEN_REPLAYED'
+  | 'ERR_AUTH_DISABLED'
+  | 'ERR_SESSION_KEY_UNAVAILABLE'
+  // Authorization and request hygiene
+  | 'ERR_FORBIDDEN'
+  | 'ERR_IMPERSONATION_FORBIDDEN'
+  | 'ERR_CSRF'
+  | 'ERR_PAYLOAD_TOO_LARGE'
+  | 'ERR_NOT_FOUND'
+  // Kubernetes itself
+  | 'ERR_KUBE_UNAVAILABLE'
+  | 'ERR_KUBE_REJECTED';
 
 export interface MeshidErrorOptions {
   cause?: unknown;

@@ -2,3 +2,4 @@ export { MeshidError, isMeshidError, type ErrorCode, type MeshidErrorOptions } f
 export { systemClock, ManualClock, type Clock } from './clock.ts';
 export { createLogger, type Logger } from './log.ts';
 export { terminalProgress, silentProgress, bar, type Progress } from './progress.ts';
+export { TtlCache } from './ttl-cache.ts';

@@ -1,0 +1,180 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import { z } from 'zod';
+import { MeshidError, systemClock, type Clock, type Logger } from '../core/index.ts';
+import { SecretClient, decodeSecret, kubeStatus, watchSecrets, type SecretSpec, type SecretWatch } from '../kube/index.ts';
+
+export const SESSION_SECRET_NAME = 'meshid-authentication';
+const SESSION_KEY_LABEL = 'session';
+const DATA_KEY = 'keys.json';
+
+export interface SessionKey {
+  kid: string;
+  secret: Uint8Array;
+  /** When set, the key only verifies (it was rotated out) and is dropped after this time. */
+  retireAt?: number;
+}
+
+/** Read side of the session keys; the first key signs, every unretired key verifies. */
+export interface SessionKeySource {
+  current(): SessionKey;
+  find(kid: string): SessionKey | undefined;
+}
+
+export function newSessionKey(): SessionKey {
+  return { kid: randomUUID(), secret: randomBytes(32) };
+}
+
+/** A fixed set of keys, for unit tests and for tools that run without a cluster. */
+export class StaticSessionKeys implements SessionKeySource {
+  constructor(private readonly keys: SessionKey[] = [newSessionKey()]) {}
+
+  current(): SessionKey {
+    const key = this.keys[0];
+    if (!key) throw new MeshidError('ERR_SESSION_KEY_UNAVAILABLE', 'no session key');
+    return key;
+  }
+
+  find(kid: string): SessionKey | undefined {
+    return this.keys.find((k) => k.kid === kid);
+  }
+}
+
+const StoredKeys = z.array(z.object({ kid: z.string().min(1), key: z.string().min(43), retireAt: z.iso.datetime().optional() })).min(1);
+
+export function serializeKeys(keys: SessionKey[]): string {
+  return JSON.stringify(
+    keys.map((k) => ({
+      kid: k.kid,
+      key: Buffer.from(k.secret).toString('base64url'),
+      ...(k.retireAt === undefined ? {} : { retireAt: new Date(k.retireAt).toISOString() }),
+    })),
+  );
+}
+
+export function parseKeys(text: string | undefined): SessionKey[] {
+  const parsed = StoredKeys.parse(JSON.parse(text ?? 'null'));
+  return parsed.map((k) => ({
+    kid: k.kid,
+    secret: Buffer.from(k.key, 'base64url'),
+    ...(k.retireAt === undefined ? {} : { retireAt: Date.parse(k.retireAt) }),
+  }));
+}
+
+export interface KubeSessionKeysOptions {
+  namespace: string;
+  /** How long a rotated-out key keeps verifying: the lifetime of the sessions it signed. */
+  sessionTtlMs: number;
+  clock?: Clock;
+  log: Logger;
+}
+
+/**
+ * Session keys held in Secret `meshid-authentication`. Every replica watches it; whichever
+ * replica first finds it missing creates it (create-if-absent), so exactly one key results.
+ */
+export class KubeSessionKeys implements SessionKeySource {
+  readonly #secrets: SecretClient;
+  readonly #spec: SecretSpec;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #ttl: number;
+  #keys: SessionKey[] = [];
+  #watch: SecretWatch | undefined;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    options: KubeSessionKeysOptions,
+  ) {
+    this.#secrets = new SecretClient(kc);
+    this.#spec = { namespace: options.namespace, name: SESSION_SECRET_NAME, key: SESSION_KEY_LABEL };
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.log;
+    this.#ttl = options.sessionTtlMs;
+  }
+
+  async start(): Promise<void> {
+    await this.#ensure();
+    this.#watch = await watchSecrets(
+      this.kc,
+      this.#spec.namespace,
+      SESSION_KEY_LABEL,
+      {
+        onUpsert: (secret) => this.#load(secret),
+        onDelete: () => {
+          // Refuse every session at once, then put a fresh key in place.
+          this.#keys = [];
+          this.#log.warn('session key Secret deleted: all sessions are now invalid; creating a new key');
+          void this.#ensure().catch((error: unknown) => this.#log.error({ err: error }, 'could not recreate the session key'));
+        },
+      },
+      this.#log,
+    );
+  }
+
+  async stop(): Promise<void> {
+    await this.#watch?.stop();
+  }
+
+  current(): SessionKey {
+    const now = this.#clock.now();
+    const key = this.#keys.find((k) => k.retireAt === undefined || k.retireAt > now);
+    if (!key) throw new MeshidError('ERR_SESSION_KEY_UNAVAILABLE', 'the session key is being recreated; try again shortly');
+    return key;
+  }
+
+  find(kid: string): SessionKey | undefined {
+    const now = this.#clock.now();
+    return this.#keys.find((k) => k.kid === kid && (k.retireAt === undefined || k.retireAt > now));
+  }
+
+  /** A new signing key; the old one keeps verifying until the sessions it signed expire. */
+  async rotate(): Promise<void> {
+    await this.#update((keys) => {
+      const now = this.#clock.now();
+      const kept = keys.filter((k) => k.retireAt === undefined || k.retireAt > now);
+      return [newSessionKey(), ...kept.map((k) => ({ ...k, retireAt: k.retireAt ?? now + this.#ttl }))];
+    });
+  }
+
+  /** Replaces every key: all existing sessions are refused at once (recovery). */
+  async invalidate(): Promise<void> {
+    await this.#update(() => [newSessionKey()]);
+  }
+
+  async #ensure(): Promise<void> {
+    const { secret, created } = await this.#secrets.createIfAbsent(this.#spec, () => ({ [DATA_KEY]: serializeKeys([newSessionKey()]) }));
+    if (created) this.#log.info({ secret: SESSION_SECRET_NAME }, 'created the session key');
+    this.#load(secret);
+  }
+
+  #load(secret: V1Secret): void {
+    try {
+      this.#keys = parseKeys(decodeSecret(secret)[DATA_KEY]);
+    } catch (error) {
+      // Fail closed: a hand-edited, unreadable Secret must not leave old keys trusted.
+      this.#keys = [];
+      this.#log.error({ err: error, secret: SESSION_SECRET_NAME }, `Secret ${SESSION_SECRET_NAME} is unreadable; refusing all sessions until it is fixed or deleted`);
+    }
+  }
+
+  async #update(change: (keys: SessionKey[]) => SessionKey[]): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const { secret } = await this.#secrets.createIfAbsent(this.#spec, () => ({ [DATA_KEY]: serializeKeys([newSessionKey()]) }));
+      let keys: SessionKey[] = [];
+      try {
+        keys = parseKeys(decodeSecret(secret)[DATA_KEY]);
+      } catch {
+        // An unreadable Secret is replaced wholesale.
+      }
+      try {
+        this.#load(await this.#secrets.replace(this.#spec, secret.metadata?.resourceVersion ?? '', { [DATA_KEY]: serializeKeys(change(keys)) }));
+        return;
+      } catch (error) {
+        // Another replica wrote first: re-read and apply the change to its result.
+        if (kubeStatus(error) !== 409) throw error;
+      }
+    }
+    throw new MeshidError('ERR_KUBE_UNAVAILABLE', `could not update Secret ${SESSION_SECRET_NAME}: it kept changing underneath`);
+  }
+}
