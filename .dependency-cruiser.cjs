@@ -3,10 +3,12 @@
 const ranks = {
   core: 0,
   kube: 1,
+  pki: 1,
   cluster: 2,
   tokens: 2,
   ca: 2,
   registry: 2,
+  install: 2,
   authn: 3,
   agent: 3,
   server: 4,

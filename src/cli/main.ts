@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { isMeshidError } from '../core/index.ts';
 import { addGlobalOptions, globalOptions } from './globals.ts';
+import { registerAuthCommands } from './auth-commands.ts';
 import { registerPlaygroundCommands } from './playground-commands.ts';
+import { registerServerCommands } from './server-commands.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
     // Bad global flags fail before any command does work.
     .hook('preAction', (_program, action) => void globalOptions(action));
   registerPlaygroundCommands(program);
+  registerAuthCommands(program);
+  registerServerCommands(program);
   return program;
 }
 

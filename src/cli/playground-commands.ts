@@ -50,6 +50,11 @@ function printNextSteps(playground: Playground, detached: boolean): void {
     `  kubectl --kubeconfig ${env.kubeconfigs.bob} auth can-i --list     # bob: static token, views everything`,
     `  kubectl --kubeconfig ${env.kubeconfigs.carol} -n dev get pods     # carol: exec credential plugin`,
     '',
+    `meshid runs at ${env.server.https} (and ${env.server.http}). Log in with a kubeconfig, nothing else:`,
+    `  meshid --kubeconfig ${env.kubeconfigs.alice} login`,
+    `  meshid --kubeconfig ${env.kubeconfigs.alice} whoami`,
+    `  meshid --kubeconfig ${env.kubeconfigs.bob} dashboard --no-browser`,
+    '',
     detached ? `Stop it with: meshid down --dir ${dir}` : 'Press Ctrl-C to stop it.',
     '',
   ];
@@ -58,7 +63,7 @@ function printNextSteps(playground: Playground, detached: boolean): void {
 
 /** Foreground `up`: Ctrl-C (or SIGTERM) stops every process; a peer that dies stops the rest. */
 async function runUntilStopped(playground: Playground): Promise<void> {
-  const died = Promise.race(playground.cluster.processes.map((p) => p.exited.then((how) => `${p.name} exited (${how})`)));
+  const died = Promise.race(playground.processes.map((p) => p.exited.then((how) => `${p.name} exited (${how})`)));
   const signalled = new Promise<string>((resolve) => {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => resolve(sig));
   });

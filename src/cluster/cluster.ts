@@ -7,7 +7,7 @@ import { MeshidError, silentProgress, type Progress } from '../core/index.ts';
 import { applyObjects, loadKubeConfig } from '../kube/index.ts';
 import { ensurePeerBinaries, type PeerBinaries } from './build.ts';
 import { renderKubeconfig, type UserCredential } from './kubeconfig.ts';
-import { createAuthority, createServiceAccountSigningKey, issueLeaf, type KeyPairPem } from './pki.ts';
+import { createAuthority, createServiceAccountSigningKey, issueLeaf, type KeyPairPem } from '../pki/index.ts';
 import { freePort, spawnPeer, stopPid, type PeerProcess } from './processes.ts';
 import { sampleRbac, staticTokenUsers, tokenAuthFile, type SampleUser } from './users.ts';
 
@@ -16,7 +16,8 @@ export const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.lo
 /** Audiences the apiserver accepts; `istio-ca` is what the mesh CA asks tokens for. */
 export const API_AUDIENCES = [SERVICE_ACCOUNT_ISSUER, 'istio-ca'] as const;
 
-const MESHID_BIN = fileURLToPath(new URL('../../bin/meshid', import.meta.url));
+/** The CLI entry point; playground helpers (exec plugin, server) run through it. */
+export const MESHID_BIN = fileURLToPath(new URL('../../bin/meshid', import.meta.url));
 const READY_TIMEOUT_MS = 90_000;
 
 export interface ClusterOptions {

@@ -29,9 +29,9 @@ export async function watchSecrets(kc: KubeConfig, namespace: string, key: strin
   );
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  informer.on('add', handlers.onUpsert);
-  informer.on('update', handlers.onUpsert);
-  informer.on('delete', handlers.onDelete);
+  informer.on('add', (secret) => handlers.onUpsert(secret));
+  informer.on('update', (secret) => handlers.onUpsert(secret));
+  informer.on('delete', (secret) => handlers.onDelete(secret));
   informer.on('error', (error: unknown) => {
     if (stopped) return;
     log.warn({ err: error, namespace, key }, 'secret watch broke; restarting');

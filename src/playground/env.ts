@@ -11,6 +11,7 @@ export const PlaygroundEnvSchema = z.object({
   apiServer: z.url(),
   kubeconfigs: z.object({ admin: z.string(), alice: z.string(), bob: z.string(), carol: z.string() }),
   kubectl: z.string(),
+  server: z.object({ http: z.url(), https: z.url() }),
   pids: z.array(z.number().int().positive()),
 });
 export type PlaygroundEnv = z.infer<typeof PlaygroundEnvSchema>;

@@ -1,7 +1,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { MeshidError, silentProgress, type Progress } from '../core/index.ts';
-import { isAlive, startCluster, stopPid, type LocalCluster } from '../cluster/index.ts';
+import { isAlive, startCluster, stopPid, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
+import { startPlaygroundServer, type PlaygroundServer } from './meshid-server.ts';
 import { envFile, readEnv, writeEnv, type PlaygroundEnv } from './env.ts';
 
 export const DEFAULT_PLAYGROUND_DIR = '.meshid';
@@ -10,16 +11,20 @@ export interface PlaygroundOptions {
   dir?: string;
   detach?: boolean;
   progress?: Progress;
+  /** Run meshid with login turned off. */
+  anonymousAuth?: boolean;
 }
 
 export interface Playground {
   dir: string;
   env: PlaygroundEnv;
   cluster: LocalCluster;
+  /** Every process of the playground: the cluster's and meshid's. */
+  processes: PeerProcess[];
   stop(): Promise<void>;
 }
 
-/** `meshid up`: a real local cluster (and, as later parts land, meshid in it). */
+/** `meshid up`: a real local cluster with meshid installed in it and its server running. */
 export async function startPlayground(options: PlaygroundOptions = {}): Promise<Playground> {
   const dir = resolve(options.dir ?? DEFAULT_PLAYGROUND_DIR);
   const previous = await readEnv(dir).catch(() => undefined);
@@ -30,19 +35,31 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await rm(envFile(dir), { force: true });
-  const cluster = await startCluster({ dir, detached: options.detach ?? false, progress: options.progress ?? silentProgress });
+  const progress = options.progress ?? silentProgress;
+  const detached = options.detach ?? false;
+  const cluster = await startCluster({ dir, detached, progress });
+  let server: PlaygroundServer;
+  try {
+    server = await startPlaygroundServer(cluster, progress, detached, options.anonymousAuth ?? false);
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  const processes = [...cluster.processes, server.process];
   const env: PlaygroundEnv = {
     apiServer: cluster.apiServer,
     kubeconfigs: cluster.kubeconfigs,
     kubectl: cluster.kubectl,
-    pids: cluster.processes.map((p) => p.pid),
+    server: { http: server.http, https: server.https },
+    pids: processes.map((p) => p.pid),
   };
   await writeEnv(dir, env);
   const stop = async (): Promise<void> => {
+    await stopPid(server.process.pid);
     await cluster.stop();
     await rm(envFile(dir), { force: true });
   };
-  return { dir, env, cluster, stop };
+  return { dir, env, cluster, processes, stop };
 }
 
 /** `meshid down`: stops what env.json lists, even when another process started it. */

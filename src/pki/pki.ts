@@ -31,7 +31,8 @@ export interface LeafRequest {
 }
 
 /**
- * The playground's PKI: a self-signed authority and leaves it signs. ECDSA P-256 keeps key
+ * Small PKI for meshid's own TLS (playground cluster, self-signed serving certificates): an
+ * authority and leaves it signs. ECDSA P-256 keeps key
  * generation instant, so every `meshid up` gets fresh keys and nothing secret is reused.
  */
 export async function createAuthority(commonName: string, validDays = 365): Promise<Authority> {
@@ -110,4 +111,9 @@ function randomSerial(): string {
   const bytes = webcrypto.getRandomValues(new Uint8Array(16));
   bytes[0] = (bytes[0] ?? 0) & 0x7f; // positive, as RFC 5280 requires
   return Buffer.from(bytes).toString('hex');
+}
+
+/** Concatenates PEM blocks, each on its own lines (some encoders omit the final newline). */
+export function pemBundle(...pems: string[]): string {
+  return pems.map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join('');
 }

@@ -1,0 +1,134 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { parse, stringify } from 'yaml';
+import { MeshidError, isMeshidError } from '../core/index.ts';
+import { connect, type Connection } from './connect.ts';
+import { globalOptions } from './globals.ts';
+import { MeshidExtensionSchema, readExtension, writeExtension, type MeshidExtension } from '../kube/index.ts';
+import { printStructured } from './output.ts';
+import { login, problemError, sendWithSession } from './session.ts';
+
+interface ConnectFlags {
+  url?: string;
+  insecureSkipTlsVerify?: boolean;
+}
+
+function withConnectFlags(command: Command): Command {
+  return command
+    .option('--url <url>', "meshid's address, instead of the apiserver's service proxy")
+    .option('--insecure-skip-tls-verify', "do not check meshid's serving certificate (with --url)");
+}
+
+async function open(command: Command, flags: ConnectFlags): Promise<Connection> {
+  return connect(globalOptions(command), { url: flags.url, insecureSkipTlsVerify: flags.insecureSkipTlsVerify });
+}
+
+/** Never print a whole token where a glance is enough. */
+const redact = (token: string | undefined): string | undefined => (token ? `${token.slice(0, 12)}…(${token.length} chars)` : undefined);
+
+export function registerAuthCommands(program: Command): void {
+  withConnectFlags(program.command('login').description('log in to meshid with the credentials of the current kubeconfig context')).action(
+    async (flags: ConnectFlags, command: Command) => {
+      const { output } = globalOptions(command);
+      const conn = await open(command, flags);
+      let result;
+      try {
+        result = await login(conn);
+      } catch (error) {
+        if (!isMeshidError(error, 'ERR_AUTH_DISABLED')) throw error;
+        process.stderr.write('meshid runs in anonymous mode: there is no login, and every call uses its own service account.\n');
+        return;
+      }
+      if (output !== 'text') {
+        printStructured({ user: result.user.name, groups: result.user.groups, expiresAt: result.expiresAt, token: result.token, wrappedToken: result.wrappedToken }, output);
+        return;
+      }
+      process.stderr.write(`Logged in as ${result.user.name} (${result.user.groups.join(', ')}) until ${result.expiresAt}.\n`);
+      process.stderr.write('Paste this into the dashboard login window within 10 seconds:\n');
+      process.stdout.write(`${result.wrappedToken}\n`);
+    },
+  );
+
+  program
+    .command('logout')
+    .description('forget the meshid session stored in the kubeconfig context')
+    .action(async (_flags: unknown, command: Command) => {
+      const conn = await connect(globalOptions(command)).catch(() => undefined);
+      if (!conn) throw new MeshidError('ERR_KUBECONFIG', 'cannot read the kubeconfig');
+      const rest: MeshidExtension = { ...conn.extension };
+      delete rest.token;
+      delete rest.expiresAt;
+      await writeExtension(conn.file, conn.context, Object.keys(rest).length > 0 ? rest : undefined);
+      process.stderr.write(`Logged out of context ${conn.context}.\n`);
+    });
+
+  withConnectFlags(program.command('whoami').description('who meshid thinks you are, and what you may do')).action(async (flags: ConnectFlags, command: Command) => {
+    const { output } = globalOptions(command);
+    const conn = await open(command, flags);
+    const answer = await sendWithSession(conn, 'GET', '/api/whoami');
+    if (answer.status !== 200) throw problemError(answer, 'whoami failed');
+    const me = answer.body as { name: string; groups: string[]; capabilities: Record<string, boolean> };
+    if (output !== 'text') return printStructured({ name: me.name, groups: me.groups, capabilities: me.capabilities }, output);
+    const allowed = Object.entries(me.capabilities).filter(([, ok]) => ok).map(([k]) => k);
+    process.stdout.write(`name:   ${me.name}\ngroups: ${me.groups.join(', ')}\nmay:    ${allowed.length > 0 ? allowed.join(', ') : '(nothing meshid checks)'}\n`);
+  });
+
+  const config = program.command('config').description("show or edit meshid's settings in the kubeconfig context");
+  config
+    .command('get')
+    .option('--show-token', 'print the whole ID token')
+    .action(async (flags: { showToken?: boolean }, command: Command) => {
+      const conn = await connect(globalOptions(command));
+      const ext = conn.extension;
+      const shown = { context: conn.context, kubeconfig: conn.file, ...ext, ...(ext.token && !flags.showToken ? { token: redact(ext.token) } : {}) };
+      const { output } = globalOptions(command);
+      printStructured(shown, output === 'text' ? 'yaml' : output);
+    });
+  config
+    .command('edit')
+    .description('edit the meshid extension of the current context in $EDITOR')
+    .action(async (_flags: unknown, command: Command) => {
+      const conn = await connect(globalOptions(command));
+      const dir = await mkdtemp(join(tmpdir(), 'meshid-config-'));
+      const file = join(dir, 'meshid.yaml');
+      try {
+        await writeFile(file, stringify(await readExtension(conn.file, conn.context)), { mode: 0o600 });
+        const editor = process.env['KUBE_EDITOR'] ?? process.env['EDITOR'] ?? 'vi';
+        const status = spawnSync(editor, [file], { stdio: 'inherit', shell: true }).status;
+        if (status !== 0) throw new MeshidError('ERR_INVALID_ARGUMENT', `${editor} exited with ${String(status)}; nothing changed`);
+        const parsed = MeshidExtensionSchema.safeParse(parse(await readFile(file, 'utf8')) ?? {});
+        if (!parsed.success) {
+          throw new MeshidError('ERR_INVALID_ARGUMENT', `invalid meshid settings (${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? ''}); nothing changed`);
+        }
+        const next: MeshidExtension = parsed.data;
+        await writeExtension(conn.file, conn.context, Object.keys(next).length > 0 ? next : undefined);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+  withConnectFlags(program.command('dashboard').description('log in and open the dashboard in a browser'))
+    .option('--no-browser', 'print the URL instead of opening a browser')
+    .action(async (flags: ConnectFlags & { browser: boolean }, command: Command) => {
+      const conn = await open(command, flags);
+      if (conn.mode !== 'url') {
+        throw new MeshidError('ERR_INVALID_ARGUMENT', 'the dashboard needs a direct address for now', {
+          hint: 'Pass --url, or log in once with --url so the context remembers it.',
+        });
+      }
+      const result = await login(conn);
+      const url = new URL(`/api/login?wrapped-token=${encodeURIComponent(result.wrappedToken)}`, conn.base).toString();
+      if (!flags.browser) {
+        process.stdout.write(`${url}\n`);
+        return;
+      }
+      const opener = process.platform === 'darwin' ? 'open' : 'xdg-open';
+      spawn(opener, [url], { stdio: 'ignore', detached: true }).on('error', () => {
+        process.stderr.write(`Could not start ${opener}; open this URL within 10 seconds:\n${url}\n`);
+      }).unref();
+      process.stderr.write(`Opened the dashboard as ${result.user.name}.\n`);
+    });
+}

@@ -1,0 +1,75 @@
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { createLogger, terminalProgress } from '../core/index.ts';
+import { loadKubeConfig } from '../kube/index.ts';
+import { install, installManifests, uninstall } from '../install/index.ts';
+import { startServer } from '../server/index.ts';
+import { globalOptions } from './globals.ts';
+import { printStructured } from './output.ts';
+
+const VERSION_TAG = 'latest';
+
+const int = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new Error(`not a whole number: ${value}`);
+  return n;
+};
+
+export function registerServerCommands(program: Command): void {
+  program
+    .command('server')
+    .description('run the meshid server (HTTP 5681, HTTPS 5682); in a pod it uses in-cluster config')
+    .option('--host <address>', 'address to listen on', '0.0.0.0')
+    .option('--http-port <port>', 'HTTP port', int, 5681)
+    .option('--https-port <port>', 'HTTPS port', int, 5682)
+    .option('--tls-cert-file <path>', 'serving certificate (PEM); self-signed when absent')
+    .option('--tls-key-file <path>', 'serving key (PEM)')
+    .option('--anonymous-auth', 'turn login off: every call uses the server\'s own service account')
+    .action(async (flags: { host: string; httpPort: number; httpsPort: number; tlsCertFile?: string; tlsKeyFile?: string; anonymousAuth?: boolean }, command: Command) => {
+      const g = globalOptions(command);
+      const server = await startServer({
+        namespace: g.namespace,
+        host: flags.host,
+        httpPort: flags.httpPort,
+        httpsPort: flags.httpsPort,
+        anonymousAuth: flags.anonymousAuth ?? false,
+        ...(flags.tlsCertFile ? { tlsCertFile: flags.tlsCertFile } : {}),
+        ...(flags.tlsKeyFile ? { tlsKeyFile: flags.tlsKeyFile } : {}),
+        ...(g.kubeconfig ? { kubeconfig: g.kubeconfig } : {}),
+        ...(g.context ? { context: g.context } : {}),
+      }, { log: createLogger('meshid-server') });
+      await new Promise<void>((resolve) => {
+        for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+      });
+      await server.close();
+    });
+
+  program
+    .command('install')
+    .description('install meshid into the cluster of the current context (idempotent)')
+    .option('--anonymous-auth', 'install with login turned off')
+    .option('--dry-run', 'print what would be applied, change nothing')
+    .option('--image <image>', 'server image', `meshid:${VERSION_TAG}`)
+    .option('--replicas <n>', 'server replicas', int, 2)
+    .action(async (flags: { anonymousAuth?: boolean; dryRun?: boolean; image: string; replicas: number }, command: Command) => {
+      const g = globalOptions(command);
+      const options = { namespace: g.namespace, anonymousAuth: flags.anonymousAuth ?? false, image: flags.image, replicas: flags.replicas };
+      if (flags.dryRun) {
+        const objects = installManifests(options);
+        if (g.output === 'json') printStructured({ apiVersion: 'v1', kind: 'List', items: objects }, 'json');
+        else if (g.output === 'yaml') process.stdout.write(objects.map((o) => stringify(o)).join('---\n'));
+        else for (const o of objects) process.stdout.write(`${o.kind ?? ''}/${o.metadata?.name ?? ''} (dry run)\n`);
+        return;
+      }
+      await install(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }), options, terminalProgress());
+    });
+
+  program
+    .command('uninstall')
+    .description('remove meshid from the cluster; keys stay unless --purge')
+    .option('--purge', 'also delete the namespace and every key meshid holds')
+    .action(async (flags: { purge?: boolean }, command: Command) => {
+      const g = globalOptions(command);
+      await uninstall(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }), { namespace: g.namespace, purge: flags.purge ?? false }, terminalProgress());
+    });
+}

@@ -1,0 +1,163 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+
+export interface InstallOptions {
+  namespace: string;
+  anonymousAuth: boolean;
+  image: string;
+  /** 0 where there are no nodes to run pods (the playground runs the server as a process). */
+  replicas: number;
+}
+
+export const SERVICE_ACCOUNT = 'meshid';
+export const SERVICE_NAME = 'meshid';
+export const HTTP_PORT = 5681;
+export const HTTPS_PORT = 5682;
+export const ADMIN_GROUP = 'mesh-system:admin';
+const RBAC = 'rbac.authorization.k8s.io/v1';
+const RBAC_GROUP = 'rbac.authorization.k8s.io';
+const LABELS = { 'app.kubernetes.io/name': 'meshid', 'app.kubernetes.io/part-of': 'meshid' };
+
+/** meshid's own resources in API group meshid.io, authorized by RBAC like anything else. */
+export const MESHID_RESOURCES = ['usertokens', 'signingkeys', 'revocations', 'registries', 'certificateauthorities', 'recoveries'];
+
+const obj = (o: Record<string, unknown>): KubernetesObject => o;
+
+/** Everything `meshid install` creates, in apply order (namespace first). */
+export function installManifests(o: InstallOptions): KubernetesObject[] {
+  const ns = o.namespace;
+  const meta = (name: string, namespaced = true): Record<string, unknown> => ({ name, ...(namespaced ? { namespace: ns } : {}), labels: LABELS });
+  const sa = { kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: ns };
+  return [
+    obj({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: LABELS } }),
+    obj({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(SERVICE_ACCOUNT) }),
+    obj({
+      apiVersion: RBAC,
+      kind: 'ClusterRole',
+      metadata: meta('meshid-server', false),
+      rules: [
+        // Login: check tokens, and ask what a user may do.
+        { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+        { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+        // Every proxied call goes out as the logged-in user.
+        { apiGroups: [''], resources: ['users', 'groups', 'serviceaccounts'], verbs: ['impersonate'] },
+        { apiGroups: ['authentication.k8s.io'], resources: ['userextras/*', 'uids'], verbs: ['impersonate'] },
+      ],
+    }),
+    obj({
+      apiVersion: RBAC,
+      kind: 'ClusterRoleBinding',
+      metadata: meta('meshid-server', false),
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'ClusterRole', name: 'meshid-server' },
+      subjects: [sa],
+    }),
+    obj({
+      apiVersion: RBAC,
+      kind: 'Role',
+      metadata: meta('meshid-server'),
+      rules: [
+        // Keys live in Secrets in meshid's namespace, and nowhere else.
+        { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      ],
+    }),
+    obj({
+      apiVersion: RBAC,
+      kind: 'RoleBinding',
+      metadata: meta('meshid-server'),
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'Role', name: 'meshid-server' },
+      subjects: [sa],
+    }),
+    // The cluster's client CA, to check client-certificate logins (a built-in Role).
+    obj({
+      apiVersion: RBAC,
+      kind: 'RoleBinding',
+      metadata: { name: 'meshid-server-authentication-reader', namespace: 'kube-system', labels: LABELS },
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'Role', name: 'extension-apiserver-authentication-reader' },
+      subjects: [sa],
+    }),
+    obj({
+      apiVersion: RBAC,
+      kind: 'ClusterRole',
+      metadata: meta('meshid-admin', false),
+      rules: [{ apiGroups: ['meshid.io'], resources: MESHID_RESOURCES, verbs: ['*'] }],
+    }),
+    obj({
+      apiVersion: RBAC,
+      kind: 'ClusterRole',
+      metadata: meta('meshid-viewer', false),
+      rules: [{ apiGroups: ['meshid.io'], resources: MESHID_RESOURCES, verbs: ['get', 'list', 'watch'] }],
+    }),
+    obj({
+      apiVersion: RBAC,
+      kind: 'ClusterRoleBinding',
+      metadata: meta('meshid-admin', false),
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'ClusterRole', name: 'meshid-admin' },
+      subjects: [{ apiGroup: RBAC_GROUP, kind: 'Group', name: ADMIN_GROUP }],
+    }),
+    // Zero-touch access: any authenticated kube user may reach meshid's login through the
+    // apiserver's service proxy; meshid then authenticates them itself.
+    obj({
+      apiVersion: RBAC,
+      kind: 'Role',
+      metadata: meta('meshid-service-proxy'),
+      rules: [{ apiGroups: [''], resources: ['services/proxy'], resourceNames: [SERVICE_NAME, `https:${SERVICE_NAME}:${HTTPS_PORT}`, `http:${SERVICE_NAME}:${HTTP_PORT}`], verbs: ['get', 'create', 'update', 'patch', 'delete'] }],
+    }),
+    obj({
+      apiVersion: RBAC,
+      kind: 'RoleBinding',
+      metadata: meta('meshid-service-proxy'),
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'Role', name: 'meshid-service-proxy' },
+      subjects: [{ apiGroup: RBAC_GROUP, kind: 'Group', name: 'system:authenticated' }],
+    }),
+    obj({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(SERVICE_NAME),
+      spec: {
+        selector: { 'app.kubernetes.io/name': 'meshid' },
+        ports: [
+          { name: 'http', port: HTTP_PORT, targetPort: 'http' },
+          { name: 'https', port: HTTPS_PORT, targetPort: 'https' },
+        ],
+      },
+    }),
+    obj({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta('meshid'),
+      spec: {
+        replicas: o.replicas,
+        selector: { matchLabels: { 'app.kubernetes.io/name': 'meshid' } },
+        template: {
+          metadata: { labels: LABELS },
+          spec: {
+            serviceAccountName: SERVICE_ACCOUNT,
+            securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+            containers: [
+              {
+                name: 'server',
+                image: o.image,
+                args: ['server', `--namespace=${ns}`, ...(o.anonymousAuth ? ['--anonymous-auth'] : [])],
+                ports: [
+                  { name: 'http', containerPort: HTTP_PORT },
+                  { name: 'https', containerPort: HTTPS_PORT },
+                ],
+                readinessProbe: { httpGet: { path: '/readyz', port: 'http' } },
+                livenessProbe: { httpGet: { path: '/healthz', port: 'http' } },
+                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+                resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
+              },
+            ],
+          },
+        },
+      },
+    }),
+    obj({
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: meta('meshid'),
+      spec: { minAvailable: 1, selector: { matchLabels: { 'app.kubernetes.io/name': 'meshid' } } },
+    }),
+  ];
+}

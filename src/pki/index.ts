@@ -1,0 +1,1 @@
+export { createAuthority, issueLeaf, createServiceAccountSigningKey, pemBundle, type Authority, type KeyPairPem, type LeafRequest } from './pki.ts';

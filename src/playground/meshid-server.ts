@@ -1,0 +1,77 @@
+import { writeFile, chmod } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MeshidError, type Progress } from '../core/index.ts';
+import { MESHID_BIN, freePort, spawnPeer, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
+import { install, SERVICE_ACCOUNT } from '../install/index.ts';
+import { loadKubeConfig, serviceAccountKubeconfig, writeExtension } from '../kube/index.ts';
+import { createAuthority, issueLeaf, pemBundle } from '../pki/index.ts';
+
+export const MESHID_NAMESPACE = 'meshid-system';
+const TOKEN_SECONDS = 48 * 60 * 60;
+
+export interface PlaygroundServer {
+  process: PeerProcess;
+  http: string;
+  https: string;
+  caPem: string;
+}
+
+/**
+ * Installs meshid into the playground cluster and runs its server as a local process. The
+ * playground has no kubelet, so the Deployment stays at zero replicas and the process
+ * authenticates with a TokenRequest token of the installed ServiceAccount: exactly the
+ * identity, and so the RBAC, that an in-cluster pod would have.
+ */
+export async function startPlaygroundServer(cluster: LocalCluster, progress: Progress, detached: boolean, anonymousAuth = false): Promise<PlaygroundServer> {
+  const admin = loadKubeConfig({ kubeconfig: cluster.kubeconfigs.admin });
+  await install(admin, { namespace: MESHID_NAMESPACE, anonymousAuth, image: 'meshid:latest', replicas: 0 }, progress);
+
+  progress.start('Starting the meshid server');
+  const pki = join(cluster.dir, 'pki');
+  const ca = await createAuthority('meshid-playground-serving-ca');
+  const leaf = await issueLeaf(ca, { commonName: 'meshid', usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] });
+  const certFile = join(pki, 'meshid-serving.crt');
+  const keyFile = join(pki, 'meshid-serving.key');
+  await writeFile(certFile, pemBundle(leaf.certPem, ca.certPem));
+  await writeFile(keyFile, leaf.keyPem, { mode: 0o600 });
+  const kubeconfig = join(cluster.dir, 'kubeconfigs', 'meshid-server.kubeconfig');
+  await writeFile(kubeconfig, await serviceAccountKubeconfig(admin, MESHID_NAMESPACE, SERVICE_ACCOUNT, TOKEN_SECONDS), { mode: 0o600 });
+  await chmod(kubeconfig, 0o600);
+
+  const [httpPort, httpsPort] = [await freePort(), await freePort()];
+  const args = [MESHID_BIN, 'server', '--kubeconfig', kubeconfig, '-n', MESHID_NAMESPACE, '--host', '127.0.0.1', '--http-port', String(httpPort), '--https-port', String(httpsPort), '--tls-cert-file', certFile, '--tls-key-file', keyFile, ...(anonymousAuth ? ['--anonymous-auth'] : [])];
+  const server = spawnPeer('meshid-server', process.execPath, args, { logFile: join(cluster.dir, 'logs', 'meshid-server.log'), detached });
+  const http = `http://127.0.0.1:${httpPort}`;
+  await waitReady(`${http}/readyz`, server);
+  const https = `https://127.0.0.1:${httpsPort}`;
+
+  // Zero-touch for the sample users: their contexts know where meshid is and which CA signs it.
+  for (const file of Object.values(cluster.kubeconfigs)) {
+    const context = loadKubeConfig({ kubeconfig: file }).getCurrentContext();
+    await writeExtension(file, context, { server: https, 'certificate-authority-data': Buffer.from(ca.certPem).toString('base64') });
+  }
+  progress.succeed(`meshid server is ready at ${https} (and ${http})`);
+  return { process: server, http, https, caPem: ca.certPem };
+}
+
+async function waitReady(url: string, server: PeerProcess): Promise<void> {
+  let exited: string | undefined;
+  void server.exited.then((how) => (exited = how));
+  for (let i = 0; i < 300; i++) {
+    if (exited !== undefined) throw new MeshidError('ERR_CLUSTER_START_FAILED', `meshid server exited (${exited}) during start-up`, { hint: 'See logs/meshid-server.log in the playground directory.' });
+    const status = await new Promise<number>((resolve) => {
+      const req = request(url, { timeout: 1000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', () => resolve(0));
+      req.on('timeout', () => req.destroy());
+      req.end();
+    });
+    if (status === 200) return;
+    await sleep(100);
+  }
+  throw new MeshidError('ERR_CLUSTER_NOT_READY', 'meshid server was not ready after 30 s', { hint: 'See logs/meshid-server.log in the playground directory.' });
+}

@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { fastifyCookie } from '@fastify/cookie';
+import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
+import { z } from 'zod';
+import { MeshidError, type Logger } from '../core/index.ts';
+import { SESSION_TTL_MS, type LoginCredential, type LoginService, type SessionTokens } from '../authn/index.ts';
+import { K8S_PREFIX, proxyRequest, proxyUpgrade, upstreamPath } from './k8s-proxy.ts';
+import type { ServerMetrics } from './metrics.ts';
+import { endSocketWithProblem, sendProblem, writeProblem } from './problem.ts';
+import { CSRF_COOKIE, FORWARDED_AUTH_HEADER, RequestAuthenticator, SESSION_COOKIE, refuseImpersonationHeaders, type Caller } from './request-auth.ts';
+import type { Upstream } from './upstream.ts';
+
+export interface AppDeps {
+  log: Logger;
+  tokens: SessionTokens;
+  login: LoginService;
+  upstream: Upstream;
+  metrics: ServerMetrics;
+  anonymousAuth: boolean;
+  bodyLimitBytes: number;
+  /** True once the session key is loaded and the watches run. */
+  ready(): boolean;
+  /** Where the dashboard lives; the handoff redirects there. */
+  dashboardPath?: string;
+}
+
+const CertificateLogin = z.object({ certificate: z.string().min(1).max(32 * 1024), challenge: z.string().min(1).max(1024), signature: z.string().min(1).max(4096) });
+const Handoff = z.object({ wrappedToken: z.string().min(1).max(16 * 1024) });
+
+/**
+ * The server's HTTP surface. It does not listen: `startServer` attaches it to the HTTP and
+ * HTTPS listeners, and tests call `app.inject()`.
+ */
+export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): FastifyInstance {
+  const app = fastify({
+    logger: false,
+    bodyLimit: deps.bodyLimitBytes,
+    ...(serverFactory ? { serverFactory } : {}),
+  });
+  const auth = new RequestAuthenticator(deps.tokens, deps.anonymousAuth);
+  const dashboard = deps.dashboardPath ?? '/';
+
+  void app.register(fastifyCookie);
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+  app.setErrorHandler((error, request, reply) => sendProblem(reply, request, error, deps.log));
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, request, new MeshidError('ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`), deps.log));
+  app.addHook('onResponse', (request, reply, done) => {
+    deps.metrics.requests.observe(
+      { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => (deps.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'starting' })));
+  app.get('/metrics', async (_request, reply) => reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
+
+  const requireLogin = (): void => {
+    if (deps.anonymousAuth) throw new MeshidError('ERR_AUTH_DISABLED', 'meshid runs with --anonymous-auth: there is nothing to log in to');
+  };
+
+  app.get('/api/login/challenge', async () => {
+    requireLogin();
+    return deps.login.challenge();
+  });
+
+  app.post('/api/login', async (request, reply) => {
+    requireLogin();
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const wrapped = body['wrappedToken'] ?? body['wrapped-token'];
+    if (wrapped !== undefined) return handoff(Handoff.parse({ wrappedToken: wrapped }).wrappedToken, request, reply);
+    const credential = loginCredential(request);
+    try {
+      const result = await deps.login.login(credential);
+      deps.metrics.logins.inc({ type: credential.type, result: 'success' });
+      return {
+        user: { name: result.user.name, groups: result.user.groups, ...(result.user.uid ? { uid: result.user.uid } : {}) },
+        capabilities: result.capabilities,
+        token: result.token,
+        wrappedToken: result.wrappedToken,
+        expiresAt: new Date(result.expiresAt).toISOString(),
+      };
+    } catch (error) {
+      deps.metrics.logins.inc({ type: credential.type, result: 'failure' });
+      throw error;
+    }
+  });
+
+  app.get('/api/login', async (request, reply) => {
+    requireLogin();
+    const wrapped = (request.query as Record<string, unknown>)['wrapped-token'];
+    if (typeof wrapped !== 'string' || wrapped.length === 0) throw new MeshidError('ERR_INVALID_ARGUMENT', 'query parameter wrapped-token is required');
+    return handoff(wrapped, request, reply);
+  });
+
+  app.post('/api/logout', async (request, reply) => {
+    const secure = request.protocol === 'https';
+    void reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'strict', secure });
+    void reply.clearCookie(CSRF_COOKIE, { path: '/', sameSite: 'strict', secure });
+    return reply.code(204).send();
+  });
+
+  app.get('/api/whoami', async (request) => {
+    const caller = await auth.authenticate(request.headers, request.method);
+    if (!caller.session) return { name: 'meshid (anonymous mode)', groups: [], capabilities: {}, anonymous: true };
+    const { user, capabilities, expiresAt } = caller.session;
+    return { name: user.name, groups: user.groups, ...(user.uid ? { uid: user.uid } : {}), capabilities, expiresAt: new Date(expiresAt).toISOString() };
+  });
+
+  // The Kubernetes proxy streams bodies through untouched, so it gets no body parser.
+  void app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    scope.all(`${K8S_PREFIX}`, (request, reply) => proxy(request, reply));
+    scope.all(`${K8S_PREFIX}/*`, (request, reply) => proxy(request, reply));
+  });
+
+  async function proxy(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    refuseImpersonationHeaders(request.headers);
+    const path = upstreamPath(request.raw.url ?? '');
+    const caller = await auth.authenticate(request.headers, request.method);
+    void reply.hijack();
+    proxyRequest(request.raw, reply.raw, path, caller.user, deps.upstream, (error) => {
+      writeProblem(reply.raw, new MeshidError('ERR_KUBE_UNAVAILABLE', 'Kubernetes is unavailable', { cause: error }), deps.log, request.method, request.url);
+    });
+  }
+
+  async function handoff(wrapped: string, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const token = await deps.tokens.unwrap(wrapped);
+    const session = await deps.tokens.verify(token);
+    const secure = request.protocol === 'https';
+    const maxAge = Math.max(0, Math.min(SESSION_TTL_MS, session.expiresAt - Date.now()) / 1000);
+    void reply.setCookie(SESSION_COOKIE, token, { path: '/', httpOnly: true, sameSite: 'strict', secure, maxAge });
+    void reply.setCookie(CSRF_COOKIE, randomBytes(18).toString('base64url'), { path: '/', sameSite: 'strict', secure, maxAge });
+    return reply.code(303).header('location', dashboard).header('cache-control', 'no-store').send();
+  }
+
+  return app;
+}
+
+function loginCredential(request: FastifyRequest): LoginCredential {
+  for (const header of ['authorization', FORWARDED_AUTH_HEADER] as const) {
+    const value = request.headers[header];
+    if (typeof value === 'string') {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
+      if (!match?.[1]) throw new MeshidError('ERR_INVALID_ARGUMENT', `${header} must be "Bearer <token>"`);
+      return { type: 'bearer', token: match[1] };
+    }
+  }
+  const parsed = CertificateLogin.safeParse(request.body);
+  if (!parsed.success) {
+    throw new MeshidError('ERR_INVALID_ARGUMENT', 'send a Bearer token, or a JSON body {certificate, challenge, signature} (get a challenge from GET /api/login/challenge)');
+  }
+  return { type: 'certificate', ...parsed.data };
+}
+
+/** Connection upgrades (kubectl exec and friends) bypass fastify's routing; handle them here. */
+export function upgradeHandler(deps: Pick<AppDeps, 'tokens' | 'upstream' | 'anonymousAuth' | 'log'>): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  const auth = new RequestAuthenticator(deps.tokens, deps.anonymousAuth);
+  return (req, socket, head) => {
+    void (async () => {
+      let caller: Caller;
+      let path: string;
+      try {
+        refuseImpersonationHeaders(req.headers);
+        path = upstreamPath(req.url ?? '');
+        caller = await auth.authenticate(req.headers, req.method ?? 'GET');
+      } catch (error) {
+        endSocketWithProblem(socket, error, deps.log, req.url);
+        return;
+      }
+      proxyUpgrade(req, socket, head, path, caller.user, deps.upstream);
+    })();
+  };
+}

@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { MeshidError } from '../core/index.ts';
+
+/**
+ * Every server setting and its default, in one schema. Errors name the failing field.
+ * Flags of `meshid server` and MESHID_* environment variables feed it.
+ */
+export const ServerConfigSchema = z.object({
+  /** Where meshid keeps its Secrets. */
+  namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).default('meshid-system'),
+  host: z.string().default('0.0.0.0'),
+  httpPort: z.number().int().min(0).max(65535).default(5681),
+  httpsPort: z.number().int().min(0).max(65535).default(5682),
+  /** PEM files for HTTPS; a self-signed certificate is made when absent. */
+  tlsCertFile: z.string().optional(),
+  tlsKeyFile: z.string().optional(),
+  /** Turns login off: every call uses the server's own service account. */
+  anonymousAuth: z.boolean().default(false),
+  /** Kubernetes credentials; in-cluster config when neither is set. */
+  kubeconfig: z.string().optional(),
+  context: z.string().optional(),
+  /** Longest request body accepted outside the Kubernetes proxy. */
+  bodyLimitBytes: z.number().int().positive().default(64 * 1024),
+  /** A client that has not sent its headers by then is disconnected (slowloris). */
+  headersTimeoutMs: z.number().int().positive().default(10_000),
+  /** Upper bound on receiving a whole request; watches stream responses and are unaffected. */
+  requestTimeoutMs: z.number().int().positive().default(60_000),
+});
+
+export type ServerConfig = z.infer<typeof ServerConfigSchema>;
+export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
+
+export function parseServerConfig(input: ServerConfigInput): ServerConfig {
+  const parsed = ServerConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new MeshidError('ERR_INVALID_ARGUMENT', `server config ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  if ((parsed.data.tlsCertFile === undefined) !== (parsed.data.tlsKeyFile === undefined)) {
+    throw new MeshidError('ERR_INVALID_ARGUMENT', 'server config tlsCertFile and tlsKeyFile must be given together');
+  }
+  return parsed.data;
+}

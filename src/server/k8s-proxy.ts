@@ -1,0 +1,154 @@
+import { request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { MeshidError } from '../core/index.ts';
+import type { Identity } from '../authn/index.ts';
+import type { Upstream } from './upstream.ts';
+
+export const K8S_PREFIX = '/api/k8s';
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and credentials that must never reach the apiserver. */
+const DROPPED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'authorization',
+  'x-authorization',
+  'cookie',
+  'x-csrf-token',
+  'content-length',
+]);
+/** Request-header authentication names; never honoured without a front-proxy cert, but drop anyway. */
+const DROPPED_PREFIXES = ['impersonate-', 'x-remote-'];
+
+/** Impersonate-User, one Impersonate-Group per group, Impersonate-Uid and Impersonate-Extra-*. */
+export function impersonationHeaders(user: Identity): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = { 'impersonate-user': user.name };
+  if (user.groups.length > 0) headers['impersonate-group'] = [...user.groups];
+  if (user.uid) headers['impersonate-uid'] = user.uid;
+  for (const [key, values] of Object.entries(user.extra ?? {})) {
+    // Kubernetes percent-decodes extra keys, so any character survives the header name.
+    headers[`impersonate-extra-${encodeURIComponent(key).toLowerCase()}`] = values;
+  }
+  return headers;
+}
+
+/** Maps /api/k8s/<rest> to /<rest>; refuses dot segments so the path means what it says. */
+export function upstreamPath(url: string): string {
+  if (!url.startsWith(K8S_PREFIX)) throw new MeshidError('ERR_NOT_FOUND', 'not a Kubernetes proxy path');
+  const rest = url.slice(K8S_PREFIX.length) || '/';
+  if (!rest.startsWith('/') && !rest.startsWith('?')) throw new MeshidError('ERR_NOT_FOUND', 'not a Kubernetes proxy path');
+  const pathOnly = rest.split('?')[0] ?? '';
+  const segments = pathOnly.split('/').map((s) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  });
+  if (segments.some((s) => s === '..' || s === '.')) throw new MeshidError('ERR_INVALID_ARGUMENT', 'dot segments are not allowed in proxied paths');
+  return rest.startsWith('?') ? `/${rest}` : rest;
+}
+
+function outgoingHeaders(incoming: IncomingHttpHeaders, user: Identity | undefined, upstream: Upstream, upgrade: boolean): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || DROPPED.has(name) || DROPPED_PREFIXES.some((p) => name.startsWith(p))) continue;
+    headers[name] = value;
+  }
+  if (incoming['content-length'] !== undefined) headers['content-length'] = incoming['content-length'];
+  if (upgrade) {
+    headers['connection'] = 'Upgrade';
+    if (incoming.upgrade) headers['upgrade'] = incoming.upgrade;
+  }
+  const auth = upstream.authorization();
+  if (auth) headers['authorization'] = auth;
+  if (user) Object.assign(headers, impersonationHeaders(user));
+  return headers;
+}
+
+function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !['connection', 'keep-alive', 'transfer-encoding'].includes(name)) out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * Streams one request to the apiserver as `user` and the answer back, so watches and
+ * large lists flow without buffering. A client that goes away cancels the upstream call.
+ */
+export function proxyRequest(req: IncomingMessage, res: ServerResponse, path: string, user: Identity | undefined, upstream: Upstream, onUnavailable: (error: Error) => void): void {
+  const out = httpsRequest(
+    { protocol: 'https:', hostname: upstream.url.hostname, port: upstream.url.port, method: req.method, path, agent: upstream.agent, headers: outgoingHeaders(req.headers, user, upstream, false) },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, responseHeaders(answer.headers));
+      // Flush headers now: a watch may not send a body byte for a long time.
+      res.flushHeaders();
+      answer.pipe(res);
+      answer.on('error', () => res.destroy());
+    },
+  );
+  out.on('error', (error) => {
+    if (!res.headersSent) onUnavailable(error);
+    else res.destroy();
+  });
+  res.on('close', () => {
+    if (!res.writableFinished) out.destroy();
+  });
+  req.pipe(out);
+}
+
+/**
+ * Connection upgrades (websocket or SPDY, used by exec, attach and port-forward): the
+ * request goes up with impersonation; on 101 the two sockets are joined byte for byte.
+ */
+export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, path: string, user: Identity | undefined, upstream: Upstream): void {
+  const out = httpsRequest({
+    protocol: 'https:',
+    hostname: upstream.url.hostname,
+    port: upstream.url.port,
+    method: req.method,
+    path,
+    agent: false,
+    ca: upstream.agent.options.ca,
+    cert: upstream.agent.options.cert,
+    key: upstream.agent.options.key,
+    headers: outgoingHeaders(req.headers, user, upstream, true),
+  });
+  out.on('upgrade', (answer, upSocket, upHead) => {
+    socket.write(rawHead(101, answer.statusMessage ?? 'Switching Protocols', answer.rawHeaders));
+    if (upHead.length > 0) socket.write(upHead);
+    if (head.length > 0) upSocket.write(head);
+    upSocket.pipe(socket).pipe(upSocket);
+    upSocket.on('error', () => socket.destroy());
+    socket.on('error', () => upSocket.destroy());
+  });
+  out.on('response', (answer) => {
+    // No upgrade (e.g. 403 from RBAC): relay the short answer whole, then close.
+    const chunks: Buffer[] = [];
+    answer.on('data', (c: Buffer) => chunks.push(c));
+    answer.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const type = answer.headers['content-type'] ?? 'application/json';
+      socket.end(rawHead(answer.statusCode ?? 502, answer.statusMessage ?? '', ['Content-Type', type, 'Content-Length', String(body.length), 'Connection', 'close']) + body.toString('latin1'), 'latin1');
+    });
+  });
+  out.on('error', () => socket.destroy());
+  socket.on('error', () => out.destroy());
+  out.end();
+}
+
+function rawHead(status: number, message: string, rawHeaders: string[]): string {
+  const lines = [`HTTP/1.1 ${status} ${message}`];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) lines.push(`${rawHeaders[i]}: ${rawHeaders[i + 1]}`);
+  return lines.join('\r\n') + '\r\n\r\n';
+}

@@ -1,0 +1,85 @@
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isMeshidError, type ErrorCode, type Logger } from '../core/index.ts';
+
+/** RFC 9457 problem details; `code` is the stable, machine-readable part. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail?: string;
+}
+
+const TYPE_BASE = 'https://meshid.io/problems/';
+
+/** The one place that maps meshid errors to HTTP. Anything not listed is a 500. */
+const HTTP: Partial<Record<ErrorCode, { status: number; code: string; title: string }>> = {
+  ERR_INVALID_ARGUMENT: { status: 400, code: 'invalid-request', title: 'The request is invalid' },
+  ERR_AUTH_DISABLED: { status: 400, code: 'auth-disabled', title: 'Authentication is disabled (anonymous mode)' },
+  ERR_UNAUTHENTICATED: { status: 401, code: 'unauthenticated', title: 'A session token is required' },
+  ERR_LOGIN_FAILED: { status: 401, code: 'login-failed', title: 'The credential was not accepted' },
+  ERR_CHALLENGE_INVALID: { status: 401, code: 'challenge-invalid', title: 'The login challenge is invalid or expired' },
+  ERR_TOKEN_INVALID: { status: 401, code: 'token-invalid', title: 'The token is invalid' },
+  ERR_TOKEN_EXPIRED: { status: 401, code: 'token-expired', title: 'The token has expired' },
+  ERR_WRAPPED_TOKEN_INVALID: { status: 401, code: 'wrapped-token-invalid', title: 'The wrapped token is invalid or expired' },
+  ERR_WRAPPED_TOKEN_REPLAYED: { status: 401, code: 'wrapped-token-replayed', title: 'The wrapped token was already used' },
+  ERR_FORBIDDEN: { status: 403, code: 'forbidden', title: 'Forbidden' },
+  ERR_IMPERSONATION_FORBIDDEN: { status: 403, code: 'impersonation-forbidden', title: 'Impersonate-* headers are not accepted from clients' },
+  ERR_CSRF: { status: 403, code: 'csrf-token-required', title: 'A matching X-CSRF-Token header is required' },
+  ERR_NOT_FOUND: { status: 404, code: 'not-found', title: 'Not found' },
+  ERR_PAYLOAD_TOO_LARGE: { status: 413, code: 'payload-too-large', title: 'The request is too large' },
+  ERR_KUBE_UNAVAILABLE: { status: 503, code: 'kube-unavailable', title: 'Kubernetes is unavailable' },
+  ERR_SESSION_KEY_UNAVAILABLE: { status: 503, code: 'session-key-unavailable', title: 'The session key is being recreated' },
+  ERR_KUBE_REJECTED: { status: 502, code: 'kube-rejected', title: 'Kubernetes refused a request meshid needs' },
+};
+
+/** Fastify's own errors (bad JSON, body too large, …) carry a statusCode and an FST_ code. */
+function fastifyProblem(error: unknown): Problem | undefined {
+  const e = error as { statusCode?: unknown; code?: unknown; message?: unknown };
+  if (typeof e.statusCode !== 'number' || e.statusCode >= 500 || typeof e.code !== 'string' || !e.code.startsWith('FST_')) return undefined;
+  const code = e.statusCode === 413 ? 'payload-too-large' : e.statusCode === 415 ? 'unsupported-media-type' : 'invalid-request';
+  return { type: TYPE_BASE + code, title: 'The request is invalid', status: e.statusCode, code, detail: String(e.message) };
+}
+
+export function toProblem(error: unknown): Problem {
+  if (isMeshidError(error)) {
+    const mapped = HTTP[error.code];
+    if (mapped) return { type: TYPE_BASE + mapped.code, title: mapped.title, status: mapped.status, code: mapped.code, detail: error.message };
+  }
+  return fastifyProblem(error) ?? { type: TYPE_BASE + 'internal', title: 'Internal error', status: 500, code: 'internal' };
+}
+
+/** Logs a problem: the detail of a server fault goes to the log, never to the client. */
+function logProblem(log: Logger, error: unknown, problem: Problem, method: string | undefined, url: string | undefined): void {
+  if (problem.status >= 500) log.error({ err: error, url, method }, problem.title);
+  else log.debug({ code: problem.code, url }, problem.title);
+}
+
+function problemHeaders(problem: Problem): Record<string, string> {
+  return { 'content-type': 'application/problem+json', ...(problem.status === 503 ? { 'retry-after': '5' } : {}) };
+}
+
+/** Sends a problem through fastify. */
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, error: unknown, log: Logger): FastifyReply {
+  const problem = toProblem(error);
+  logProblem(log, error, problem, request.method, request.url);
+  return reply.code(problem.status).headers(problemHeaders(problem)).send(problem);
+}
+
+/** Sends a problem on a raw response (a hijacked reply). */
+export function writeProblem(res: ServerResponse, error: unknown, log: Logger, method?: string, url?: string): void {
+  const problem = toProblem(error);
+  logProblem(log, error, problem, method, url);
+  res.writeHead(problem.status, problemHeaders(problem)).end(JSON.stringify(problem));
+}
+
+/** Answers a refused connection upgrade on the bare socket, then closes it. */
+export function endSocketWithProblem(socket: Duplex, error: unknown, log: Logger, url?: string): void {
+  const problem = toProblem(error);
+  logProblem(log, error, problem, 'UPGRADE', url);
+  const body = JSON.stringify(problem);
+  const headers = { ...problemHeaders(problem), 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+  socket.end(`HTTP/1.1 ${problem.status} ${problem.title}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`);
+}

@@ -1,0 +1,76 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { fastifyCookie } from '@fastify/cookie';
+import { MeshidError } from '../core/index.ts';
+import type { Identity, Session, SessionTokens } from '../authn/index.ts';
+
+export const SESSION_COOKIE = 'meshid_session';
+export const CSRF_COOKIE = 'meshid_csrf';
+export const CSRF_HEADER = 'x-csrf-token';
+/** The kube-apiserver service proxy strips Authorization, so the CLI sends this instead. */
+export const FORWARDED_AUTH_HEADER = 'x-authorization';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export interface Caller {
+  /** undefined in anonymous mode: calls go out as the server's own account. */
+  user: Identity | undefined;
+  session: Session | undefined;
+  via: 'bearer' | 'cookie' | 'anonymous';
+}
+
+/** Refuses client-sent Impersonate-* headers, whatever their case (Node lower-cases names). */
+export function refuseImpersonationHeaders(headers: IncomingHttpHeaders): void {
+  for (const name of Object.keys(headers)) {
+    if (name.startsWith('impersonate-')) {
+      throw new MeshidError('ERR_IMPERSONATION_FORBIDDEN', `header ${name} is not accepted: meshid sets impersonation itself`);
+    }
+  }
+}
+
+function bearer(value: string | string[] | undefined): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
+  return match?.[1];
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Who is calling: a session token as Bearer (or X-Authorization), or the session cookie.
+ * Cookie-authenticated unsafe methods must echo the CSRF cookie in X-CSRF-Token, which a
+ * cross-site page cannot read.
+ */
+export class RequestAuthenticator {
+  constructor(
+    private readonly tokens: SessionTokens,
+    private readonly anonymous: boolean,
+  ) {}
+
+  async authenticate(headers: IncomingHttpHeaders, method: string): Promise<Caller> {
+    if (this.anonymous) return { user: undefined, session: undefined, via: 'anonymous' };
+    const token = bearer(headers.authorization) ?? bearer(headers[FORWARDED_AUTH_HEADER]);
+    if (token) {
+      const session = await this.tokens.verify(token);
+      return { user: session.user, session, via: 'bearer' };
+    }
+    const cookies = fastifyCookie.parse(headers.cookie ?? '');
+    const cookie = cookies[SESSION_COOKIE];
+    if (cookie) {
+      const session = await this.tokens.verify(cookie);
+      if (!SAFE_METHODS.has(method.toUpperCase())) {
+        const sent = headers[CSRF_HEADER];
+        const expected = cookies[CSRF_COOKIE];
+        if (typeof sent !== 'string' || !expected || !sameSecret(sent, expected)) {
+          throw new MeshidError('ERR_CSRF', `a cookie session needs the ${CSRF_HEADER} header for ${method}`);
+        }
+      }
+      return { user: session.user, session, via: 'cookie' };
+    }
+    throw new MeshidError('ERR_UNAUTHENTICATED', 'no session: run `meshid login`, or send the ID token as a Bearer token');
+  }
+}

@@ -1,0 +1,100 @@
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { FastifyServerFactory } from 'fastify';
+import { createLogger, systemClock, type Clock, type Logger } from '../core/index.ts';
+import { loadKubeConfig } from '../kube/index.ts';
+import { createAuthority, issueLeaf, pemBundle } from '../pki/index.ts';
+import { ApiServerReviews, ClusterClientCa, KubeSessionKeys, LoginService, SESSION_TTL_MS, SessionTokens } from '../authn/index.ts';
+import { buildApp, upgradeHandler } from './app.ts';
+import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.ts';
+import { ServerMetrics } from './metrics.ts';
+import { kubeUpstream } from './upstream.ts';
+
+export interface RunningServer {
+  httpUrl: string;
+  httpsUrl: string;
+  config: ServerConfig;
+  sessionKeys: KubeSessionKeys;
+  close(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  log?: Logger;
+  clock?: Clock;
+}
+
+/**
+ * The composition root: wires the real Kubernetes-backed parts, then serves one app on
+ * HTTP (5681) and HTTPS (5682).
+ */
+export async function startServer(input: ServerConfigInput, options: StartServerOptions = {}): Promise<RunningServer> {
+  const config = parseServerConfig(input);
+  const log = options.log ?? createLogger('meshid-server');
+  const clock = options.clock ?? systemClock;
+  const kc = loadKubeConfig({ kubeconfig: config.kubeconfig, context: config.context });
+
+  const sessionKeys = new KubeSessionKeys(kc, { namespace: config.namespace, sessionTtlMs: SESSION_TTL_MS, clock, log });
+  let ready = false;
+  if (!config.anonymousAuth) await sessionKeys.start();
+  const tokens = new SessionTokens(sessionKeys, clock);
+  const login = new LoginService({ reviews: new ApiServerReviews(kc, clock), clientCa: new ClusterClientCa(kc, clock), tokens, keys: sessionKeys, clock });
+  const upstream = await kubeUpstream(kc);
+  const tls = await servingCertificate(config);
+
+  let httpServer: HttpServer | undefined;
+  let httpsServer: HttpsServer | undefined;
+  const serverFactory: FastifyServerFactory = (handler) => {
+    httpServer = createHttpServer(handler);
+    httpsServer = createHttpsServer(tls, handler);
+    for (const s of [httpServer, httpsServer]) {
+      s.headersTimeout = config.headersTimeoutMs;
+      s.requestTimeout = config.requestTimeoutMs;
+    }
+    return httpsServer;
+  };
+  const deps = { log, tokens, login, upstream, metrics: new ServerMetrics(), anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready };
+  const app = buildApp(deps, serverFactory);
+  await app.ready();
+  const onUpgrade = upgradeHandler(deps);
+  const listen = (server: HttpServer | HttpsServer, port: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      server.on('upgrade', onUpgrade);
+      server.once('error', reject);
+      server.listen(port, config.host, () => resolve((server.address() as AddressInfo).port));
+    });
+  if (!httpServer || !httpsServer) throw new Error('server factory was not called');
+  const httpPort = await listen(httpServer, config.httpPort);
+  const httpsPort = await listen(httpsServer, config.httpsPort);
+  ready = true;
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  log.info({ httpPort, httpsPort, anonymousAuth: config.anonymousAuth, namespace: config.namespace }, 'meshid server listening');
+  if (config.anonymousAuth) log.warn('anonymous mode: login is off and every call uses the server\'s own service account');
+
+  const servers = [httpServer, httpsServer];
+  return {
+    httpUrl: `http://${host}:${httpPort}`,
+    httpsUrl: `https://${host}:${httpsPort}`,
+    config,
+    sessionKeys,
+    async close() {
+      ready = false;
+      for (const s of servers) s.closeAllConnections();
+      await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      await app.close();
+      await sessionKeys.stop();
+      upstream.close();
+    },
+  };
+}
+
+async function servingCertificate(config: ServerConfig): Promise<{ cert: string; key: string }> {
+  if (config.tlsCertFile && config.tlsKeyFile) {
+    return { cert: await readFile(config.tlsCertFile, 'utf8'), key: await readFile(config.tlsKeyFile, 'utf8') };
+  }
+  const ca = await createAuthority('meshid-self-signed');
+  const service = `meshid.${config.namespace}.svc`;
+  const leaf = await issueLeaf(ca, { commonName: 'meshid', usage: 'server', dnsNames: ['localhost', 'meshid', service, `${service}.cluster.local`], ips: ['127.0.0.1'] });
+  return { cert: pemBundle(leaf.certPem, ca.certPem), key: leaf.keyPem };
+}
