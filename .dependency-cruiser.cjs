@@ -4,6 +4,7 @@ const ranks = {
   core: 0,
   kube: 1,
   pki: 1,
+  plugin: 1,
   cluster: 2,
   tokens: 2,
   ca: 2,

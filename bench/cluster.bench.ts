@@ -24,7 +24,7 @@ async function buildTimes(): Promise<Row[]> {
     return [
       {
         benchmark: 'cluster',
-        measurement: 'cold build: kube-apiserver, kube-controller-manager, etcd (empty Go build cache)',
+        measurement: 'cold build: kube-apiserver, kube-controller-manager, kubectl, etcd (empty Go build cache)',
         value: cold,
         unit: 's',
         baseline: { label: 'same build, Go cache hot', value: relink },

@@ -80,7 +80,7 @@ export async function verifyCertificateProof(proof: CertificateProof, ca: Client
   if (eku && eku.length > 0 && !eku.includes(CLIENT_AUTH_EKU) && !eku.includes(ANY_EKU)) {
     throw new MeshidError('ERR_LOGIN_FAILED', 'certificate is not for client authentication');
   }
-  verifyChain(chain, await ca.roots());
+  verifyChain(chain, (await ca.roots()).filter((root) => Date.parse(root.validFrom) <= now && Date.parse(root.validTo) >= now));
 
   const data = Buffer.from(PROOF_CONTEXT + proof.challenge);
   const signature = Buffer.from(proof.signature, 'base64');
@@ -100,7 +100,7 @@ export async function verifyCertificateProof(proof: CertificateProof, ca: Client
 }
 
 function verifyChain(chain: X509Certificate[], roots: X509Certificate[]): void {
-  if (roots.length === 0) throw new MeshidError('ERR_LOGIN_FAILED', 'the cluster publishes no client CA');
+  if (roots.length === 0) throw new MeshidError('ERR_LOGIN_FAILED', 'the cluster publishes no client CA that is valid now');
   for (let i = 0; i < chain.length; i++) {
     const cert = chain[i];
     if (!cert) break;

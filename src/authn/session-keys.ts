@@ -40,7 +40,8 @@ export class StaticSessionKeys implements SessionKeySource {
   }
 }
 
-const StoredKeys = z.array(z.object({ kid: z.string().min(1), key: z.string().min(43), retireAt: z.iso.datetime().optional() })).min(1);
+/** A key is 32 bytes in unpadded base64url: exactly 43 characters of that alphabet. */
+const StoredKeys = z.array(z.object({ kid: z.string().min(1), key: z.string().regex(/^[A-Za-z0-9_-]{43}$/), retireAt: z.iso.datetime().optional() })).min(1);
 
 export function serializeKeys(keys: SessionKey[]): string {
   return JSON.stringify(

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parse, stringify } from 'yaml';
 import { MeshidError, isMeshidError } from '../core/index.ts';
-import { connect, type Connection } from './connect.ts';
+import type { Connection } from './connect.ts';
 import { globalOptions } from './globals.ts';
-import { MeshidExtensionSchema, readExtension, writeExtension, type MeshidExtension } from '../kube/index.ts';
+import type { MeshidExtension } from '../kube/index.ts';
 import { printStructured } from './output.ts';
-import { login, problemError, sendWithSession } from './session.ts';
+
 
 interface ConnectFlags {
   url?: string;
@@ -22,7 +22,11 @@ function withConnectFlags(command: Command): Command {
     .option('--insecure-skip-tls-verify', "do not check meshid's serving certificate (with --url)");
 }
 
+// Commands load Kubernetes and HTTP code only when they run, so `--help` stays instant.
+const lazy = async () => ({ ...(await import('./connect.ts')), ...(await import('./session.ts')), ...(await import('../kube/index.ts')) });
+
 async function open(command: Command, flags: ConnectFlags): Promise<Connection> {
+  const { connect } = await lazy();
   return connect(globalOptions(command), { url: flags.url, insecureSkipTlsVerify: flags.insecureSkipTlsVerify });
 }
 
@@ -33,6 +37,7 @@ export function registerAuthCommands(program: Command): void {
   withConnectFlags(program.command('login').description('log in to meshid with the credentials of the current kubeconfig context')).action(
     async (flags: ConnectFlags, command: Command) => {
       const { output } = globalOptions(command);
+      const { login } = await lazy();
       const conn = await open(command, flags);
       let result;
       try {
@@ -56,8 +61,8 @@ export function registerAuthCommands(program: Command): void {
     .command('logout')
     .description('forget the meshid session stored in the kubeconfig context')
     .action(async (_flags: unknown, command: Command) => {
-      const conn = await connect(globalOptions(command)).catch(() => undefined);
-      if (!conn) throw new MeshidError('ERR_KUBECONFIG', 'cannot read the kubeconfig');
+      const { connect, writeExtension } = await lazy();
+      const conn = await connect(globalOptions(command));
       const rest: MeshidExtension = { ...conn.extension };
       delete rest.token;
       delete rest.expiresAt;
@@ -67,6 +72,7 @@ export function registerAuthCommands(program: Command): void {
 
   withConnectFlags(program.command('whoami').description('who meshid thinks you are, and what you may do')).action(async (flags: ConnectFlags, command: Command) => {
     const { output } = globalOptions(command);
+    const { sendWithSession, problemError } = await lazy();
     const conn = await open(command, flags);
     const answer = await sendWithSession(conn, 'GET', '/api/whoami');
     if (answer.status !== 200) throw problemError(answer, 'whoami failed');
@@ -81,6 +87,7 @@ export function registerAuthCommands(program: Command): void {
     .command('get')
     .option('--show-token', 'print the whole ID token')
     .action(async (flags: { showToken?: boolean }, command: Command) => {
+      const { connect } = await lazy();
       const conn = await connect(globalOptions(command));
       const ext = conn.extension;
       const shown = { context: conn.context, kubeconfig: conn.file, ...ext, ...(ext.token && !flags.showToken ? { token: redact(ext.token) } : {}) };
@@ -91,6 +98,7 @@ export function registerAuthCommands(program: Command): void {
     .command('edit')
     .description('edit the meshid extension of the current context in $EDITOR')
     .action(async (_flags: unknown, command: Command) => {
+      const { connect, readExtension, writeExtension, MeshidExtensionSchema } = await lazy();
       const conn = await connect(globalOptions(command));
       const dir = await mkdtemp(join(tmpdir(), 'meshid-config-'));
       const file = join(dir, 'meshid.yaml');
@@ -113,6 +121,7 @@ export function registerAuthCommands(program: Command): void {
   withConnectFlags(program.command('dashboard').description('log in and open the dashboard in a browser'))
     .option('--no-browser', 'print the URL instead of opening a browser')
     .action(async (flags: ConnectFlags & { browser: boolean }, command: Command) => {
+      const { login } = await lazy();
       const conn = await open(command, flags);
       if (conn.mode !== 'url') {
         throw new MeshidError('ERR_INVALID_ARGUMENT', 'the dashboard needs a direct address for now', {

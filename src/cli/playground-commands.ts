@@ -1,18 +1,21 @@
 import type { Command } from 'commander';
 import { terminalProgress } from '../core/index.ts';
-import { execCredential } from '../cluster/index.ts';
-import { DEFAULT_PLAYGROUND_DIR, startPlayground, stopPlayground, type Playground } from '../playground/index.ts';
+import type { Playground } from '../playground/index.ts';
 import { globalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
+
+/** Mirrors the playground's default; kept here so `--help` loads no cluster code. */
+const DEFAULT_DIR = '.meshid';
 
 export function registerPlaygroundCommands(program: Command): void {
   program
     .command('up')
     .description('start the local playground: a real etcd and kube-apiserver, with meshid and sample users')
-    .option('--dir <dir>', 'where the playground keeps its keys, data and logs', DEFAULT_PLAYGROUND_DIR)
+    .option('--dir <dir>', 'where the playground keeps its keys, data and logs', DEFAULT_DIR)
     .option('--detach', 'return once it is ready, leaving it running (stop it with `meshid down`)')
     .action(async (opts: { dir: string; detach?: boolean }, command: Command) => {
       const { output } = globalOptions(command);
+      const { startPlayground } = await import('../playground/index.ts');
       const playground = await startPlayground({ dir: opts.dir, detach: opts.detach ?? false, progress: terminalProgress() });
       if (output === 'text') printNextSteps(playground, opts.detach ?? false);
       else printStructured(playground.env, output);
@@ -22,8 +25,9 @@ export function registerPlaygroundCommands(program: Command): void {
   program
     .command('down')
     .description('stop a playground started with `meshid up`')
-    .option('--dir <dir>', 'the directory `meshid up` used', DEFAULT_PLAYGROUND_DIR)
+    .option('--dir <dir>', 'the directory `meshid up` used', DEFAULT_DIR)
     .action(async (opts: { dir: string }) => {
+      const { stopPlayground } = await import('../playground/index.ts');
       await stopPlayground(opts.dir, terminalProgress());
     });
 
@@ -33,6 +37,8 @@ export function registerPlaygroundCommands(program: Command): void {
     .description('client-go exec credential plugin for the playground user carol')
     .requiredOption('--token-file <path>', 'file holding the token to hand out')
     .action(async (opts: { tokenFile: string }) => {
+      // kubectl runs this for every call: load only what the plugin needs.
+      const { execCredential } = await import('../plugin/index.ts');
       process.stdout.write((await execCredential(opts.tokenFile)) + '\n');
     });
 }

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { createLogger, terminalProgress } from '../core/index.ts';
-import { loadKubeConfig } from '../kube/index.ts';
-import { install, installManifests, uninstall } from '../install/index.ts';
-import { startServer } from '../server/index.ts';
+
+// Commands load Kubernetes and server code only when they run, so `--help` stays instant.
+const lazy = async () => ({ ...(await import('../kube/index.ts')), ...(await import('../install/index.ts')), ...(await import('../server/index.ts')) });
 import { globalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
 
@@ -27,6 +27,7 @@ export function registerServerCommands(program: Command): void {
     .option('--anonymous-auth', 'turn login off: every call uses the server\'s own service account')
     .action(async (flags: { host: string; httpPort: number; httpsPort: number; tlsCertFile?: string; tlsKeyFile?: string; anonymousAuth?: boolean }, command: Command) => {
       const g = globalOptions(command);
+      const { startServer } = await lazy();
       const server = await startServer({
         namespace: g.namespace,
         host: flags.host,
@@ -53,6 +54,7 @@ export function registerServerCommands(program: Command): void {
     .option('--replicas <n>', 'server replicas', int, 2)
     .action(async (flags: { anonymousAuth?: boolean; dryRun?: boolean; image: string; replicas: number }, command: Command) => {
       const g = globalOptions(command);
+      const { install, installManifests, loadKubeConfig } = await lazy();
       const options = { namespace: g.namespace, anonymousAuth: flags.anonymousAuth ?? false, image: flags.image, replicas: flags.replicas };
       if (flags.dryRun) {
         const objects = installManifests(options);
@@ -70,6 +72,7 @@ export function registerServerCommands(program: Command): void {
     .option('--purge', 'also delete the namespace and every key meshid holds')
     .action(async (flags: { purge?: boolean }, command: Command) => {
       const g = globalOptions(command);
+      const { uninstall, loadKubeConfig } = await lazy();
       await uninstall(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }), { namespace: g.namespace, purge: flags.purge ?? false }, terminalProgress());
     });
 }

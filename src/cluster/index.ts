@@ -1,6 +1,5 @@
 export { ensurePeerBinaries, KUBE_PEER_MODULE, type PeerBinaries, type EnsureOptions } from './build.ts';
 export { startCluster, MESHID_BIN, SERVICE_ACCOUNT_ISSUER, API_AUDIENCES, type LocalCluster, type ClusterOptions } from './cluster.ts';
-export { execCredential } from './exec-credential.ts';
 export { isAlive, stopPid, freePort, spawnPeer, type PeerProcess } from './processes.ts';
 export { cacheRoot } from './cache.ts';
 export { SAMPLE_USERS, DEV_NAMESPACE, type SampleUser } from './users.ts';

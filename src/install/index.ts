@@ -1,2 +1,2 @@
 export { install, uninstall, type UninstallOptions } from './install.ts';
-export { installManifests, SERVICE_ACCOUNT, SERVICE_NAME, HTTP_PORT, HTTPS_PORT, ADMIN_GROUP, MESHID_RESOURCES, type InstallOptions } from './manifests.ts';
+export { installManifests, SHARED_OBJECTS, SERVICE_ACCOUNT, SERVICE_NAME, HTTP_PORT, HTTPS_PORT, ADMIN_GROUP, MESHID_RESOURCES, type InstallOptions } from './manifests.ts';

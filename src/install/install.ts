@@ -1,7 +1,7 @@
 import { KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { silentProgress, type Progress } from '../core/index.ts';
 import { applyObjects, kubeStatus } from '../kube/index.ts';
-import { installManifests, type InstallOptions } from './manifests.ts';
+import { SHARED_OBJECTS, installManifests, type InstallOptions } from './manifests.ts';
 
 const describe = (o: KubernetesObject): string => `${o.kind ?? '?'} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name ?? '?'}`;
 
@@ -19,7 +19,7 @@ export async function install(kc: KubeConfig, options: InstallOptions, progress:
 
 export interface UninstallOptions {
   namespace: string;
-  /** Also delete the namespace, and with it every key meshid holds. */
+  /** Also delete the namespace (and with it every key meshid holds) and the shared ClusterRoles. */
   purge: boolean;
 }
 
@@ -27,7 +27,7 @@ export interface UninstallOptions {
 export async function uninstall(kc: KubeConfig, options: UninstallOptions, progress: Progress = silentProgress): Promise<number> {
   const api = KubernetesObjectApi.makeApiClient(kc);
   const objects = installManifests({ namespace: options.namespace, anonymousAuth: false, image: '', replicas: 0 })
-    .filter((o) => options.purge || o.kind !== 'Namespace')
+    .filter((o) => options.purge || (o.kind !== 'Namespace' && !SHARED_OBJECTS.has(`${o.kind ?? ''}/${o.metadata?.name ?? ''}`)))
     .reverse();
   let deleted = 0;
   progress.start(`Uninstalling meshid from ${options.namespace}`);

@@ -22,18 +22,24 @@ export const MESHID_RESOURCES = ['usertokens', 'signingkeys', 'revocations', 're
 
 const obj = (o: Record<string, unknown>): KubernetesObject => o;
 
+/** Cluster-wide objects that every installation shares; only `uninstall --purge` deletes them. */
+export const SHARED_OBJECTS = new Set(['ClusterRole/meshid-admin', 'ClusterRole/meshid-viewer', 'ClusterRoleBinding/meshid-admin']);
+
 /** Everything `meshid install` creates, in apply order (namespace first). */
 export function installManifests(o: InstallOptions): KubernetesObject[] {
   const ns = o.namespace;
   const meta = (name: string, namespaced = true): Record<string, unknown> => ({ name, ...(namespaced ? { namespace: ns } : {}), labels: LABELS });
   const sa = { kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: ns };
+  // Cluster-scoped objects of one installation carry its namespace, so installations in
+  // several namespaces never overwrite each other's bindings.
+  const serverRole = `meshid-server-${ns}`;
   return [
     obj({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: LABELS } }),
     obj({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(SERVICE_ACCOUNT) }),
     obj({
       apiVersion: RBAC,
       kind: 'ClusterRole',
-      metadata: meta('meshid-server', false),
+      metadata: meta(serverRole, false),
       rules: [
         // Login: check tokens, and ask what a user may do.
         { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
@@ -46,8 +52,8 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
     obj({
       apiVersion: RBAC,
       kind: 'ClusterRoleBinding',
-      metadata: meta('meshid-server', false),
-      roleRef: { apiGroup: RBAC_GROUP, kind: 'ClusterRole', name: 'meshid-server' },
+      metadata: meta(serverRole, false),
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'ClusterRole', name: serverRole },
       subjects: [sa],
     }),
     obj({
@@ -72,10 +78,11 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
     obj({
       apiVersion: RBAC,
       kind: 'RoleBinding',
-      metadata: { name: 'meshid-server-authentication-reader', namespace: 'kube-system', labels: LABELS },
+      metadata: { name: `meshid-server-authentication-reader-${ns}`, namespace: 'kube-system', labels: LABELS },
       roleRef: { apiGroup: RBAC_GROUP, kind: 'Role', name: 'extension-apiserver-authentication-reader' },
       subjects: [sa],
     }),
+    // Shared by every installation: what `meshid.io` permissions mean.
     obj({
       apiVersion: RBAC,
       kind: 'ClusterRole',

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { fastifyCookie } from '@fastify/cookie';
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import { z } from 'zod';
-import { MeshidError, type Logger } from '../core/index.ts';
+import { MeshidError, systemClock, type Clock, type Logger } from '../core/index.ts';
 import { SESSION_TTL_MS, type LoginCredential, type LoginService, type SessionTokens } from '../authn/index.ts';
 import { K8S_PREFIX, proxyRequest, proxyUpgrade, upstreamPath } from './k8s-proxy.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -24,6 +24,7 @@ export interface AppDeps {
   ready(): boolean;
   /** Where the dashboard lives; the handoff redirects there. */
   dashboardPath?: string;
+  clock?: Clock;
 }
 
 const CertificateLogin = z.object({ certificate: z.string().min(1).max(32 * 1024), challenge: z.string().min(1).max(1024), signature: z.string().min(1).max(4096) });
@@ -41,6 +42,7 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
   });
   const auth = new RequestAuthenticator(deps.tokens, deps.anonymousAuth);
   const dashboard = deps.dashboardPath ?? '/';
+  const clock = deps.clock ?? systemClock;
 
   void app.register(fastifyCookie);
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
@@ -73,7 +75,11 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
     requireLogin();
     const body = (request.body ?? {}) as Record<string, unknown>;
     const wrapped = body['wrappedToken'] ?? body['wrapped-token'];
-    if (wrapped !== undefined) return handoff(Handoff.parse({ wrappedToken: wrapped }).wrappedToken, request, reply);
+    if (wrapped !== undefined) {
+      const parsed = Handoff.safeParse({ wrappedToken: wrapped });
+      if (!parsed.success) throw new MeshidError('ERR_INVALID_ARGUMENT', 'wrappedToken must be a non-empty string of at most 16 KiB');
+      return handoff(parsed.data.wrappedToken, request, reply);
+    }
     const credential = loginCredential(request);
     try {
       const result = await deps.login.login(credential);
@@ -125,16 +131,21 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
     const path = upstreamPath(request.raw.url ?? '');
     const caller = await auth.authenticate(request.headers, request.method);
     void reply.hijack();
-    proxyRequest(request.raw, reply.raw, path, caller.user, deps.upstream, (error) => {
-      writeProblem(reply.raw, new MeshidError('ERR_KUBE_UNAVAILABLE', 'Kubernetes is unavailable', { cause: error }), deps.log, request.method, request.url);
-    });
+    try {
+      proxyRequest(request.raw, reply.raw, path, caller.user, deps.upstream, (error) => {
+        writeProblem(reply.raw, new MeshidError('ERR_KUBE_UNAVAILABLE', 'Kubernetes is unavailable', { cause: error }), deps.log, request.method, request.url);
+      });
+    } catch (error) {
+      // The reply is hijacked: fastify's error handler no longer applies.
+      writeProblem(reply.raw, error, deps.log, request.method, request.url);
+    }
   }
 
   async function handoff(wrapped: string, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const token = await deps.tokens.unwrap(wrapped);
     const session = await deps.tokens.verify(token);
     const secure = request.protocol === 'https';
-    const maxAge = Math.max(0, Math.min(SESSION_TTL_MS, session.expiresAt - Date.now()) / 1000);
+    const maxAge = Math.max(0, Math.floor(Math.min(SESSION_TTL_MS, session.expiresAt - clock.now()) / 1000));
     void reply.setCookie(SESSION_COOKIE, token, { path: '/', httpOnly: true, sameSite: 'strict', secure, maxAge });
     void reply.setCookie(CSRF_COOKIE, randomBytes(18).toString('base64url'), { path: '/', sameSite: 'strict', secure, maxAge });
     return reply.code(303).header('location', dashboard).header('cache-control', 'no-store').send();
@@ -174,7 +185,11 @@ export function upgradeHandler(deps: Pick<AppDeps, 'tokens' | 'upstream' | 'anon
         endSocketWithProblem(socket, error, deps.log, req.url);
         return;
       }
-      proxyUpgrade(req, socket, head, path, caller.user, deps.upstream);
+      try {
+        proxyUpgrade(req, socket, head, path, caller.user, deps.upstream);
+      } catch (error) {
+        endSocketWithProblem(socket, error, deps.log, req.url);
+      }
     })();
   };
 }

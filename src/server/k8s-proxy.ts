@@ -28,14 +28,25 @@ const DROPPED = new Set([
 /** Request-header authentication names; never honoured without a front-proxy cert, but drop anyway. */
 const DROPPED_PREFIXES = ['impersonate-', 'x-remote-'];
 
+/**
+ * Header values go out as UTF-8 bytes, as client-go sends them. Node only writes Latin-1
+ * strings, so the UTF-8 bytes are handed over as one Latin-1 character each.
+ */
+const utf8Bytes = (value: string): string => Buffer.from(value, 'utf8').toString('latin1');
+
+/** Percent-encodes everything outside RFC 9110's token characters; Kubernetes decodes it. */
+const extraKey = (key: string): string =>
+  encodeURIComponent(key)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .toLowerCase();
+
 /** Impersonate-User, one Impersonate-Group per group, Impersonate-Uid and Impersonate-Extra-*. */
 export function impersonationHeaders(user: Identity): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = { 'impersonate-user': user.name };
-  if (user.groups.length > 0) headers['impersonate-group'] = [...user.groups];
-  if (user.uid) headers['impersonate-uid'] = user.uid;
+  const headers: OutgoingHttpHeaders = { 'impersonate-user': utf8Bytes(user.name) };
+  if (user.groups.length > 0) headers['impersonate-group'] = user.groups.map(utf8Bytes);
+  if (user.uid) headers['impersonate-uid'] = utf8Bytes(user.uid);
   for (const [key, values] of Object.entries(user.extra ?? {})) {
-    // Kubernetes percent-decodes extra keys, so any character survives the header name.
-    headers[`impersonate-extra-${encodeURIComponent(key).toLowerCase()}`] = values;
+    headers[`impersonate-extra-${extraKey(key)}`] = values.map(utf8Bytes);
   }
   return headers;
 }

@@ -54,7 +54,7 @@ export async function startServer(input: ServerConfigInput, options: StartServer
     }
     return httpsServer;
   };
-  const deps = { log, tokens, login, upstream, metrics: new ServerMetrics(), anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready };
+  const deps = { log, tokens, login, upstream, clock, metrics: new ServerMetrics(), anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready };
   const app = buildApp(deps, serverFactory);
   await app.ready();
   const onUpgrade = upgradeHandler(deps);

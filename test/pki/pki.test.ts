@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { createAuthority, createServiceAccountSigningKey, issueLeaf } from '../../src/cluster/pki.ts';
+import { createAuthority, createServiceAccountSigningKey, issueLeaf } from '../../src/pki/index.ts';
 
 describe('playground PKI', () => {
   it('issues a client leaf that chains to its authority, with CN and O for Kubernetes', async () => {

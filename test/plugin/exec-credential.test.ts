@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ManualClock, isMeshidError } from '../../src/core/index.ts';
-import { execCredential } from '../../src/cluster/index.ts';
+import { execCredential } from '../../src/plugin/index.ts';
 
 describe('exec credential plugin', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'meshid-exec-'));

@@ -1,0 +1,1 @@
+export { execCredential } from './exec-credential.ts';

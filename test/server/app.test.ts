@@ -1,0 +1,646 @@
+import assert from 'node:assert/strict';
+import { X509Certificate, sign } from 'node:crypto';
+import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { Agent, createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { ManualClock, MeshidError, createLogger, systemClock, type Clock } from '../../src/core/index.ts';
+import { createAuthority, issueLeaf, type Authority } from '../../src/pki/index.ts';
+import {
+  LoginService,
+  PROOF_CONTEXT,
+  SESSION_TTL_MS,
+  SessionTokens,
+  StaticSessionKeys,
+  type Capabilities,
+  type Identity,
+  type KubeReviews,
+} from '../../src/authn/index.ts';
+import { buildApp } from '../../src/server/app.ts';
+import { ServerMetrics } from '../../src/server/metrics.ts';
+import type { Upstream } from '../../src/server/upstream.ts';
+
+const alice: Identity = { name: 'alice', groups: ['dev', 'system:authenticated'] };
+const carol: Identity = { name: 'carol', groups: ['qa'], uid: 'carol-uid', extra: { scopes: ['read', 'write'] } };
+const caps: Capabilities = { 'pods/list': true, 'usertokens.meshid.io/create': false };
+
+class FakeReviews implements KubeReviews {
+  async reviewToken(token: string): Promise<Identity> {
+    if (token === 'good') return alice;
+    if (token === 'carol') return carol;
+    throw new MeshidError('ERR_LOGIN_FAILED', 'Kubernetes did not accept the token');
+  }
+
+  async capabilities(): Promise<Capabilities> {
+    return caps;
+  }
+}
+
+/** An Upstream for apps whose tests never reach Kubernetes; nothing listens on port 1. */
+function unusedUpstream(): Upstream {
+  const agent = new Agent();
+  return { url: new URL('https://127.0.0.1:1'), agent, authorization: () => 'Bearer server-token', close: () => agent.destroy() };
+}
+
+interface TestApp {
+  app: FastifyInstance;
+  tokens: SessionTokens;
+  clock: Clock;
+  metrics: ServerMetrics;
+  /** The cluster's client CA, as the fake ClientCaSource publishes it. */
+  clientCa: Authority;
+}
+
+async function testApp(options: { anonymousAuth?: boolean; ready?: () => boolean; upstream?: Upstream; clock?: Clock } = {}): Promise<TestApp> {
+  // Certificates are made against the wall clock, so the test clock starts there.
+  const clock = options.clock ?? new ManualClock(Date.now());
+  const keys = new StaticSessionKeys();
+  const tokens = new SessionTokens(keys, clock);
+  const ca = await createAuthority('cluster-client-ca');
+  const roots = { roots: async () => [new X509Certificate(ca.certPem)] };
+  const metrics = new ServerMetrics();
+  const app = buildApp({
+    log: createLogger('test', 'silent'),
+    tokens,
+    login: new LoginService({ reviews: new FakeReviews(), clientCa: roots, tokens, keys, clock }),
+    upstream: options.upstream ?? unusedUpstream(),
+    metrics,
+    anonymousAuth: options.anonymousAuth ?? false,
+    bodyLimitBytes: 65536,
+    ready: options.ready ?? (() => true),
+    clock,
+  });
+  await app.ready();
+  return { app, tokens, clock, metrics, clientCa: ca };
+}
+
+interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail?: string;
+}
+
+function assertProblem(res: { statusCode: number | undefined; headers: OutgoingHttpHeaders | IncomingHttpHeaders; body: string }, status: number, code: string): ProblemBody {
+  assert.equal(res.statusCode, status, res.body);
+  assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+  const problem = JSON.parse(res.body) as ProblemBody;
+  assert.equal(problem.code, code);
+  assert.equal(problem.status, status);
+  assert.equal(problem.type, `https://meshid.io/problems/${code}`);
+  return problem;
+}
+
+interface LoginBody {
+  user: { name: string; groups: string[]; uid?: string };
+  capabilities: Capabilities;
+  token: string;
+  wrappedToken: string;
+  expiresAt: string;
+}
+
+async function login(app: FastifyInstance, token = 'good'): Promise<LoginBody> {
+  const res = await app.inject({ method: 'POST', url: '/api/login', headers: { authorization: `Bearer ${token}` } });
+  assert.equal(res.statusCode, 200, res.body);
+  return res.json<LoginBody>();
+}
+
+function setCookies(res: LightMyRequestResponse): string[] {
+  const value = res.headers['set-cookie'];
+  return Array.isArray(value) ? value : value === undefined ? [] : [String(value)];
+}
+
+function cookieHeader(res: LightMyRequestResponse): { cookie: string; csrf: string } {
+  const session = res.cookies.find((c) => c.name === 'meshid_session');
+  const csrf = res.cookies.find((c) => c.name === 'meshid_csrf');
+  assert.ok(session && csrf);
+  return { cookie: `meshid_session=${session.value}; meshid_csrf=${csrf.value}`, csrf: csrf.value };
+}
+
+describe('login API', async () => {
+  const clock = new ManualClock(Date.now());
+  const { app, tokens, metrics, clientCa } = await testApp({ clock });
+  after(() => app.close());
+
+  it('logs in with Authorization: Bearer and answers user, capabilities, token, wrapped token and expiry', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/login', headers: { authorization: 'Bearer good' } });
+    assert.equal(res.statusCode, 200);
+    assert.match(String(res.headers['content-type']), /^application\/json/);
+    const body = res.json<LoginBody>();
+    assert.deepEqual(body.user, { name: 'alice', groups: ['dev', 'system:authenticated'] });
+    assert.deepEqual(body.capabilities, caps);
+    assert.equal(body.expiresAt, new Date(clock.now() + SESSION_TTL_MS).toISOString());
+    assert.deepEqual((await tokens.verify(body.token)).user, alice);
+    assert.equal(await tokens.unwrap(body.wrappedToken), body.token);
+  });
+
+  it('logs in with X-Authorization, which survives the kube-apiserver service proxy', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/login', headers: { 'x-authorization': 'Bearer good' } });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json<LoginBody>().user.name, 'alice');
+  });
+
+  it('answers the uid when the user has one', async () => {
+    assert.deepEqual((await login(app, 'carol')).user, { name: 'carol', groups: ['qa'], uid: 'carol-uid' });
+  });
+
+  it('refuses a token Kubernetes does not accept with 401 login-failed', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/login', headers: { authorization: 'Bearer bad' } });
+    assertProblem(res, 401, 'login-failed');
+  });
+
+  it('refuses an Authorization header that is not a Bearer token with 400 invalid-request', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/login', headers: { authorization: 'Basic YWxpY2U6cGFzcw==' } });
+    assertProblem(res, 400, 'invalid-request');
+  });
+
+  it('refuses a body that is not JSON with 400 invalid-request', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/login', headers: { 'content-type': 'application/json' }, payload: '{not json' });
+    assertProblem(res, 400, 'invalid-request');
+  });
+
+  it('refuses a request with neither a token nor a certificate proof with 400 invalid-request', async () => {
+    for (const payload of [{}, { certificate: 'x' }, { certificate: '', challenge: 'c', signature: 's' }]) {
+      const res = await app.inject({ method: 'POST', url: '/api/login', payload });
+      assertProblem(res, 400, 'invalid-request');
+    }
+  });
+
+  it('refuses a body over the limit with 413 payload-too-large', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/login', payload: { certificate: 'x'.repeat(70_000), challenge: 'c', signature: 's' } });
+    assertProblem(res, 413, 'payload-too-large');
+  });
+
+  it('logs in with a client certificate that signed a challenge from GET /api/login/challenge', async () => {
+    const challengeRes = await app.inject({ method: 'GET', url: '/api/login/challenge' });
+    assert.equal(challengeRes.statusCode, 200);
+    const { challenge, expiresAt } = challengeRes.json<{ challenge: string; expiresAt: number }>();
+    assert.equal(expiresAt, clock.now() + 60_000);
+
+    const leaf = await issueLeaf(clientCa, { commonName: 'dora', organizations: ['dev'], usage: 'client' });
+    const signature = sign('sha256', Buffer.from(PROOF_CONTEXT + challenge), leaf.keyPem).toString('base64');
+
+    const res = await app.inject({ method: 'POST', url: '/api/login', payload: { certificate: leaf.certPem, challenge, signature } });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json<LoginBody>().user, { name: 'dora', groups: ['dev', 'system:authenticated'] });
+
+    const forged = await app.inject({ method: 'POST', url: '/api/login', payload: { certificate: leaf.certPem, challenge, signature: Buffer.from('nope').toString('base64') } });
+    assertProblem(forged, 401, 'login-failed');
+    const stale = await app.inject({ method: 'POST', url: '/api/login', payload: { certificate: leaf.certPem, challenge: 'x.y.z', signature } });
+    assertProblem(stale, 401, 'challenge-invalid');
+  });
+
+  it('hands a session to the browser: GET /api/login?wrapped-token= sets the cookies and redirects with 303', async () => {
+    const { wrappedToken, token } = await login(app);
+    const res = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}` });
+    assert.equal(res.statusCode, 303);
+    assert.equal(res.headers['location'], '/');
+    assert.equal(res.headers['cache-control'], 'no-store');
+
+    const session = res.cookies.find((c) => c.name === 'meshid_session');
+    const csrf = res.cookies.find((c) => c.name === 'meshid_csrf');
+    assert.equal(session?.value, token);
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, 'Strict');
+    assert.equal(session.path, '/');
+    assert.ok(session.maxAge !== undefined && session.maxAge > SESSION_TTL_MS / 1000 - 60 && session.maxAge <= SESSION_TTL_MS / 1000, String(session.maxAge));
+    assert.ok(csrf && csrf.value.length >= 16);
+    assert.equal(csrf.sameSite, 'Strict');
+    assert.notEqual(csrf.httpOnly, true, 'the dashboard must be able to read the CSRF cookie');
+
+    const raw = setCookies(res);
+    const sessionRaw = raw.find((c) => c.startsWith('meshid_session='));
+    assert.ok(sessionRaw);
+    assert.match(sessionRaw, /; HttpOnly/i);
+    assert.match(sessionRaw, /; SameSite=Strict/i);
+    // inject speaks plain HTTP, so the cookies are not marked Secure.
+    for (const cookie of raw) assert.doesNotMatch(cookie, /; Secure/i);
+  });
+
+  it('refuses a wrapped token the second time with 401 wrapped-token-replayed', async () => {
+    const { wrappedToken } = await login(app);
+    const url = `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}`;
+    assert.equal((await app.inject({ method: 'GET', url })).statusCode, 303);
+    const again = await app.inject({ method: 'GET', url });
+    assertProblem(again, 401, 'wrapped-token-replayed');
+    assert.equal(again.headers['set-cookie'], undefined);
+  });
+
+  it('refuses a wrapped token after 10 s, a garbage one, and a missing one', async () => {
+    const { wrappedToken } = await login(app);
+    clock.advance(10_000);
+    assertProblem(await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}` }), 401, 'wrapped-token-invalid');
+    assertProblem(await app.inject({ method: 'GET', url: '/api/login?wrapped-token=garbage' }), 401, 'wrapped-token-invalid');
+    assertProblem(await app.inject({ method: 'GET', url: '/api/login' }), 400, 'invalid-request');
+    assertProblem(await app.inject({ method: 'GET', url: '/api/login?wrapped-token=' }), 400, 'invalid-request');
+  });
+
+  it('hands a session over from a form POST with wrapped-token, and from JSON wrappedToken', async () => {
+    const form = await app.inject({
+      method: 'POST',
+      url: '/api/login',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `wrapped-token=${encodeURIComponent((await login(app)).wrappedToken)}`,
+    });
+    assert.equal(form.statusCode, 303);
+    assert.equal(form.headers['location'], '/');
+    assert.ok(form.cookies.some((c) => c.name === 'meshid_session' && c.httpOnly === true));
+
+    const json = await app.inject({ method: 'POST', url: '/api/login', payload: { wrappedToken: (await login(app)).wrappedToken } });
+    assert.equal(json.statusCode, 303);
+    assert.ok(json.cookies.some((c) => c.name === 'meshid_session'));
+  });
+
+  it('refuses a wrappedToken field that is not a non-empty string with 400 invalid-request', async () => {
+    for (const wrappedToken of [123, '', null, 'x'.repeat(16 * 1024 + 1)]) {
+      const res = await app.inject({ method: 'POST', url: '/api/login', payload: { wrappedToken } });
+      assertProblem(res, 400, 'invalid-request');
+    }
+  });
+
+  it('answers GET /api/whoami for a Bearer token, an X-Authorization token and the session cookie', async () => {
+    const { token, wrappedToken } = await login(app);
+    const expected = { name: 'alice', groups: ['dev', 'system:authenticated'], capabilities: caps };
+    for (const headers of [{ authorization: `Bearer ${token}` }, { 'x-authorization': `Bearer ${token}` }]) {
+      const res = await app.inject({ method: 'GET', url: '/api/whoami', headers });
+      assert.equal(res.statusCode, 200);
+      const body = res.json<Record<string, unknown>>();
+      assert.deepEqual({ name: body['name'], groups: body['groups'], capabilities: body['capabilities'] }, expected);
+      assert.equal(body['expiresAt'], new Date((await tokens.verify(token)).expiresAt).toISOString());
+    }
+    const handoff = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}` });
+    const res = await app.inject({ method: 'GET', url: '/api/whoami', headers: { cookie: cookieHeader(handoff).cookie } });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json<{ name: string }>().name, 'alice');
+  });
+
+  it('answers GET /api/whoami with 401 unauthenticated when there is no credential', async () => {
+    assertProblem(await app.inject({ method: 'GET', url: '/api/whoami' }), 401, 'unauthenticated');
+  });
+
+  it('answers GET /api/whoami with 401 token-invalid for a forged token', async () => {
+    assertProblem(await app.inject({ method: 'GET', url: '/api/whoami', headers: { authorization: 'Bearer not.a.token' } }), 401, 'token-invalid');
+    // A Kubernetes credential is not a meshid session.
+    assertProblem(await app.inject({ method: 'GET', url: '/api/whoami', headers: { authorization: 'Bearer good' } }), 401, 'token-invalid');
+  });
+
+  it('answers GET /api/whoami with 401 token-expired once the session is over', async () => {
+    const { token } = await login(app);
+    clock.advance(SESSION_TTL_MS + 1000);
+    assertProblem(await app.inject({ method: 'GET', url: '/api/whoami', headers: { authorization: `Bearer ${token}` } }), 401, 'token-expired');
+  });
+
+  it('clears both cookies on POST /api/logout', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/logout' });
+    assert.equal(res.statusCode, 204);
+    for (const name of ['meshid_session', 'meshid_csrf']) {
+      const cookie = res.cookies.find((c) => c.name === name);
+      assert.ok(cookie, name);
+      assert.equal(cookie.value, '');
+      assert.equal(cookie.path, '/');
+      assert.ok(cookie.expires !== undefined && cookie.expires.getTime() <= Date.now(), `${name} must expire at once`);
+    }
+  });
+
+  it('counts logins by type and result in /metrics', async () => {
+    await app.inject({ method: 'POST', url: '/api/login', headers: { authorization: 'Bearer good' } });
+    await app.inject({ method: 'POST', url: '/api/login', headers: { authorization: 'Bearer bad' } });
+    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    assert.equal(res.statusCode, 200);
+    assert.match(String(res.headers['content-type']), /^text\/plain/);
+    assert.match(res.body, /# TYPE meshid_logins_total counter/);
+    assert.match(res.body, /meshid_logins_total\{type="bearer",result="success"\} [1-9]/);
+    assert.match(res.body, /meshid_logins_total\{type="bearer",result="failure"\} [1-9]/);
+    assert.match(res.body, /meshid_http_request_duration_seconds_count\{route="\/api\/login",method="POST",status="200"\}/);
+    const counter = await metrics.logins.get();
+    assert.ok(counter.values.length >= 2);
+  });
+});
+
+describe('browser handoff with the system clock, as in production', async () => {
+  const { app } = await testApp({ clock: systemClock });
+  after(() => app.close());
+
+  it('sets the session cookie and redirects, whatever the millisecond', async () => {
+    // Session expiry is whole seconds (JWT exp) while the wall clock is not, so the cookie
+    // lifetime is fractional unless the handoff rounds it. Three tries make a lucky whole-second
+    // pass (1 in 1000 each) practically impossible.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const { wrappedToken } = await login(app);
+      const res = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}` });
+      assert.equal(res.statusCode, 303, res.body);
+      const session = res.cookies.find((c) => c.name === 'meshid_session');
+      assert.ok(session?.maxAge !== undefined && Number.isInteger(session.maxAge) && session.maxAge > 35_900);
+    }
+  });
+});
+
+describe('app basics', async () => {
+  let ready = true;
+  const { app } = await testApp({ ready: () => ready });
+  after(() => app.close());
+
+  it('answers /healthz with 200', async () => {
+    const res = await app.inject({ method: 'GET', url: '/healthz' });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { status: 'ok' });
+  });
+
+  it('answers /readyz with 200 when ready and 503 before', async () => {
+    ready = true;
+    assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+    ready = false;
+    const res = await app.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(res.statusCode, 503);
+    assert.deepEqual(res.json(), { status: 'starting' });
+  });
+
+  it('answers an unknown route with 404 not-found as problem+json', async () => {
+    for (const url of ['/nope', '/api/loginx', '/api/k8sx']) {
+      const problem = assertProblem(await app.inject({ method: 'GET', url }), 404, 'not-found');
+      assert.equal(problem.title, 'Not found');
+    }
+  });
+
+  it('answers an unsupported content type with 415', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/login', headers: { 'content-type': 'application/xml' }, payload: '<x/>' });
+    assertProblem(res, 415, 'unsupported-media-type');
+  });
+});
+
+describe('anonymous mode', async () => {
+  const { app } = await testApp({ anonymousAuth: true });
+  after(() => app.close());
+
+  it('refuses every login route with 400 auth-disabled', async () => {
+    assertProblem(await app.inject({ method: 'POST', url: '/api/login', headers: { authorization: 'Bearer good' } }), 400, 'auth-disabled');
+    assertProblem(await app.inject({ method: 'GET', url: '/api/login/challenge' }), 400, 'auth-disabled');
+    assertProblem(await app.inject({ method: 'GET', url: '/api/login?wrapped-token=x' }), 400, 'auth-disabled');
+  });
+
+  it('answers /api/whoami as the anonymous server', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/whoami' });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json<{ anonymous: boolean }>().anonymous, true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// The Kubernetes proxy, against a local HTTPS server that plays the apiserver.
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  distinct: NodeJS.Dict<string[]>;
+  body: string;
+}
+
+async function fakeApiServer(): Promise<{ server: Server; caPem: string; port: number; seen: Seen[] }> {
+  const ca = await createAuthority('fake-apiserver-ca');
+  const tls = await issueLeaf(ca, { commonName: '127.0.0.1', ips: ['127.0.0.1'], usage: 'server' });
+  const seen: Seen[] = [];
+  const server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const record: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, distinct: req.headersDistinct, body: Buffer.concat(chunks).toString() };
+      seen.push(record);
+      res.writeHead(req.url?.includes('status=418') ? 418 : 201, { 'content-type': 'application/json', 'x-from-upstream': 'yes' });
+      res.end(JSON.stringify({ kind: 'Echo', method: record.method, url: record.url }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, caPem: ca.certPem, port: (server.address() as AddressInfo).port, seen };
+}
+
+function upstreamAt(port: number, caPem: string, authorization: string | undefined): Upstream {
+  const agent = new Agent({ ca: caPem, keepAlive: false });
+  return { url: new URL(`https://127.0.0.1:${port}`), agent, authorization: () => authorization, close: () => agent.destroy() };
+}
+
+/** A raw HTTP request to a listening app, with the path sent exactly as written. */
+function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  headers: OutgoingHttpHeaders = {},
+  body?: string,
+  timeoutMs = 10_000,
+): Promise<{ statusCode: number | undefined; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ statusCode: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer to ${method} ${path} within ${timeoutMs} ms`)));
+    req.end(body);
+  });
+}
+
+describe('Kubernetes proxy', async () => {
+  const upstreamServer = await fakeApiServer();
+  const upstream = upstreamAt(upstreamServer.port, upstreamServer.caPem, 'Bearer server-token');
+  const { app, tokens } = await testApp({ upstream });
+  let port = 0;
+  let token = '';
+
+  before(async () => {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    port = (app.server.address() as AddressInfo).port;
+    token = (await login(app)).token;
+  });
+  after(async () => {
+    await app.close();
+    upstream.close();
+    upstreamServer.server.closeAllConnections();
+    await new Promise((resolve) => upstreamServer.server.close(resolve));
+  });
+
+  const lastSeen = (): Seen => {
+    const last = upstreamServer.seen.at(-1);
+    assert.ok(last, 'the fake apiserver saw no request');
+    return last;
+  };
+
+  it('refuses any client Impersonate-* header, whatever its case, with 403 impersonation-forbidden', async () => {
+    const seenBefore = upstreamServer.seen.length;
+    for (const name of ['Impersonate-User', 'impersonate-group', 'IMPERSONATE-EXTRA-foo', 'Impersonate-Uid']) {
+      const res = await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods', headers: { authorization: `Bearer ${token}`, [name]: 'admin' } });
+      assertProblem(res, 403, 'impersonation-forbidden');
+    }
+    assert.equal(upstreamServer.seen.length, seenBefore);
+  });
+
+  it('refuses a request without a session with 401 unauthenticated', async () => {
+    assertProblem(await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods' }), 401, 'unauthenticated');
+    assertProblem(await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods', headers: { authorization: 'Bearer forged' } }), 401, 'token-invalid');
+  });
+
+  it('calls the apiserver as the user: impersonation, the server credential, and none of the client credentials', async () => {
+    const csrf = 'c'.repeat(24);
+    const res = await rawRequest(port, 'GET', '/api/k8s/api/v1/namespaces/dev/pods?limit=1', {
+      authorization: `Bearer ${token}`,
+      cookie: `meshid_session=${token}; meshid_csrf=${csrf}; other=1`,
+      'x-csrf-token': csrf,
+      'x-remote-user': 'admin',
+      'x-remote-group': 'system:masters',
+      'proxy-authorization': 'Basic eDp5',
+      accept: 'application/json',
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(res.headers['x-from-upstream'], 'yes');
+    assert.deepEqual(JSON.parse(res.body), { kind: 'Echo', method: 'GET', url: '/api/v1/namespaces/dev/pods?limit=1' });
+
+    const seen = lastSeen();
+    assert.equal(seen.url, '/api/v1/namespaces/dev/pods?limit=1');
+    assert.equal(seen.headers['impersonate-user'], 'alice');
+    assert.deepEqual(seen.distinct['impersonate-group'], ['dev', 'system:authenticated']);
+    assert.deepEqual(seen.distinct['authorization'], ['Bearer server-token']);
+    assert.equal(seen.headers['accept'], 'application/json');
+    for (const name of ['cookie', 'x-authorization', 'x-csrf-token', 'x-remote-user', 'x-remote-group', 'proxy-authorization', 'impersonate-uid']) {
+      assert.equal(seen.headers[name], undefined, `${name} must not reach the apiserver`);
+    }
+    assert.equal(JSON.stringify(seen.headers).includes(token), false, 'the session token must not reach the apiserver');
+  });
+
+  it('sends the uid and extras of a user who has them', async () => {
+    const carolToken = (await login(app, 'carol')).token;
+    const res = await rawRequest(port, 'GET', '/api/k8s/api/v1/namespaces', { 'x-authorization': `Bearer ${carolToken}` });
+    assert.equal(res.statusCode, 201);
+    const seen = lastSeen();
+    assert.equal(seen.headers['impersonate-user'], 'carol');
+    assert.deepEqual(seen.distinct['impersonate-group'], ['qa']);
+    assert.equal(seen.headers['impersonate-uid'], 'carol-uid');
+    assert.deepEqual(seen.distinct['impersonate-extra-scopes'], ['read', 'write']);
+    assert.equal(seen.headers['x-authorization'], undefined);
+  });
+
+  it('streams a request body up and relays the upstream status', async () => {
+    const body = JSON.stringify({ kind: 'Pod', metadata: { name: 'p' } });
+    const res = await rawRequest(port, 'POST', '/api/k8s/api/v1/namespaces/dev/pods?status=418', { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body);
+    assert.equal(res.statusCode, 418);
+    const seen = lastSeen();
+    assert.equal(seen.method, 'POST');
+    assert.equal(seen.body, body);
+    assert.equal(seen.headers['content-type'], 'application/json');
+    assert.equal(seen.headers['content-length'], String(Buffer.byteLength(body)));
+  });
+
+  it('works through app.inject as well', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/k8s/version', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.statusCode, 201);
+    assert.equal(res.json<{ url: string }>().url, '/version');
+    assert.equal(lastSeen().headers['impersonate-user'], 'alice');
+  });
+
+  it('maps /api/k8s alone to the apiserver root', async () => {
+    const res = await rawRequest(port, 'GET', '/api/k8s', { authorization: `Bearer ${token}` });
+    assert.equal(res.statusCode, 201);
+    assert.equal(lastSeen().url, '/');
+  });
+
+  it('lets a cookie session read without a CSRF token', async () => {
+    const handoff = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent((await login(app)).wrappedToken)}` });
+    const { cookie } = cookieHeader(handoff);
+    const res = await rawRequest(port, 'GET', '/api/k8s/api/v1/pods', { cookie });
+    assert.equal(res.statusCode, 201);
+    assert.equal(lastSeen().headers['impersonate-user'], 'alice');
+    assert.equal(lastSeen().headers['cookie'], undefined);
+  });
+
+  it('refuses a cookie-authenticated write without a matching X-CSRF-Token with 403 csrf-token-required', async () => {
+    const handoff = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent((await login(app)).wrappedToken)}` });
+    const { cookie, csrf } = cookieHeader(handoff);
+    const seenBefore = upstreamServer.seen.length;
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+      assertProblem(await app.inject({ method, url: '/api/k8s/api/v1/namespaces/dev/pods', headers: { cookie }, payload: '{}' }), 403, 'csrf-token-required');
+    }
+    assertProblem(await app.inject({ method: 'POST', url: '/api/k8s/api/v1/namespaces/dev/pods', headers: { cookie, 'x-csrf-token': csrf + 'x' }, payload: '{}' }), 403, 'csrf-token-required');
+    assertProblem(
+      await app.inject({ method: 'POST', url: '/api/k8s/api/v1/namespaces/dev/pods', headers: { cookie: cookie.replace(/; meshid_csrf=.*/, ''), 'x-csrf-token': csrf }, payload: '{}' }),
+      403,
+      'csrf-token-required',
+    );
+    assert.equal(upstreamServer.seen.length, seenBefore);
+
+    const ok = await rawRequest(port, 'POST', '/api/k8s/api/v1/namespaces/dev/pods', { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, '{}');
+    assert.equal(ok.statusCode, 201);
+    assert.equal(lastSeen().headers['x-csrf-token'], undefined);
+  });
+
+  it('answers, rather than hangs, for a user whose name is outside Latin-1', async () => {
+    // A client certificate with CN=张三 (UTF8String) logs in fine; its session must be usable or refused.
+    const { token: unicodeToken } = await tokens.issue({ name: '张三', groups: ['开发'] }, {});
+    const res = await rawRequest(port, 'GET', '/api/k8s/api/v1/pods', { authorization: `Bearer ${unicodeToken}` }, undefined, 3000);
+    assert.ok(res.statusCode !== undefined && res.statusCode > 0);
+  });
+
+  it('refuses dot segments, plain or percent-encoded, with 400 invalid-request', async () => {
+    const seenBefore = upstreamServer.seen.length;
+    for (const path of ['/api/k8s/api/../../healthz', '/api/k8s/%2e%2e/healthz', '/api/k8s/api/%2E%2e/secrets', '/api/k8s/./api', '/api/k8s/api/v1/%2e']) {
+      const res = await rawRequest(port, 'GET', path, { authorization: `Bearer ${token}` });
+      assertProblem(res, 400, 'invalid-request');
+    }
+    assert.equal(upstreamServer.seen.length, seenBefore);
+  });
+});
+
+describe('Kubernetes proxy in other set-ups', async () => {
+  it('sends no impersonation in anonymous mode, only the server credential', async () => {
+    const upstreamServer = await fakeApiServer();
+    const upstream = upstreamAt(upstreamServer.port, upstreamServer.caPem, 'Bearer server-token');
+    const { app } = await testApp({ anonymousAuth: true, upstream });
+    try {
+      const res = await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods' });
+      assert.equal(res.statusCode, 201);
+      const seen = upstreamServer.seen.at(-1);
+      assert.ok(seen);
+      assert.equal(seen.headers['authorization'], 'Bearer server-token');
+      assert.equal(Object.keys(seen.headers).some((h) => h.startsWith('impersonate-')), false);
+      assertProblem(await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods', headers: { 'impersonate-user': 'admin' } }), 403, 'impersonation-forbidden');
+    } finally {
+      await app.close();
+      upstream.close();
+      upstreamServer.server.closeAllConnections();
+      await new Promise((resolve) => upstreamServer.server.close(resolve));
+    }
+  });
+
+  it('never forwards the user token when the server itself has no token credential', async () => {
+    const upstreamServer = await fakeApiServer();
+    const upstream = upstreamAt(upstreamServer.port, upstreamServer.caPem, undefined);
+    const { app } = await testApp({ upstream });
+    try {
+      const { token } = await login(app);
+      const res = await app.inject({ method: 'GET', url: '/api/k8s/api', headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.statusCode, 201);
+      const seen = upstreamServer.seen.at(-1);
+      assert.ok(seen);
+      assert.equal(seen.headers['authorization'], undefined);
+      assert.equal(seen.headers['impersonate-user'], 'alice');
+    } finally {
+      await app.close();
+      upstream.close();
+      upstreamServer.server.closeAllConnections();
+      await new Promise((resolve) => upstreamServer.server.close(resolve));
+    }
+  });
+
+  it('answers 503 kube-unavailable with Retry-After when the apiserver cannot be reached', async () => {
+    const { app } = await testApp();
+    try {
+      const { token } = await login(app);
+      const res = await app.inject({ method: 'GET', url: '/api/k8s/api', headers: { authorization: `Bearer ${token}` } });
+      assertProblem(res, 503, 'kube-unavailable');
+      assert.equal(res.headers['retry-after'], '5');
+    } finally {
+      await app.close();
+    }
+  });
+});

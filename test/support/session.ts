@@ -1,0 +1,42 @@
+import { copyFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { KubeConfig, CoreV1Api } from '@kubernetes/client-node';
+import { SignJWT } from 'jose';
+import { testEnv } from './env.ts';
+
+/** A private copy of a sample kubeconfig: the CLI writes its session into it. */
+export async function ownKubeconfig(user: 'admin' | 'alice' | 'bob' | 'carol'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `meshid-kc-${user}-`));
+  const file = join(dir, basename(testEnv().kubeconfigs[user]));
+  await copyFile(testEnv().kubeconfigs[user], file);
+  return file;
+}
+
+interface StoredKey {
+  kid: string;
+  key: string;
+}
+
+/** The session keys as stored in Secret meshid-authentication, read with admin rights. */
+export async function sessionKeys(namespace = 'meshid-system'): Promise<{ keys: StoredKey[]; resourceVersion: string }> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(testEnv().kubeconfigs.admin);
+  const secret = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace, name: 'meshid-authentication' });
+  const raw = Buffer.from(secret.data?.['keys.json'] ?? '', 'base64').toString('utf8');
+  return { keys: JSON.parse(raw) as StoredKey[], resourceVersion: secret.metadata?.resourceVersion ?? '' };
+}
+
+/** Signs a session token with the real key, as an attacker who stole it (or a test) could. */
+export async function signSession(claims: Record<string, unknown>, key: StoredKey, expSeconds: number): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ groups: ['system:masters'], caps: {}, ...claims })
+    .setProtectedHeader({ alg: 'HS256', kid: key.kid })
+    .setIssuer('meshid')
+    .setAudience('meshid-session')
+    .setSubject(typeof claims['sub'] === 'string' ? claims['sub'] : 'mallory')
+    .setIssuedAt(now - 3600)
+    .setExpirationTime(now + expSeconds)
+    .setJti('test')
+    .sign(Buffer.from(key.key, 'base64url'));
+}
