@@ -3,16 +3,21 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { stopSharedPlayground } from './lib/playground.ts';
 import { renderTable } from './lib/table.ts';
 import type { Benchmark, Row } from './lib/types.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const files = readdirSync(import.meta.dirname).filter((f) => f.endsWith('.bench.ts')).sort();
 const rows: Row[] = [];
-for (const file of files) {
-  const { benchmark } = (await import(join(import.meta.dirname, file))) as { benchmark: Benchmark };
-  if (values.only && benchmark.name !== values.only) continue;
-  process.stderr.write(`\n== ${benchmark.name} ==\n`);
-  rows.push(...(await benchmark.run({ quick: values.quick })));
+try {
+  for (const file of files) {
+    const { benchmark } = (await import(join(import.meta.dirname, file))) as { benchmark: Benchmark };
+    if (values.only && benchmark.name !== values.only) continue;
+    process.stderr.write(`\n== ${benchmark.name} ==\n`);
+    rows.push(...(await benchmark.run({ quick: values.quick })));
+  }
+} finally {
+  await stopSharedPlayground();
 }
 console.log(`\n${renderTable(rows)}`);

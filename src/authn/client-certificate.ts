@@ -93,10 +93,23 @@ export async function verifyCertificateProof(proof: CertificateProof, ca: Client
   }
   if (!valid) throw new MeshidError('ERR_LOGIN_FAILED', 'the signature over the challenge does not match the certificate');
 
+  return subjectIdentity(leaf);
+}
+
+/** Parsing a subject is the dear part of a certificate login; a certificate's subject never changes. */
+const subjects = new Map<string, Identity>();
+const MAX_SUBJECTS = 10_000;
+
+function subjectIdentity(leaf: X509Certificate): Identity {
+  const cached = subjects.get(leaf.fingerprint256);
+  if (cached) return cached;
   const name = new x509.X509Certificate(leaf.raw).subjectName;
   const cn = name.getField('CN')[0];
   if (!cn) throw new MeshidError('ERR_LOGIN_FAILED', 'certificate has no common name');
-  return { name: cn, groups: [...name.getField('O'), 'system:authenticated'] };
+  const identity = { name: cn, groups: [...name.getField('O'), 'system:authenticated'] };
+  if (subjects.size >= MAX_SUBJECTS) subjects.clear();
+  subjects.set(leaf.fingerprint256, identity);
+  return identity;
 }
 
 function verifyChain(chain: X509Certificate[], roots: X509Certificate[]): void {

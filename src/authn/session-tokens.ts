@@ -1,6 +1,6 @@
 import { hkdfSync, randomUUID } from 'node:crypto';
 import { CompactEncrypt, SignJWT, compactDecrypt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
-import { MeshidError, systemClock, type Clock } from '../core/index.ts';
+import { MeshidError, TtlCache, systemClock, type Clock } from '../core/index.ts';
 import type { Capabilities, Identity, Session } from './identity.ts';
 import type { SessionKey, SessionKeySource } from './session-keys.ts';
 
@@ -35,10 +35,18 @@ export class SessionTokens {
   readonly #keys: SessionKeySource;
   readonly #clock: Clock;
   readonly #used = new Map<string, number>();
+  /**
+   * Tokens already verified, with the key object that verified them. Every proxied request
+   * carries the same token; re-running HMAC through WebCrypto each time is most of the
+   * proxy's own cost. A hit counts only while the very same key is still in force, so a
+   * rotation, deletion or invalidation (each replaces the key objects) empties it.
+   */
+  readonly #verified: TtlCache<string, { session: Session; key: SessionKey }>;
 
   constructor(keys: SessionKeySource, clock: Clock = systemClock) {
     this.#keys = keys;
     this.#clock = clock;
+    this.#verified = new TtlCache(60_000, 10_000, clock);
   }
 
   async issue(user: Identity, capabilities: Capabilities): Promise<IssuedSession> {
@@ -66,8 +74,11 @@ export class SessionTokens {
 
   async verify(token: string): Promise<Session> {
     if (token.length > MAX_TOKEN_LENGTH) throw new MeshidError('ERR_TOKEN_INVALID', 'token too long');
+    const hit = this.#verified.get(token);
+    if (hit && hit.session.expiresAt > this.#clock.now() && this.#keys.find(hit.key.kid) === hit.key) return hit.session;
+    let key: SessionKey | undefined;
     try {
-      const { payload } = await jwtVerify(token, (header) => this.#key(header.kid).secret, {
+      const { payload } = await jwtVerify(token, (header) => (key = this.#key(header.kid)).secret, {
         algorithms: ['HS256'],
         issuer: ISSUER,
         audience: AUDIENCE,
@@ -78,7 +89,7 @@ export class SessionTokens {
       if (!Array.isArray(claims.groups) || typeof claims.caps !== 'object' || claims.caps === null) {
         throw new MeshidError('ERR_TOKEN_INVALID', 'session token lacks groups or capabilities');
       }
-      return {
+      const session: Session = {
         user: {
           name: claims.sub,
           groups: claims.groups,
@@ -89,6 +100,8 @@ export class SessionTokens {
         expiresAt: claims.exp * 1000,
         jti: claims.jti,
       };
+      if (key) this.#verified.set(token, { session, key });
+      return session;
     } catch (error) {
       throw toTokenError(error, 'ERR_TOKEN_EXPIRED', 'ERR_TOKEN_INVALID', 'session token');
     }

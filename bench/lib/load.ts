@@ -1,0 +1,58 @@
+import { request as httpsRequest, Agent, type RequestOptions } from 'node:https';
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
+
+/**
+ * Runs `task` from `concurrency` workers until the duration or the request cap is reached,
+ * whichever comes first: bounded in time and in count.
+ */
+export async function runLoad(options: { concurrency: number; durationMs: number; maxRequests: number; task: () => Promise<boolean> }): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let started = 0;
+  const t0 = performance.now();
+  const deadline = t0 + options.durationMs;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < deadline && started < options.maxRequests) {
+      started += 1;
+      const s = performance.now();
+      const ok = await options.task().catch(() => false);
+      latencies.push(performance.now() - s);
+      if (!ok) errors += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { requests: latencies.length, errors, seconds, perSecond: latencies.length / seconds, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99) };
+}
+
+export interface Answer {
+  status: number;
+  body: string;
+}
+
+/** A keep-alive HTTPS client, the same for every target so only the target differs. */
+export function httpsClient(tls: Pick<RequestOptions, 'ca' | 'cert' | 'key'>): (method: string, url: URL, headers: Record<string, string>, body?: string) => Promise<Answer> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 64, ...tls });
+  return (method, url, headers, body) =>
+    new Promise((resolve, reject) => {
+      const req = httpsRequest(url, { method, agent, headers: body ? { ...headers, 'content-type': 'application/json' } : headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      });
+      req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end(body);
+    });
+}
