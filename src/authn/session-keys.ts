@@ -99,7 +99,7 @@ export class KubeSessionKeys implements SessionKeySource {
     this.#watch = await watchSecrets(
       this.kc,
       this.#spec.namespace,
-      SESSION_KEY_LABEL,
+      { key: SESSION_KEY_LABEL },
       {
         onUpsert: (secret) => this.#load(secret),
         onDelete: () => {

@@ -27,6 +27,12 @@ export type ErrorCode =
   | 'ERR_CSRF'
   | 'ERR_PAYLOAD_TOO_LARGE'
   | 'ERR_NOT_FOUND'
+  // User tokens
+  | 'ERR_ISSUER_DISABLED'
+  | 'ERR_TOKEN_NAME_REQUIRED'
+  | 'ERR_VALID_FOR_INVALID'
+  | 'ERR_SIGNING_KEY_MISSING'
+  | 'ERR_TOKEN_REVOKED'
   // Kubernetes itself
   | 'ERR_KUBE_UNAVAILABLE'
   | 'ERR_KUBE_REJECTED';

@@ -1,0 +1,67 @@
+import { randomUUID, sign, type KeyObject } from 'node:crypto';
+import { MeshidError, systemClock, type Clock } from '../core/index.ts';
+import { CLOCK_SKEW_SECONDS, b64url, type UserTokenClaims, type UserTokenHeader } from './user-token.ts';
+
+export interface IssueRequest {
+  name: string;
+  groups: string[];
+  validForMs: number;
+}
+
+/** Issues user tokens; `DisabledIssuer` stands in when the server must not issue any. */
+export interface Issuer {
+  issue(request: IssueRequest): string;
+}
+
+/** The key an issuer signs with: `kid` goes in the header, as a string. */
+export interface SigningKey {
+  kid: string;
+  privateKey: KeyObject;
+}
+
+/** Signs a user token with Node's crypto (OpenSSL). Works offline: nothing but a key needed. */
+export function signUserToken(key: SigningKey, request: IssueRequest, clock: Clock = systemClock): string {
+  if (!request.name) throw new MeshidError('ERR_INVALID_ARGUMENT', 'name is required');
+  if (!(request.validForMs > 0)) throw new MeshidError('ERR_INVALID_ARGUMENT', 'validFor must be a positive duration');
+  const now = Math.floor(clock.now() / 1000);
+  const header: UserTokenHeader = { alg: 'RS256', kid: key.kid, typ: 'JWT' };
+  const claims: UserTokenClaims = {
+    Name: request.name,
+    Groups: request.groups,
+    exp: now + Math.ceil(request.validForMs / 1000),
+    nbf: now - CLOCK_SKEW_SECONDS,
+    iat: now - CLOCK_SKEW_SECONDS,
+    jti: randomUUID(),
+  };
+  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  return `${input}.${b64url(sign('sha256', Buffer.from(input), key.privateKey))}`;
+}
+
+/** Issues with whatever key currently signs (the highest serial). */
+export class KeyedIssuer implements Issuer {
+  constructor(
+    private readonly currentKey: () => SigningKey,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  issue(request: IssueRequest): string {
+    return signUserToken(this.currentKey(), request, this.clock);
+  }
+}
+
+export class DisabledIssuer implements Issuer {
+  issue(): string {
+    throw new MeshidError('ERR_ISSUER_DISABLED', 'this control plane does not issue user tokens (enableIssuer: false); issue them offline with `meshid generate user-token --signing-key-path`');
+  }
+}
+
+/** Go-style durations as kumactl takes them: `24h`, `30m`, `1h30m`, `90s`, `500ms`. */
+export function parseDuration(text: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  const parts = /^(\d+(?:\.\d+)?(ms|s|m|h|d))+$/.test(text.trim()) ? text.trim().match(/\d+(?:\.\d+)?(ms|s|m|h|d)/g) : null;
+  if (!parts) throw new MeshidError('ERR_INVALID_ARGUMENT', `"${text}" is not a duration; use e.g. 24h, 30m or 1h30m`);
+  return parts.reduce((sum, part) => {
+    const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(part);
+    return sum + Number(match?.[1]) * (units[match?.[2] ?? ''] ?? NaN);
+  }, 0);
+}

@@ -1,0 +1,67 @@
+import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import { MeshidError, type Logger } from '../core/index.ts';
+import { SecretClient, decodeSecret, kubeStatus, watchSecrets, type SecretWatch } from '../kube/index.ts';
+import type { Revocations } from './validator.ts';
+
+export const REVOCATIONS_SECRET = 'user-token-revocations';
+const VALUE = 'value';
+
+export function parseRevocations(value: string | undefined): Set<string> {
+  return new Set((value ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+/**
+ * Secret `user-token-revocations`: comma-separated `jti` values. Every replica watches it
+ * (by name, since people also edit it with kubectl), so a check costs a set lookup and no
+ * Kubernetes call.
+ */
+export class KubeRevocations implements Revocations {
+  readonly #secrets: SecretClient;
+  #revoked = new Set<string>();
+  #watch: SecretWatch | undefined;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly namespace: string,
+    private readonly log: Logger,
+  ) {
+    this.#secrets = new SecretClient(kc);
+  }
+
+  async start(): Promise<void> {
+    this.#watch = await watchSecrets(this.kc, this.namespace, { name: REVOCATIONS_SECRET }, {
+      onUpsert: (secret: V1Secret) => (this.#revoked = parseRevocations(decodeSecret(secret)[VALUE])),
+      onDelete: () => (this.#revoked = new Set()),
+    }, this.log);
+  }
+
+  async stop(): Promise<void> {
+    await this.#watch?.stop();
+  }
+
+  isRevoked(jti: string): boolean {
+    return this.#revoked.has(jti);
+  }
+
+  list(): string[] {
+    return [...this.#revoked];
+  }
+
+  /** Adds ids to the list; concurrent writers are merged, never lost (optimistic concurrency). */
+  async revoke(jtis: string[]): Promise<void> {
+    const spec = { namespace: this.namespace, name: REVOCATIONS_SECRET, key: 'user-token-revocations' };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const { secret, created } = await this.#secrets.createIfAbsent(spec, () => ({ [VALUE]: jtis.join(',') }));
+      if (created) return;
+      const merged = parseRevocations(decodeSecret(secret)[VALUE]);
+      for (const jti of jtis) merged.add(jti);
+      try {
+        await this.#secrets.replace(spec, secret.metadata?.resourceVersion ?? '', { [VALUE]: [...merged].join(',') });
+        return;
+      } catch (error) {
+        if (kubeStatus(error) !== 409) throw error;
+      }
+    }
+    throw new MeshidError('ERR_KUBE_UNAVAILABLE', `could not update Secret ${REVOCATIONS_SECRET}: it kept changing underneath`);
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * The user token format, as Kuma defines it: an RS256 JWT whose header `kid` is the signing
+ * key's serial (a string) and whose claims are `Name`, `Groups`, `exp`, `nbf`, `iat`, `jti`.
+ */
+export interface UserTokenClaims {
+  Name: string;
+  Groups: string[];
+  exp: number;
+  nbf: number;
+  iat: number;
+  jti: string;
+}
+
+export interface UserTokenHeader {
+  alg: 'RS256';
+  kid: string;
+  typ: 'JWT';
+}
+
+export const AUTHENTICATED_GROUP = 'mesh-system:authenticated';
+export const UNAUTHENTICATED_GROUP = 'mesh-system:unauthenticated';
+export const ANONYMOUS_USER = 'mesh-system:anonymous';
+export const ADMIN_USER = 'mesh-system:admin';
+export const ADMIN_GROUP = 'mesh-system:admin';
+
+/** nbf and iat are set this far in the past, so a verifier whose clock is slightly behind still accepts. */
+export const CLOCK_SKEW_SECONDS = 5;
+
+export const b64url = (data: Buffer | string): string => Buffer.from(data).toString('base64url');

@@ -1,0 +1,96 @@
+import { verify, type KeyObject } from 'node:crypto';
+import { MeshidError, systemClock, type Clock } from '../core/index.ts';
+import { AUTHENTICATED_GROUP, CLOCK_SKEW_SECONDS } from './user-token.ts';
+
+/** Where validation finds a public key by `kid`: Secrets, static config, or both. */
+export interface PublicKeySource {
+  publicKey(kid: string): KeyObject | undefined;
+}
+
+/** Revoked token ids; implementations keep them in memory, so checking costs no call. */
+export interface Revocations {
+  isRevoked(jti: string): boolean;
+}
+
+export interface ValidatedUser {
+  name: string;
+  groups: string[];
+  jti: string;
+  expiresAt: number;
+}
+
+const MAX_TOKEN_LENGTH = 8 * 1024;
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
+
+const invalid = (why: string): MeshidError => new MeshidError('ERR_TOKEN_INVALID', `user token ${why}`);
+
+function decodeJson(segment: string, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid(`${what} is not JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`${what} is not an object`);
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Validates user tokens on the hot path with Node's crypto directly: the header must say
+ * RS256 (so `none` and HMAC-with-the-public-key are refused before any key is touched), the
+ * `kid` must name a known key, and the revocation check is a set lookup.
+ */
+export class UserTokenValidator {
+  constructor(
+    private readonly keys: PublicKeySource[],
+    private readonly revocations: Revocations,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  validate(token: string): ValidatedUser {
+    if (token.length > MAX_TOKEN_LENGTH) throw invalid(`is longer than ${MAX_TOKEN_LENGTH} bytes`);
+    const parts = token.split('.');
+    const [h, p, s] = parts;
+    if (parts.length !== 3 || !h || !p || !s || !SEGMENT.test(h) || !SEGMENT.test(p) || !SEGMENT.test(s)) throw invalid('is not a compact JWS');
+    const header = decodeJson(h, 'header');
+    if (header['alg'] !== 'RS256') throw invalid(`alg ${JSON.stringify(header['alg'])} is not accepted (only RS256)`);
+    if ('crit' in header) throw invalid('has critical header parameters meshid does not understand');
+    const kid = header['kid'];
+    if (typeof kid !== 'string' || kid.length === 0 || kid.length > 128) throw invalid('kid must be a non-empty string');
+    let key: KeyObject | undefined;
+    for (const source of this.keys) {
+      key = source.publicKey(kid);
+      if (key) break;
+    }
+    if (!key) throw invalid(`kid ${JSON.stringify(kid)} names no known signing key`);
+    if (!verify('sha256', Buffer.from(`${h}.${p}`), key, Buffer.from(s, 'base64url'))) throw invalid('signature does not verify');
+
+    const claims = decodeJson(p, 'payload');
+    const { Name: name, Groups: groups, exp, nbf, jti } = claims;
+    if (typeof name !== 'string' || name.length === 0) throw invalid('has no Name');
+    if (groups !== undefined && (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string'))) throw invalid('Groups must be a list of strings');
+    if (typeof jti !== 'string' || jti.length === 0) throw invalid('has no jti');
+    if (typeof exp !== 'number') throw invalid('has no exp');
+    const now = this.clock.now() / 1000;
+    if (exp <= now) throw new MeshidError('ERR_TOKEN_EXPIRED', 'user token expired');
+    if (typeof nbf === 'number' && nbf > now + CLOCK_SKEW_SECONDS) throw invalid('is not valid yet (nbf)');
+    if (this.revocations.isRevoked(jti)) throw new MeshidError('ERR_TOKEN_REVOKED', 'user token was revoked');
+    const all = [...((groups) ?? []).filter((g) => g !== AUTHENTICATED_GROUP), AUTHENTICATED_GROUP];
+    return { name, groups: all, jti, expiresAt: exp * 1000 };
+  }
+}
+
+/** Public keys given in the server's config (offline issuing), by `kid`. */
+export class StaticPublicKeys implements PublicKeySource {
+  readonly #keys: Map<string, KeyObject>;
+
+  constructor(keys: { kid: string; key: KeyObject }[]) {
+    this.#keys = new Map(keys.map((k) => [k.kid, k.key]));
+  }
+
+  publicKey(kid: string): KeyObject | undefined {
+    return this.#keys.get(kid);
+  }
+}
+
+export const noRevocations: Revocations = { isRevoked: () => false };
