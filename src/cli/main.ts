@@ -5,6 +5,7 @@ import { addGlobalOptions, globalOptions } from './globals.ts';
 import { registerAuthCommands } from './auth-commands.ts';
 import { registerPlaygroundCommands } from './playground-commands.ts';
 import { registerServerCommands } from './server-commands.ts';
+import { registerTokenCommands } from './token-commands.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerPlaygroundCommands(program);
   registerAuthCommands(program);
   registerServerCommands(program);
+  registerTokenCommands(program);
   return program;
 }
 

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
+import { readFile } from 'node:fs/promises';
+import { parse, stringify } from 'yaml';
 import { createLogger, terminalProgress } from '../core/index.ts';
 
 // Commands load Kubernetes and server code only when they run, so `--help` stays instant.
@@ -25,15 +26,18 @@ export function registerServerCommands(program: Command): void {
     .option('--tls-cert-file <path>', 'serving certificate (PEM); self-signed when absent')
     .option('--tls-key-file <path>', 'serving key (PEM)')
     .option('--anonymous-auth', 'turn login off: every call uses the server\'s own service account')
-    .action(async (flags: { host: string; httpPort: number; httpsPort: number; tlsCertFile?: string; tlsKeyFile?: string; anonymousAuth?: boolean }, command: Command) => {
+    .option('--config <file>', 'YAML server settings (e.g. userTokens.enableIssuer, userTokens.validator.publicKeys); flags win')
+    .action(async (flags: { host: string; httpPort: number; httpsPort: number; tlsCertFile?: string; tlsKeyFile?: string; anonymousAuth?: boolean; config?: string }, command: Command) => {
       const g = globalOptions(command);
       const { startServer } = await lazy();
+      const fromFile = flags.config ? (parse(await readFile(flags.config, 'utf8')) as Record<string, unknown> | null) ?? {} : {};
       const server = await startServer({
+        ...fromFile,
         namespace: g.namespace,
         host: flags.host,
         httpPort: flags.httpPort,
         httpsPort: flags.httpsPort,
-        anonymousAuth: flags.anonymousAuth ?? false,
+        anonymousAuth: flags.anonymousAuth ?? fromFile['anonymousAuth'] === true,
         ...(flags.tlsCertFile ? { tlsCertFile: flags.tlsCertFile } : {}),
         ...(flags.tlsKeyFile ? { tlsKeyFile: flags.tlsKeyFile } : {}),
         ...(g.kubeconfig ? { kubeconfig: g.kubeconfig } : {}),

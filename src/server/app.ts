@@ -11,6 +11,9 @@ import type { ServerMetrics } from './metrics.ts';
 import { endSocketWithProblem, sendProblem, writeProblem } from './problem.ts';
 import { CSRF_COOKIE, FORWARDED_AUTH_HEADER, RequestAuthenticator, SESSION_COOKIE, refuseImpersonationHeaders, type Caller } from './request-auth.ts';
 import type { Upstream } from './upstream.ts';
+import type { KeyObject } from 'node:crypto';
+import { ANONYMOUS_USER, UNAUTHENTICATED_GROUP, jwks, parseDuration, type Issuer, type UserTokenValidator } from '../tokens/index.ts';
+import type { KubeReviews } from '../authn/index.ts';
 
 export interface AppDeps {
   log: Logger;
@@ -25,7 +28,21 @@ export interface AppDeps {
   /** Where the dashboard lives; the handoff redirects there. */
   dashboardPath?: string;
   clock?: Clock;
+  /** User tokens: absent where the server only does kubeconfig login (unit tests). */
+  userTokens?: UserTokenDeps;
 }
+
+export interface UserTokenDeps {
+  validator: UserTokenValidator;
+  issuer: Issuer;
+  /** SubjectAccessReview, to check `create usertokens.meshid.io` for the caller. */
+  reviews: KubeReviews;
+  /** Every key that validates user tokens, for the JWKS. */
+  publicKeys(): { kid: string; key: KeyObject }[];
+}
+
+const IssueBody = z.object({ name: z.unknown(), groups: z.unknown(), validFor: z.unknown() });
+const MAX_GROUPS = 64;
 
 const CertificateLogin = z.object({ certificate: z.string().min(1).max(32 * 1024), challenge: z.string().min(1).max(1024), signature: z.string().min(1).max(4096) });
 const Handoff = z.object({ wrappedToken: z.string().min(1).max(16 * 1024) });
@@ -40,7 +57,7 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
     bodyLimit: deps.bodyLimitBytes,
     ...(serverFactory ? { serverFactory } : {}),
   });
-  const auth = new RequestAuthenticator(deps.tokens, deps.anonymousAuth);
+  const auth = new RequestAuthenticator(deps.tokens, deps.anonymousAuth, deps.userTokens?.validator);
   const dashboard = deps.dashboardPath ?? '/';
   const clock = deps.clock ?? systemClock;
 
@@ -113,10 +130,15 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
 
   app.get('/api/whoami', async (request) => {
     const caller = await auth.authenticate(request.headers, request.method);
+    if (caller.via === 'user-token' && caller.user && deps.userTokens) {
+      return { name: caller.user.name, groups: caller.user.groups, capabilities: await deps.userTokens.reviews.capabilities(caller.user) };
+    }
     if (!caller.session) return { name: 'meshid (anonymous mode)', groups: [], capabilities: {}, anonymous: true };
     const { user, capabilities, expiresAt } = caller.session;
     return { name: user.name, groups: user.groups, ...(user.uid ? { uid: user.uid } : {}), capabilities, expiresAt: new Date(expiresAt).toISOString() };
   });
+
+  if (deps.userTokens) registerUserTokenRoutes(app, deps.userTokens, auth);
 
   // The Kubernetes proxy streams bodies through untouched, so it gets no body parser.
   void app.register(async (scope) => {
@@ -154,6 +176,41 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
   return app;
 }
 
+/** Kuma's user-token API (`POST /tokens/user`) and a JWKS of the keys that validate them. */
+function registerUserTokenRoutes(app: FastifyInstance, deps: UserTokenDeps, auth: RequestAuthenticator): void {
+  app.post('/tokens/user', async (request, reply) => {
+    // A caller without credentials is mesh-system:anonymous, as in Kuma; RBAC then says no.
+    const caller = request.headers.authorization || request.headers.cookie || request.headers['x-authorization']
+      ? await auth.authenticate(request.headers, request.method)
+      : undefined;
+    const user = caller?.user ?? { name: ANONYMOUS_USER, groups: [UNAUTHENTICATED_GROUP] };
+    const body = IssueBody.safeParse(request.body ?? {});
+    if (!body.success) throw new MeshidError('ERR_INVALID_ARGUMENT', 'send JSON {"name", "groups", "validFor"}');
+    const { name, groups, validFor } = body.data;
+    if (typeof name !== 'string' || name.trim() === '' || name.length > 253) throw new MeshidError('ERR_TOKEN_NAME_REQUIRED', 'name is required (a string of at most 253 characters)');
+    if (groups !== undefined && (!Array.isArray(groups) || groups.length > MAX_GROUPS || !groups.every((g) => typeof g === 'string' && g.length > 0 && g.length <= 253))) {
+      throw new MeshidError('ERR_INVALID_ARGUMENT', `groups must be a list of at most ${MAX_GROUPS} non-empty strings`);
+    }
+    let validForMs = NaN;
+    if (typeof validFor === 'string') {
+      try {
+        validForMs = parseDuration(validFor);
+      } catch {
+        // reported below with its own code
+      }
+    }
+    if (!(validForMs > 0)) throw new MeshidError('ERR_VALID_FOR_INVALID', 'validFor is required, e.g. "24h"; zero and unparseable durations are refused');
+    const caps = await deps.reviews.capabilities(user);
+    if (!caps['usertokens.meshid.io/create']) {
+      throw new MeshidError('ERR_FORBIDDEN', `${user.name} may not create usertokens.meshid.io (needs RBAC verb create on resource usertokens in API group meshid.io)`);
+    }
+    const token = deps.issuer.issue({ name, groups: (groups as string[] | undefined) ?? [], validForMs });
+    return reply.type('text/plain; charset=utf-8').send(token);
+  });
+
+  app.get('/.well-known/jwks.json', async (_request, reply) => reply.header('cache-control', 'max-age=60').send(jwks(deps.publicKeys())));
+}
+
 function loginCredential(request: FastifyRequest): LoginCredential {
   for (const header of ['authorization', FORWARDED_AUTH_HEADER] as const) {
     const value = request.headers[header];
@@ -171,8 +228,8 @@ function loginCredential(request: FastifyRequest): LoginCredential {
 }
 
 /** Connection upgrades (kubectl exec and friends) bypass fastify's routing; handle them here. */
-export function upgradeHandler(deps: Pick<AppDeps, 'tokens' | 'upstream' | 'anonymousAuth' | 'log'>): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const auth = new RequestAuthenticator(deps.tokens, deps.anonymousAuth);
+export function upgradeHandler(deps: Pick<AppDeps, 'tokens' | 'upstream' | 'anonymousAuth' | 'log' | 'userTokens'>): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  const auth = new RequestAuthenticator(deps.tokens, deps.anonymousAuth, deps.userTokens?.validator);
   return (req, socket, head) => {
     void (async () => {
       let caller: Caller;

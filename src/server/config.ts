@@ -25,6 +25,28 @@ export const ServerConfigSchema = z.object({
   headersTimeoutMs: z.number().int().positive().default(10_000),
   /** Upper bound on receiving a whole request; watches stream responses and are unaffected. */
   requestTimeoutMs: z.number().int().positive().default(60_000),
+  /** User tokens, as Kuma's `apiServer.authn.tokens`. */
+  userTokens: z
+    .object({
+      /** When false the server issues no tokens (offline issuing only). */
+      enableIssuer: z.boolean().default(true),
+      /** Create Secret `admin-user-token` on first start; an existing one is left alone either way. */
+      bootstrapAdminToken: z.boolean().default(true),
+      validator: z
+        .object({
+          /** When false, keys held in Secrets are ignored and only `publicKeys` validate. */
+          useSecrets: z.boolean().default(true),
+          publicKeys: z
+            .array(
+              z
+                .object({ kid: z.string().min(1).max(128), key: z.string().optional(), keyFile: z.string().optional() })
+                .refine((k) => (k.key === undefined) !== (k.keyFile === undefined), 'give exactly one of key or keyFile'),
+            )
+            .default([]),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
 });
 
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;

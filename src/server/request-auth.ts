@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { fastifyCookie } from '@fastify/cookie';
 import { MeshidError } from '../core/index.ts';
 import type { Identity, Session, SessionTokens } from '../authn/index.ts';
+import type { UserTokenValidator } from '../tokens/index.ts';
 
 export const SESSION_COOKIE = 'meshid_session';
 export const CSRF_COOKIE = 'meshid_csrf';
@@ -16,7 +17,17 @@ export interface Caller {
   /** undefined in anonymous mode: calls go out as the server's own account. */
   user: Identity | undefined;
   session: Session | undefined;
-  via: 'bearer' | 'cookie' | 'anonymous';
+  via: 'bearer' | 'cookie' | 'anonymous' | 'user-token';
+}
+
+/** User tokens are RS256 (Kuma's format); session tokens are HS256. The header tells them apart. */
+function isUserToken(token: string): boolean {
+  try {
+    const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')) as { alg?: unknown };
+    return header.alg === 'RS256';
+  } catch {
+    return false;
+  }
 }
 
 /** Refuses client-sent Impersonate-* headers, whatever their case (Node lower-cases names). */
@@ -49,11 +60,16 @@ export class RequestAuthenticator {
   constructor(
     private readonly tokens: SessionTokens,
     private readonly anonymous: boolean,
+    private readonly userTokens?: UserTokenValidator,
   ) {}
 
   async authenticate(headers: IncomingHttpHeaders, method: string): Promise<Caller> {
     if (this.anonymous) return { user: undefined, session: undefined, via: 'anonymous' };
     const token = bearer(headers.authorization) ?? bearer(headers[FORWARDED_AUTH_HEADER]);
+    if (token && this.userTokens && isUserToken(token)) {
+      const user = this.userTokens.validate(token);
+      return { user: { name: user.name, groups: user.groups }, session: undefined, via: 'user-token' };
+    }
     if (token) {
       const session = await this.tokens.verify(token);
       return { user: session.user, session, via: 'bearer' };

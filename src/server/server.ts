@@ -7,7 +7,12 @@ import { createLogger, systemClock, type Clock, type Logger } from '../core/inde
 import { loadKubeConfig } from '../kube/index.ts';
 import { createAuthority, issueLeaf, pemBundle } from '../pki/index.ts';
 import { ApiServerReviews, ClusterClientCa, KubeSessionKeys, LoginService, SESSION_TTL_MS, SessionTokens } from '../authn/index.ts';
-import { buildApp, upgradeHandler } from './app.ts';
+import type { KeyObject } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeReviews } from '../authn/index.ts';
+import { DisabledIssuer, KeyedIssuer, KubeRevocations, KubeSigningKeys, StaticPublicKeys, UserTokenValidator, bootstrapAdminToken, parsePublicKey } from '../tokens/index.ts';
+import { buildApp, upgradeHandler, type UserTokenDeps } from './app.ts';
 import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.ts';
 import { ServerMetrics } from './metrics.ts';
 import { kubeUpstream } from './upstream.ts';
@@ -39,7 +44,9 @@ export async function startServer(input: ServerConfigInput, options: StartServer
   let ready = false;
   if (!config.anonymousAuth) await sessionKeys.start();
   const tokens = new SessionTokens(sessionKeys, clock);
-  const login = new LoginService({ reviews: new ApiServerReviews(kc, clock), clientCa: new ClusterClientCa(kc, clock), tokens, keys: sessionKeys, clock });
+  const reviews = new ApiServerReviews(kc, clock);
+  const login = new LoginService({ reviews, clientCa: new ClusterClientCa(kc, clock), tokens, keys: sessionKeys, clock });
+  const userTokens = config.anonymousAuth ? undefined : await startUserTokens(kc, config, reviews, log, clock);
   const upstream = await kubeUpstream(kc);
   const tls = await servingCertificate(config);
 
@@ -54,7 +61,7 @@ export async function startServer(input: ServerConfigInput, options: StartServer
     }
     return httpsServer;
   };
-  const deps = { log, tokens, login, upstream, clock, metrics: new ServerMetrics(), anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready };
+  const deps = { log, tokens, login, upstream, clock, metrics: new ServerMetrics(), anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready, ...(userTokens ? { userTokens: userTokens.deps } : {}) };
   const app = buildApp(deps, serverFactory);
   await app.ready();
   const onUpgrade = upgradeHandler(deps);
@@ -84,7 +91,47 @@ export async function startServer(input: ServerConfigInput, options: StartServer
       await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       await app.close();
       await sessionKeys.stop();
+      await userTokens?.stop();
       upstream.close();
+    },
+  };
+}
+
+/**
+ * User tokens as Kuma wires them: keys from Secrets and/or static config, revocations from a
+ * watched Secret, an issuer unless disabled, and the admin token bootstrap.
+ */
+async function startUserTokens(kc: KubeConfig, config: ServerConfig, reviews: KubeReviews, log: Logger, clock: Clock): Promise<{ deps: UserTokenDeps; stop(): Promise<void> }> {
+  const settings = config.userTokens;
+  const staticKeys = new StaticPublicKeys(
+    await Promise.all(settings.validator.publicKeys.map(async (k) => ({ kid: k.kid, key: parsePublicKey(k.key ?? (await readFile(k.keyFile ?? '', 'utf8'))) }))),
+  );
+  const secretKeys = settings.enableIssuer || settings.validator.useSecrets ? new KubeSigningKeys(kc, config.namespace, log) : undefined;
+  await secretKeys?.start();
+  if (secretKeys && settings.enableIssuer) {
+    await secretKeys.ensureFirst();
+    // The watch delivers the key a moment after it is created.
+    for (let i = 0; i < 100 && secretKeys.list().length === 0; i++) await sleep(50);
+  }
+  const revocations = new KubeRevocations(kc, config.namespace, log);
+  await revocations.start();
+  const validator = new UserTokenValidator([staticKeys, ...(secretKeys && settings.validator.useSecrets ? [secretKeys] : [])], revocations, clock);
+  const issuer = secretKeys && settings.enableIssuer ? new KeyedIssuer(() => secretKeys.signingKey(), clock) : new DisabledIssuer();
+  if (settings.enableIssuer && settings.bootstrapAdminToken) await bootstrapAdminToken(kc, config.namespace, issuer, log);
+  const publicKeys = (): { kid: string; key: KeyObject }[] => [
+    ...staticKeys.entries(),
+    ...(secretKeys && settings.validator.useSecrets
+      ? secretKeys.list().flatMap(({ serial }) => {
+          const key = secretKeys.publicKey(String(serial));
+          return key ? [{ kid: String(serial), key }] : [];
+        })
+      : []),
+  ];
+  return {
+    deps: { validator, issuer, reviews, publicKeys },
+    async stop() {
+      await secretKeys?.stop();
+      await revocations.stop();
     },
   };
 }

@@ -95,6 +95,15 @@ export class KubeSigningKeys implements SigningKeyAccessor, SigningKeyManager {
     return [...this.#keys.values()].sort((a, b) => a.serial - b.serial).map((k) => ({ serial: k.serial, createdAt: k.createdAt }));
   }
 
+  /** The keys as Kubernetes holds them now (one list call; no watch needed, for the CLI). */
+  async listStored(): Promise<SigningKeyInfo[]> {
+    const list = await this.#api.listNamespacedSecret({ namespace: this.namespace });
+    return list.items
+      .map((s) => ({ serial: serialOf(s.metadata?.name), createdAt: s.metadata?.creationTimestamp?.toISOString() }))
+      .filter((k): k is SigningKeyInfo => k.serial !== undefined)
+      .sort((a, b) => a.serial - b.serial);
+  }
+
   async ensureFirst(): Promise<void> {
     if ((await this.#serials()).length > 0) return;
     const { created } = await this.#secrets.createIfAbsent(this.#spec(1), () => ({ [VALUE]: generateSigningKeyPem() }));
@@ -133,8 +142,7 @@ export class KubeSigningKeys implements SigningKeyAccessor, SigningKeyManager {
   }
 
   async #serials(): Promise<number[]> {
-    const list = await this.#api.listNamespacedSecret({ namespace: this.namespace });
-    return list.items.map((s) => serialOf(s.metadata?.name)).filter((s): s is number => s !== undefined);
+    return (await this.listStored()).map((k) => k.serial);
   }
 
   #spec(serial: number) {

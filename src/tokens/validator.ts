@@ -91,6 +91,10 @@ export class StaticPublicKeys implements PublicKeySource {
   publicKey(kid: string): KeyObject | undefined {
     return this.#keys.get(kid);
   }
+
+  entries(): { kid: string; key: KeyObject }[] {
+    return [...this.#keys].map(([kid, key]) => ({ kid, key }));
+  }
 }
 
 export const noRevocations: Revocations = { isRevoked: () => false };
