@@ -18,7 +18,7 @@ export type OnlineUserTokenIssuer = (request: OnlineUserTokenRequest, command: C
 
 interface UserTokenFlags {
   name?: string;
-  group: string[];
+  group?: string[];
   validFor?: string;
   signingKeyPath?: string;
   kid?: string;
@@ -79,7 +79,8 @@ export function registerGenerateCommands(program: Command, online?: OnlineUserTo
     .command('user-token')
     .description('print a user token: signed offline with --signing-key-path and --kid, otherwise issued by the server')
     .option('--name <name>', 'name of the user (required)')
-    .option('--group <group>', 'group of the user (repeat for more)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    // No default value: commander would print "(default: [])" in --help.
+    .option('--group <group>', 'group of the user (repeat for more)', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
     .option('--valid-for <duration>', 'how long the token is valid, e.g. 24h, 30m, 1h30m (required)')
     .option('--signing-key-path <path>', 'sign offline with this private key (PEM, or base64 of PEM)')
     .option('--kid <kid>', 'key ID the server knows the public key by (required with --signing-key-path)')
@@ -99,7 +100,7 @@ export function registerGenerateCommands(program: Command, online?: OnlineUserTo
         if (!online) {
           throw new MeshidError('ERR_INVALID_ARGUMENT', 'this build cannot ask the server for user tokens', { hint: 'Sign offline with --signing-key-path and --kid.' });
         }
-        const token = await online({ name: flags.name, groups: flags.group, validFor: flags.validFor }, command);
+        const token = await online({ name: flags.name, groups: flags.group ?? [], validFor: flags.validFor }, command);
         process.stdout.write(`${token}\n`);
         return;
       }
@@ -108,7 +109,7 @@ export function registerGenerateCommands(program: Command, online?: OnlineUserTo
         throw new MeshidError('ERR_INVALID_ARGUMENT', '--kid is required with --signing-key-path', { hint: 'Use the kid the server lists this public key under in its static keys.' });
       }
       const privateKey = await readSigningKey(flags.signingKeyPath);
-      const token = signUserToken({ kid: flags.kid, privateKey }, { name: flags.name, groups: flags.group, validForMs });
+      const token = signUserToken({ kid: flags.kid, privateKey }, { name: flags.name, groups: flags.group ?? [], validForMs });
       process.stdout.write(`${token}\n`);
     });
 }

@@ -41,7 +41,6 @@ export interface UserTokenDeps {
   publicKeys(): { kid: string; key: KeyObject }[];
 }
 
-const IssueBody = z.object({ name: z.unknown(), groups: z.unknown(), validFor: z.unknown() });
 const MAX_GROUPS = 64;
 
 const CertificateLogin = z.object({ certificate: z.string().min(1).max(32 * 1024), challenge: z.string().min(1).max(1024), signature: z.string().min(1).max(4096) });
@@ -184,9 +183,9 @@ function registerUserTokenRoutes(app: FastifyInstance, deps: UserTokenDeps, auth
       ? await auth.authenticate(request.headers, request.method)
       : undefined;
     const user = caller?.user ?? { name: ANONYMOUS_USER, groups: [UNAUTHENTICATED_GROUP] };
-    const body = IssueBody.safeParse(request.body ?? {});
-    if (!body.success) throw new MeshidError('ERR_INVALID_ARGUMENT', 'send JSON {"name", "groups", "validFor"}');
-    const { name, groups, validFor } = body.data;
+    const body = request.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new MeshidError('ERR_INVALID_ARGUMENT', 'send JSON {"name", "groups", "validFor"}');
+    const { name, groups, validFor } = body as Record<string, unknown>;
     if (typeof name !== 'string' || name.trim() === '' || name.length > 253) throw new MeshidError('ERR_TOKEN_NAME_REQUIRED', 'name is required (a string of at most 253 characters)');
     if (groups !== undefined && (!Array.isArray(groups) || groups.length > MAX_GROUPS || !groups.every((g) => typeof g === 'string' && g.length > 0 && g.length <= 253))) {
       throw new MeshidError('ERR_INVALID_ARGUMENT', `groups must be a list of at most ${MAX_GROUPS} non-empty strings`);

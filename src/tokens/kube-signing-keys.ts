@@ -37,6 +37,11 @@ interface LoadedKey {
   createdAt: string | undefined;
 }
 
+/** Typed list calls give a Date, watch events the raw string: accept both. */
+function isoTime(value: Date | string | undefined): string | undefined {
+  return value === undefined ? undefined : new Date(value).toISOString();
+}
+
 export function serialOf(name: string | undefined): number | undefined {
   if (!name?.startsWith(SIGNING_KEY_PREFIX)) return undefined;
   const serial = Number(name.slice(SIGNING_KEY_PREFIX.length));
@@ -99,7 +104,7 @@ export class KubeSigningKeys implements SigningKeyAccessor, SigningKeyManager {
   async listStored(): Promise<SigningKeyInfo[]> {
     const list = await this.#api.listNamespacedSecret({ namespace: this.namespace });
     return list.items
-      .map((s) => ({ serial: serialOf(s.metadata?.name), createdAt: s.metadata?.creationTimestamp?.toISOString() }))
+      .map((s) => ({ serial: serialOf(s.metadata?.name), createdAt: isoTime(s.metadata?.creationTimestamp) }))
       .filter((k): k is SigningKeyInfo => k.serial !== undefined)
       .sort((a, b) => a.serial - b.serial);
   }
@@ -154,7 +159,7 @@ export class KubeSigningKeys implements SigningKeyAccessor, SigningKeyManager {
     if (serial === undefined) return;
     try {
       const privateKey = parsePrivateKey(decodeSecret(secret)[VALUE] ?? '');
-      this.#keys.set(serial, { serial, privateKey, publicKey: createPublicKey(privateKey), createdAt: secret.metadata?.creationTimestamp?.toISOString() });
+      this.#keys.set(serial, { serial, privateKey, publicKey: createPublicKey(privateKey), createdAt: isoTime(secret.metadata?.creationTimestamp) });
     } catch (error) {
       // A broken key must neither sign nor validate.
       this.#keys.delete(serial);
