@@ -6,6 +6,8 @@ import { registerAuthCommands } from './auth-commands.ts';
 import { registerPlaygroundCommands } from './playground-commands.ts';
 import { registerServerCommands } from './server-commands.ts';
 import { registerTokenCommands } from './token-commands.ts';
+import { registerGenerateCommands } from './generate-commands.ts';
+import { issueUserTokenOnline } from './online-issue.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -21,6 +23,7 @@ export function buildProgram(): Command {
   registerAuthCommands(program);
   registerServerCommands(program);
   registerTokenCommands(program);
+  registerGenerateCommands(program, issueUserTokenOnline);
   return program;
 }
 

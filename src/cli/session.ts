@@ -27,6 +27,9 @@ export function problemError(answer: HttpAnswer, what: string): MeshidError {
       'token-invalid': 'ERR_TOKEN_INVALID',
       forbidden: 'ERR_FORBIDDEN',
       'kube-unavailable': 'ERR_KUBE_UNAVAILABLE',
+      'issuer-disabled': 'ERR_ISSUER_DISABLED',
+      'token-name-required': 'ERR_TOKEN_NAME_REQUIRED',
+      'token-valid-for-invalid': 'ERR_VALID_FOR_INVALID',
     };
     const text = typeof body.detail === 'string' ? body.detail : typeof body.title === 'string' ? body.title : body.code;
     return new MeshidError(codes[body.code] ?? 'ERR_KUBE_REJECTED', `${what}: ${text} (${body.code})`);

@@ -12,7 +12,7 @@ import { endSocketWithProblem, sendProblem, writeProblem } from './problem.ts';
 import { CSRF_COOKIE, FORWARDED_AUTH_HEADER, RequestAuthenticator, SESSION_COOKIE, refuseImpersonationHeaders, type Caller } from './request-auth.ts';
 import type { Upstream } from './upstream.ts';
 import type { KeyObject } from 'node:crypto';
-import { ANONYMOUS_USER, UNAUTHENTICATED_GROUP, jwks, parseDuration, type Issuer, type UserTokenValidator } from '../tokens/index.ts';
+import { ANONYMOUS_USER, UNAUTHENTICATED_GROUP, issuerDisabled, jwks, parseDuration, type Issuer, type UserTokenValidator } from '../tokens/index.ts';
 import type { KubeReviews } from '../authn/index.ts';
 
 export interface AppDeps {
@@ -199,6 +199,8 @@ function registerUserTokenRoutes(app: FastifyInstance, deps: UserTokenDeps, auth
       }
     }
     if (!(validForMs > 0)) throw new MeshidError('ERR_VALID_FOR_INVALID', 'validFor is required, e.g. "24h"; zero and unparseable durations are refused');
+    // A control plane without an issuer says so before RBAC is asked anything.
+    if (!deps.issuer.enabled) throw issuerDisabled();
     const caps = await deps.reviews.capabilities(user);
     if (!caps['usertokens.meshid.io/create']) {
       throw new MeshidError('ERR_FORBIDDEN', `${user.name} may not create usertokens.meshid.io (needs RBAC verb create on resource usertokens in API group meshid.io)`);

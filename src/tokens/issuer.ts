@@ -10,6 +10,8 @@ export interface IssueRequest {
 
 /** Issues user tokens; `DisabledIssuer` stands in when the server must not issue any. */
 export interface Issuer {
+  /** False for the stand-in of a control plane that issues nothing. */
+  readonly enabled: boolean;
   issue(request: IssueRequest): string;
 }
 
@@ -22,7 +24,8 @@ export interface SigningKey {
 /** Signs a user token with Node's crypto (OpenSSL). Works offline: nothing but a key needed. */
 export function signUserToken(key: SigningKey, request: IssueRequest, clock: Clock = systemClock): string {
   if (!request.name) throw new MeshidError('ERR_INVALID_ARGUMENT', 'name is required');
-  if (!(request.validForMs > 0)) throw new MeshidError('ERR_INVALID_ARGUMENT', 'validFor must be a positive duration');
+  if (!(request.validForMs > 0) || !Number.isFinite(request.validForMs)) throw new MeshidError('ERR_INVALID_ARGUMENT', 'validFor must be a positive, finite duration');
+  if (!key.kid) throw new MeshidError('ERR_INVALID_ARGUMENT', 'kid must not be empty');
   const now = Math.floor(clock.now() / 1000);
   const header: UserTokenHeader = { alg: 'RS256', kid: key.kid, typ: 'JWT' };
   const claims: UserTokenClaims = {
@@ -39,6 +42,8 @@ export function signUserToken(key: SigningKey, request: IssueRequest, clock: Clo
 
 /** Issues with whatever key currently signs (the highest serial). */
 export class KeyedIssuer implements Issuer {
+  readonly enabled = true;
+
   constructor(
     private readonly currentKey: () => SigningKey,
     private readonly clock: Clock = systemClock,
@@ -49,9 +54,15 @@ export class KeyedIssuer implements Issuer {
   }
 }
 
+export function issuerDisabled(): MeshidError {
+  return new MeshidError('ERR_ISSUER_DISABLED', 'this control plane does not issue user tokens (enableIssuer: false); issue them offline with `meshid generate user-token --signing-key-path`');
+}
+
 export class DisabledIssuer implements Issuer {
+  readonly enabled = false;
+
   issue(): string {
-    throw new MeshidError('ERR_ISSUER_DISABLED', 'this control plane does not issue user tokens (enableIssuer: false); issue them offline with `meshid generate user-token --signing-key-path`');
+    throw issuerDisabled();
   }
 }
 
@@ -60,8 +71,10 @@ export function parseDuration(text: string): number {
   const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
   const parts = /^(\d+(?:\.\d+)?(ms|s|m|h|d))+$/.test(text.trim()) ? text.trim().match(/\d+(?:\.\d+)?(ms|s|m|h|d)/g) : null;
   if (!parts) throw new MeshidError('ERR_INVALID_ARGUMENT', `"${text}" is not a duration; use e.g. 24h, 30m or 1h30m`);
-  return parts.reduce((sum, part) => {
+  const ms = parts.reduce((sum, part) => {
     const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(part);
     return sum + Number(match?.[1]) * (units[match?.[2] ?? ''] ?? NaN);
   }, 0);
+  if (!Number.isFinite(ms)) throw new MeshidError('ERR_INVALID_ARGUMENT', `"${text}" is too long a duration`);
+  return ms;
 }

@@ -33,9 +33,13 @@ export function parsePrivateKey(input: string): KeyObject {
 
 /** An RSA public key from PKCS#1 ("RSA PUBLIC KEY") or PKIX ("PUBLIC KEY") PEM. */
 export function parsePublicKey(input: string): KeyObject {
+  const pem = pemText(input);
+  // createPublicKey would quietly derive a public key from a private one: refuse, since a
+  // private key in a validator's config defeats offline issuing.
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw new MeshidError('ERR_INVALID_ARGUMENT', 'expected a public key, got a private key');
   let key: KeyObject;
   try {
-    key = createPublicKey(pemText(input));
+    key = createPublicKey(pem);
   } catch (error) {
     throw new MeshidError('ERR_INVALID_ARGUMENT', 'public key is not PEM (PKCS#1 or PKIX)', { cause: error });
   }

@@ -62,7 +62,8 @@ export class UserTokenValidator {
       key = source.publicKey(kid);
       if (key) break;
     }
-    if (!key) throw invalid(`kid ${JSON.stringify(kid)} names no known signing key`);
+    // RS256 means an RSA key; a key of another type under a matching kid must not verify.
+    if (!key || key.asymmetricKeyType !== 'rsa') throw invalid(`kid ${JSON.stringify(kid)} names no known RSA signing key`);
     if (!verify('sha256', Buffer.from(`${h}.${p}`), key, Buffer.from(s, 'base64url'))) throw invalid('signature does not verify');
 
     const claims = decodeJson(p, 'payload');

@@ -1,0 +1,58 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { createLogger } from '../../src/core/index.ts';
+import { install, uninstall, SERVICE_ACCOUNT } from '../../src/install/index.ts';
+import { loadKubeConfig, serviceAccountKubeconfig } from '../../src/kube/index.ts';
+import { startServer, type RunningServer, type ServerConfigInput } from '../../src/server/index.ts';
+import { testEnv } from './env.ts';
+
+export interface TestServer {
+  server: RunningServer;
+  namespace: string;
+  /** Stops the server and deletes what install made, namespace included. */
+  close(): Promise<void>;
+}
+
+/**
+ * A meshid server of its own, in its own freshly installed namespace, authenticating as
+ * that installation's ServiceAccount: exactly what an in-cluster replica would be.
+ */
+export async function startTestServer(namespace: string, config: Partial<ServerConfigInput> = {}): Promise<TestServer> {
+  const admin = loadKubeConfig({ kubeconfig: testEnv().kubeconfigs.admin });
+  await install(admin, { namespace, anonymousAuth: false, image: 'meshid:test', replicas: 0 });
+  const file = join(await mkdtemp(join(tmpdir(), `meshid-${namespace}-`)), 'server.kubeconfig');
+  await writeFile(file, await serviceAccountKubeconfig(admin, namespace, SERVICE_ACCOUNT, 3600));
+  const server = await startServer(
+    { kubeconfig: file, namespace, host: '127.0.0.1', httpPort: 0, httpsPort: 0, ...config },
+    { log: createLogger(namespace, 'silent') },
+  );
+  return {
+    server,
+    namespace,
+    async close() {
+      await server.close();
+      await uninstall(admin, { namespace, purge: false });
+      await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace }).catch(() => undefined);
+    },
+  };
+}
+
+/** A second replica of an existing installation. */
+export async function startReplica(namespace: string, config: Partial<ServerConfigInput> = {}): Promise<RunningServer> {
+  const admin = loadKubeConfig({ kubeconfig: testEnv().kubeconfigs.admin });
+  const file = join(await mkdtemp(join(tmpdir(), `meshid-${namespace}-`)), 'server.kubeconfig');
+  await writeFile(file, await serviceAccountKubeconfig(admin, namespace, SERVICE_ACCOUNT, 3600));
+  return startServer({ kubeconfig: file, namespace, host: '127.0.0.1', httpPort: 0, httpsPort: 0, ...config }, { log: createLogger(`${namespace}-b`, 'silent') });
+}
+
+/** Polls `check` every 100 ms until it is true or `ms` pass; answers how long it took, or undefined. */
+export async function within(ms: number, check: () => Promise<boolean>): Promise<number | undefined> {
+  const start = Date.now();
+  while (Date.now() - start < ms) {
+    if (await check()) return Date.now() - start;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}
