@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { fastifyCookie } from '@fastify/cookie';
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import { z } from 'zod';
-import { MeshidError, systemClock, type Clock, type Logger } from '../core/index.ts';
+import { MeshidError, isMeshidError, systemClock, type Clock, type Logger } from '../core/index.ts';
 import { SESSION_TTL_MS, type LoginCredential, type LoginService, type SessionTokens } from '../authn/index.ts';
 import { K8S_PREFIX, proxyRequest, proxyUpgrade, upstreamPath } from './k8s-proxy.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -30,6 +30,8 @@ export interface AppDeps {
   clock?: Clock;
   /** User tokens: absent where the server only does kubeconfig login (unit tests). */
   userTokens?: UserTokenDeps;
+  /** Deprecated: HTTPS client certificates from the configured CA are mesh-system:admin. */
+  adminClientCerts?: boolean;
 }
 
 export interface UserTokenDeps {
@@ -56,7 +58,7 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
     bodyLimit: deps.bodyLimitBytes,
     ...(serverFactory ? { serverFactory } : {}),
   });
-  const auth = new RequestAuthenticator(deps.tokens, deps.anonymousAuth, deps.userTokens?.validator);
+  const auth = new RequestAuthenticator(deps.tokens, deps.anonymousAuth, deps.userTokens?.validator, deps.adminClientCerts ?? false);
   const dashboard = deps.dashboardPath ?? '/';
   const clock = deps.clock ?? systemClock;
 
@@ -128,8 +130,8 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
   });
 
   app.get('/api/whoami', async (request) => {
-    const caller = await auth.authenticate(request.headers, request.method);
-    if (caller.via === 'user-token' && caller.user && deps.userTokens) {
+    const caller = await auth.authenticate(request.headers, request.method, request.raw.socket);
+    if ((caller.via === 'user-token' || caller.via === 'admin-client-certificate') && caller.user && deps.userTokens) {
       return { name: caller.user.name, groups: caller.user.groups, capabilities: await deps.userTokens.reviews.capabilities(caller.user) };
     }
     if (!caller.session) return { name: 'meshid (anonymous mode)', groups: [], capabilities: {}, anonymous: true };
@@ -150,7 +152,7 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
   async function proxy(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     refuseImpersonationHeaders(request.headers);
     const path = upstreamPath(request.raw.url ?? '');
-    const caller = await auth.authenticate(request.headers, request.method);
+    const caller = await auth.authenticate(request.headers, request.method, request.raw.socket);
     void reply.hijack();
     try {
       proxyRequest(request.raw, reply.raw, path, caller.user, deps.upstream, (error) => {
@@ -179,9 +181,10 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
 function registerUserTokenRoutes(app: FastifyInstance, deps: UserTokenDeps, auth: RequestAuthenticator): void {
   app.post('/tokens/user', async (request, reply) => {
     // A caller without credentials is mesh-system:anonymous, as in Kuma; RBAC then says no.
-    const caller = request.headers.authorization || request.headers.cookie || request.headers['x-authorization']
-      ? await auth.authenticate(request.headers, request.method)
-      : undefined;
+    const caller = await auth.authenticate(request.headers, request.method, request.raw.socket).catch((error: unknown) => {
+      if (isMeshidError(error, 'ERR_UNAUTHENTICATED')) return undefined;
+      throw error;
+    });
     const user = caller?.user ?? { name: ANONYMOUS_USER, groups: [UNAUTHENTICATED_GROUP] };
     const body = request.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new MeshidError('ERR_INVALID_ARGUMENT', 'send JSON {"name", "groups", "validFor"}');
@@ -229,8 +232,8 @@ function loginCredential(request: FastifyRequest): LoginCredential {
 }
 
 /** Connection upgrades (kubectl exec and friends) bypass fastify's routing; handle them here. */
-export function upgradeHandler(deps: Pick<AppDeps, 'tokens' | 'upstream' | 'anonymousAuth' | 'log' | 'userTokens'>): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const auth = new RequestAuthenticator(deps.tokens, deps.anonymousAuth, deps.userTokens?.validator);
+export function upgradeHandler(deps: Pick<AppDeps, 'tokens' | 'upstream' | 'anonymousAuth' | 'log' | 'userTokens' | 'adminClientCerts'>): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  const auth = new RequestAuthenticator(deps.tokens, deps.anonymousAuth, deps.userTokens?.validator, deps.adminClientCerts ?? false);
   return (req, socket, head) => {
     void (async () => {
       let caller: Caller;
@@ -238,7 +241,7 @@ export function upgradeHandler(deps: Pick<AppDeps, 'tokens' | 'upstream' | 'anon
       try {
         refuseImpersonationHeaders(req.headers);
         path = upstreamPath(req.url ?? '');
-        caller = await auth.authenticate(req.headers, req.method ?? 'GET');
+        caller = await auth.authenticate(req.headers, req.method ?? 'GET', req.socket);
       } catch (error) {
         endSocketWithProblem(socket, error, deps.log, req.url);
         return;

@@ -25,6 +25,11 @@ export const ServerConfigSchema = z.object({
   headersTimeoutMs: z.number().int().positive().default(10_000),
   /** Upper bound on receiving a whole request; watches stream responses and are unaffected. */
   requestTimeoutMs: z.number().int().positive().default(60_000),
+  /**
+   * Deprecated, as in Kuma: on HTTPS, a client certificate signed by this CA authenticates
+   * as mesh-system:admin. Prefer user tokens.
+   */
+  adminClientCerts: z.object({ caFile: z.string().min(1) }).optional(),
   /** User tokens, as Kuma's `apiServer.authn.tokens`. */
   userTokens: z
     .object({

@@ -1,9 +1,11 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { fastifyCookie } from '@fastify/cookie';
 import { MeshidError } from '../core/index.ts';
 import type { Identity, Session, SessionTokens } from '../authn/index.ts';
-import type { UserTokenValidator } from '../tokens/index.ts';
+import { ADMIN_GROUP, ADMIN_USER, AUTHENTICATED_GROUP, type UserTokenValidator } from '../tokens/index.ts';
 
 export const SESSION_COOKIE = 'meshid_session';
 export const CSRF_COOKIE = 'meshid_csrf';
@@ -17,7 +19,7 @@ export interface Caller {
   /** undefined in anonymous mode: calls go out as the server's own account. */
   user: Identity | undefined;
   session: Session | undefined;
-  via: 'bearer' | 'cookie' | 'anonymous' | 'user-token';
+  via: 'bearer' | 'cookie' | 'anonymous' | 'user-token' | 'admin-client-certificate';
 }
 
 /** User tokens are RS256 (Kuma's format); session tokens are HS256. The header tells them apart. */
@@ -61,9 +63,11 @@ export class RequestAuthenticator {
     private readonly tokens: SessionTokens,
     private readonly anonymous: boolean,
     private readonly userTokens?: UserTokenValidator,
+    /** Deprecated admin client certificates: the HTTPS listener verified them against their CA. */
+    private readonly adminClientCerts = false,
   ) {}
 
-  async authenticate(headers: IncomingHttpHeaders, method: string): Promise<Caller> {
+  async authenticate(headers: IncomingHttpHeaders, method: string, socket?: Socket): Promise<Caller> {
     if (this.anonymous) return { user: undefined, session: undefined, via: 'anonymous' };
     const token = bearer(headers.authorization) ?? bearer(headers[FORWARDED_AUTH_HEADER]);
     if (token && this.userTokens && isUserToken(token)) {
@@ -86,6 +90,9 @@ export class RequestAuthenticator {
         }
       }
       return { user: session.user, session, via: 'cookie' };
+    }
+    if (this.adminClientCerts && socket instanceof TLSSocket && socket.authorized && socket.getPeerCertificate().raw) {
+      return { user: { name: ADMIN_USER, groups: [ADMIN_GROUP, AUTHENTICATED_GROUP] }, session: undefined, via: 'admin-client-certificate' };
     }
     throw new MeshidError('ERR_UNAUTHENTICATED', 'no session: run `meshid login`, or send the ID token as a Bearer token');
   }

@@ -49,19 +49,22 @@ export async function startServer(input: ServerConfigInput, options: StartServer
   const userTokens = config.anonymousAuth ? undefined : await startUserTokens(kc, config, reviews, log, clock);
   const upstream = await kubeUpstream(kc);
   const tls = await servingCertificate(config);
+  const clientCa = config.adminClientCerts ? await readFile(config.adminClientCerts.caFile, 'utf8') : undefined;
+  if (clientCa) log.warn('admin client certificates are deprecated: every HTTPS client with a certificate from the configured CA is mesh-system:admin. Move to user tokens.');
 
   let httpServer: HttpServer | undefined;
   let httpsServer: HttpsServer | undefined;
   const serverFactory: FastifyServerFactory = (handler) => {
     httpServer = createHttpServer(handler);
-    httpsServer = createHttpsServer(tls, handler);
+    // Ask for, but do not require, a client certificate: the deprecated admin mode checks it.
+    httpsServer = createHttpsServer({ ...tls, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, handler);
     for (const s of [httpServer, httpsServer]) {
       s.headersTimeout = config.headersTimeoutMs;
       s.requestTimeout = config.requestTimeoutMs;
     }
     return httpsServer;
   };
-  const deps = { log, tokens, login, upstream, clock, metrics: new ServerMetrics(), anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready, ...(userTokens ? { userTokens: userTokens.deps } : {}) };
+  const deps = { log, tokens, login, upstream, clock, metrics: new ServerMetrics(), anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready, adminClientCerts: clientCa !== undefined, ...(userTokens ? { userTokens: userTokens.deps } : {}) };
   const app = buildApp(deps, serverFactory);
   await app.ready();
   const onUpgrade = upgradeHandler(deps);

@@ -12,6 +12,7 @@ import { testEnv } from '../support/env.ts';
 import { runCli } from '../support/cli.ts';
 import { startReplica, startTestServer, within, type TestServer } from '../support/server.ts';
 import { ownKubeconfig } from '../support/session.ts';
+import { createAuthority, issueLeaf } from '../../src/pki/index.ts';
 
 const env = testEnv();
 const admin = loadKubeConfig({ kubeconfig: env.kubeconfigs.admin });
@@ -247,5 +248,34 @@ describe('user tokens: admin bootstrap turned off', () => {
     const names = (await core.listNamespacedSecret({ namespace: 'ut-noadmin' })).items.map((s) => s.metadata?.name ?? '');
     assert.ok(names.includes('user-token-signing-key-1'));
     assert.ok(!names.includes('admin-user-token'));
+  });
+});
+
+describe('admin client certificates (deprecated)', () => {
+  let t: TestServer;
+  let ca: Awaited<ReturnType<typeof createAuthority>>;
+  before(async () => {
+    ca = await createAuthority('meshid-admin-clients');
+    const caFile = join(await mkdtemp(join(tmpdir(), 'meshid-admin-ca-')), 'ca.crt');
+    await writeFile(caFile, ca.certPem);
+    t = await startTestServer('ut-admincert', { adminClientCerts: { caFile } });
+  });
+  after(async () => t.close());
+
+  it('authenticates an HTTPS client certificate from the configured CA as mesh-system:admin, and no other', async () => {
+    const client = await issueLeaf(ca, { commonName: 'anyone', usage: 'client' });
+    const tls = { rejectUnauthorized: false, cert: client.certPem, key: client.keyPem };
+    const me = await call({ method: 'GET', url: new URL('/api/whoami', t.server.httpsUrl), tls });
+    assert.equal(me.status, 200);
+    assert.equal((me.body as { name: string }).name, 'mesh-system:admin');
+    const issued = await call({ method: 'POST', url: new URL('/tokens/user', t.server.httpsUrl), tls, body: { name: 'john', validFor: '1h' } });
+    assert.equal(issued.status, 200, 'mesh-system:admin may create user tokens');
+
+    const stranger = await issueLeaf(await createAuthority('someone-else'), { commonName: 'admin', usage: 'client' });
+    const refused = await call({ method: 'GET', url: new URL('/api/whoami', t.server.httpsUrl), tls: { rejectUnauthorized: false, cert: stranger.certPem, key: stranger.keyPem } });
+    assert.equal(refused.status, 401);
+    assert.equal(code(refused.body), 'unauthenticated');
+    const plain = await call({ method: 'GET', url: new URL('/api/whoami', t.server.httpUrl) });
+    assert.equal(plain.status, 401, 'the HTTP port never sees certificates');
   });
 });
