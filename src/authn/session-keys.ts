@@ -82,6 +82,8 @@ export class KubeSessionKeys implements SessionKeySource {
   readonly #ttl: number;
   #keys: SessionKey[] = [];
   #watch: SecretWatch | undefined;
+  /** Counts watch deliveries, so a slower direct read cannot overwrite a newer watched state. */
+  #watchEvents = 0;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -101,8 +103,12 @@ export class KubeSessionKeys implements SessionKeySource {
       this.#spec.namespace,
       { key: SESSION_KEY_LABEL },
       {
-        onUpsert: (secret) => this.#load(secret),
+        onUpsert: (secret) => {
+          this.#watchEvents++;
+          this.#load(secret);
+        },
         onDelete: () => {
+          this.#watchEvents++;
           // Refuse every session at once, then put a fresh key in place.
           this.#keys = [];
           this.#log.warn('session key Secret deleted: all sessions are now invalid; creating a new key');
@@ -144,9 +150,18 @@ export class KubeSessionKeys implements SessionKeySource {
   }
 
   async #ensure(): Promise<void> {
+    const seen = this.#watchEvents;
     const { secret, created } = await this.#secrets.createIfAbsent(this.#spec, () => ({ [DATA_KEY]: serializeKeys([newSessionKey()]) }));
     if (created) this.#log.info({ secret: SESSION_SECRET_NAME }, 'created the session key');
-    this.#load(secret);
+    this.#loadUnlessWatched(secret, seen);
+  }
+
+  /**
+   * A read or write answered after the watch delivered something may be older than what the
+   * watch showed; the watch will deliver our own write too, so only load when it was quiet.
+   */
+  #loadUnlessWatched(secret: V1Secret, seen: number): void {
+    if (this.#watchEvents === seen) this.#load(secret);
   }
 
   #load(secret: V1Secret): void {
@@ -161,6 +176,7 @@ export class KubeSessionKeys implements SessionKeySource {
 
   async #update(change: (keys: SessionKey[]) => SessionKey[]): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
+      const seen = this.#watchEvents;
       const { secret } = await this.#secrets.createIfAbsent(this.#spec, () => ({ [DATA_KEY]: serializeKeys([newSessionKey()]) }));
       let keys: SessionKey[] = [];
       try {
@@ -169,7 +185,7 @@ export class KubeSessionKeys implements SessionKeySource {
         // An unreadable Secret is replaced wholesale.
       }
       try {
-        this.#load(await this.#secrets.replace(this.#spec, secret.metadata?.resourceVersion ?? '', { [DATA_KEY]: serializeKeys(change(keys)) }));
+        this.#loadUnlessWatched(await this.#secrets.replace(this.#spec, secret.metadata?.resourceVersion ?? '', { [DATA_KEY]: serializeKeys(change(keys)) }), seen);
         return;
       } catch (error) {
         // Another replica wrote first: re-read and apply the change to its result.

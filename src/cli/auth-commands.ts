@@ -9,6 +9,8 @@ import type { Connection } from './connect.ts';
 import { globalOptions } from './globals.ts';
 import type { MeshidExtension } from '../kube/index.ts';
 import { printStructured } from './output.ts';
+import { openApiClient } from './api-client.ts';
+import { registerControlPlaneCommands } from './control-plane-commands.ts';
 
 
 interface ConnectFlags {
@@ -72,9 +74,9 @@ export function registerAuthCommands(program: Command): void {
 
   withConnectFlags(program.command('whoami').description('who meshid thinks you are, and what you may do')).action(async (flags: ConnectFlags, command: Command) => {
     const { output } = globalOptions(command);
-    const { sendWithSession, problemError } = await lazy();
-    const conn = await open(command, flags);
-    const answer = await sendWithSession(conn, 'GET', '/api/whoami');
+    const { problemError } = await lazy();
+    const api = await openApiClient(command, flags);
+    const answer = await api.send('GET', '/api/whoami');
     if (answer.status !== 200) throw problemError(answer, 'whoami failed');
     const me = answer.body as { name: string; groups: string[]; capabilities: Record<string, boolean> };
     if (output !== 'text') return printStructured({ name: me.name, groups: me.groups, capabilities: me.capabilities }, output);
@@ -82,7 +84,8 @@ export function registerAuthCommands(program: Command): void {
     process.stdout.write(`name:   ${me.name}\ngroups: ${me.groups.join(', ')}\nmay:    ${allowed.length > 0 ? allowed.join(', ') : '(nothing meshid checks)'}\n`);
   });
 
-  const config = program.command('config').description("show or edit meshid's settings in the kubeconfig context");
+  const config = program.command('config').description("show or edit meshid's settings in the kubeconfig context, and kumactl-style control planes");
+  registerControlPlaneCommands(config);
   config
     .command('get')
     .option('--show-token', 'print the whole ID token')

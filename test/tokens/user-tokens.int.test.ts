@@ -279,3 +279,55 @@ describe('admin client certificates (deprecated)', () => {
     assert.equal(plain.status, 401, 'the HTTP port never sees certificates');
   });
 });
+
+describe('control-plane contexts in the CLI (kumactl style)', () => {
+  let t: TestServer;
+  let cliEnv: NodeJS.ProcessEnv;
+  before(async () => {
+    t = await startTestServer('ut-cp');
+    // No kubeconfig at all: the control plane's token is the only credential.
+    cliEnv = { ...process.env, MESHID_CONFIG: join(await mkdtemp(join(tmpdir(), 'meshid-cp-')), 'config.yaml'), KUBECONFIG: '/nonexistent/kubeconfig' };
+  });
+  after(async () => t.close());
+  const cli = (...args: string[]) => runCli(args, { env: cliEnv });
+
+  it('talks to the current control plane with its user token, and falls back to the kubeconfig when it is removed', async () => {
+    const token = await adminToken('ut-cp');
+    const added = await cli('config', 'control-planes', 'add', '--name', 'prod', '--address', t.server.httpsUrl, '--auth-type', 'tokens', '--auth-conf', `token=${token}`, '--skip-verify');
+    assert.equal(added.code, 0, added.stderr);
+
+    const me = await cli('-o', 'json', 'whoami');
+    assert.equal(me.code, 0, me.stderr);
+    assert.equal((JSON.parse(me.stdout) as { name: string }).name, 'mesh-system:admin');
+
+    const issued = await cli('generate', 'user-token', '--name', 'ci', '--group', 'ci', '--valid-for', '1h');
+    assert.equal(issued.code, 0, issued.stderr);
+    const ci = await whoami(t.server.httpUrl, issued.stdout.trim());
+    assert.equal((ci.body as { name: string }).name, 'ci');
+
+    const listed = await cli('-o', 'json', 'config', 'control-planes', 'list');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(!listed.stdout.includes(token), 'list never prints the token');
+    assert.equal((JSON.parse(listed.stdout) as { currentControlPlane: string }).currentControlPlane, 'prod');
+
+    assert.equal((await cli('config', 'control-planes', 'remove', 'prod')).code, 0);
+    const fallback = await cli('whoami');
+    assert.notEqual(fallback.code, 0, 'with no control plane and no kubeconfig there is nothing to log in with');
+  });
+
+  it('refuses a wrong token and bad flags with one line and a non-zero exit', async () => {
+    const bad = await cli('config', 'control-planes', 'add', '--name', 'bad', '--address', t.server.httpUrl, '--auth-type', 'tokens', '--auth-conf', 'token=not-a-token');
+    assert.equal(bad.code, 0, bad.stderr);
+    const me = await cli('whoami');
+    assert.notEqual(me.code, 0);
+    assert.match(me.stderr, /whoami failed/);
+    assert.equal(me.stderr.trim().split('\n').length <= 2, true, me.stderr);
+
+    const noScheme = await cli('config', 'control-planes', 'add', '--name', 'x', '--address', 'localhost:5681', '--auth-type', 'tokens', '--auth-conf', 'token=t');
+    assert.notEqual(noScheme.code, 0);
+    assert.match(noScheme.stderr, /--address/);
+    const unknown = await cli('config', 'control-planes', 'use', 'nope');
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /no control plane is named "nope"/);
+  });
+});
