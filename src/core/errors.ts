@@ -33,6 +33,15 @@ export type ErrorCode =
   | 'ERR_VALID_FOR_INVALID'
   | 'ERR_SIGNING_KEY_MISSING'
   | 'ERR_TOKEN_REVOKED'
+  // Workload identity: the CA and the SDS agent
+  | 'ERR_CSR_INVALID'
+  | 'ERR_CSR_IDENTITY'
+  | 'ERR_CSR_TOO_LARGE'
+  | 'ERR_TTL_TOO_LONG'
+  | 'ERR_CA_KEY_INVALID'
+  | 'ERR_CA_UNAVAILABLE'
+  | 'ERR_SDS_UNKNOWN_RESOURCE'
+  | 'ERR_SDS_CREDENTIAL'
   // Kubernetes itself
   | 'ERR_KUBE_UNAVAILABLE'
   | 'ERR_KUBE_REJECTED';
