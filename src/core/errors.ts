@@ -33,6 +33,7 @@ export type ErrorCode =
   | 'ERR_VALID_FOR_INVALID'
   | 'ERR_SIGNING_KEY_MISSING'
   | 'ERR_TOKEN_REVOKED'
+  | 'ERR_TOKEN_IDENTITY_RESERVED'
   // Workload identity: the CA and the SDS agent
   | 'ERR_CSR_INVALID'
   | 'ERR_CSR_IDENTITY'

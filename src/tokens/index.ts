@@ -4,6 +4,8 @@ export {
   ANONYMOUS_USER,
   ADMIN_USER,
   ADMIN_GROUP,
+  RESERVED_PREFIX,
+  reservedIdentity,
   type UserTokenClaims,
   type UserTokenHeader,
 } from './user-token.ts';

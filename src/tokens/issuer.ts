@@ -1,6 +1,6 @@
 import { randomUUID, sign, type KeyObject } from 'node:crypto';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
-import { CLOCK_SKEW_SECONDS, b64url, type UserTokenClaims, type UserTokenHeader } from './user-token.ts';
+import { CLOCK_SKEW_SECONDS, b64url, reservedIdentity, RESERVED_PREFIX, type UserTokenClaims, type UserTokenHeader } from './user-token.ts';
 
 export interface IssueRequest {
   name: string;
@@ -25,6 +25,12 @@ export interface SigningKey {
 export function signUserToken(key: SigningKey, request: IssueRequest, clock: Clock = systemClock): string {
   if (!request.name) throw new MeshidError('ERR_INVALID_ARGUMENT', 'name is required');
   if (!(request.validForMs > 0) || !Number.isFinite(request.validForMs)) throw new MeshidError('ERR_INVALID_ARGUMENT', 'validFor must be a positive, finite duration');
+  const reserved = reservedIdentity(request.name, request.groups);
+  if (reserved !== undefined) {
+    throw new MeshidError('ERR_TOKEN_IDENTITY_RESERVED', `"${reserved}" is reserved by Kubernetes: user tokens never carry names or groups starting with "${RESERVED_PREFIX}"`, {
+      hint: 'Bind RBAC roles to a group of your own instead, e.g. --group ops.',
+    });
+  }
   if (!key.kid) throw new MeshidError('ERR_INVALID_ARGUMENT', 'kid must not be empty');
   const now = Math.floor(clock.now() / 1000);
   const header: UserTokenHeader = { alg: 'RS256', kid: key.kid, typ: 'JWT' };

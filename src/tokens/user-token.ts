@@ -23,6 +23,18 @@ export const ANONYMOUS_USER = 'mesh-system:anonymous';
 export const ADMIN_USER = 'mesh-system:admin';
 export const ADMIN_GROUP = 'mesh-system:admin';
 
+/**
+ * Kubernetes reserves `system:` for its own users and groups (system:masters, service
+ * accounts, nodes). meshid may impersonate any name, so a user token naming one would turn
+ * the right to issue tokens into cluster-admin. Tokens never carry them.
+ */
+export const RESERVED_PREFIX = 'system:';
+
+/** The first reserved name or group in a token's identity, if any. */
+export function reservedIdentity(name: string, groups: readonly string[]): string | undefined {
+  return [name, ...groups].find((value) => value.toLowerCase().startsWith(RESERVED_PREFIX));
+}
+
 /** nbf and iat are set this far in the past, so a verifier whose clock is slightly behind still accepts. */
 export const CLOCK_SKEW_SECONDS = 5;
 

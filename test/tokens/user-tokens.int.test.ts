@@ -103,6 +103,14 @@ describe('user tokens: issuing, rotation and RBAC', () => {
     assert.match(bob.stderr, /may not create usertokens\.meshid\.io.*\[ERR_FORBIDDEN\]/);
   });
 
+  it('never issues a token that would impersonate system:masters or a service account', async () => {
+    for (const body of [{ name: 'eve', groups: ['system:masters'], validFor: '1h' }, { name: 'system:serviceaccount:kube-system:default', validFor: '1h' }]) {
+      const res = await issue(base, root, body);
+      assert.equal(res.status, 400);
+      assert.equal(code(res.body), 'token-identity-reserved');
+    }
+  });
+
   it('names each bad issue request with its own problem code', async () => {
     const cases: [unknown, number, string][] = [
       [{ groups: ['a'], validFor: '1h' }, 400, 'token-name-required'],

@@ -144,6 +144,8 @@ describe('signUserToken and UserTokenValidator', () => {
 
   it('refuses an empty name and a validFor that is not positive with ERR_INVALID_ARGUMENT', () => {
     assertCode(() => signUserToken(SIGNING_A, { name: '', groups: [], validForMs: HOUR }), 'ERR_INVALID_ARGUMENT');
+    assertCode(() => signUserToken(SIGNING_A, { name: 'john', groups: ['system:masters'], validForMs: HOUR }), 'ERR_TOKEN_IDENTITY_RESERVED');
+    assertCode(() => signUserToken(SIGNING_A, { name: 'system:node:n1', groups: [], validForMs: HOUR }), 'ERR_TOKEN_IDENTITY_RESERVED');
     for (const validForMs of [0, -HOUR, Number.NaN]) {
       assertCode(() => signUserToken(SIGNING_A, { name: 'john', groups: [], validForMs }), 'ERR_INVALID_ARGUMENT');
     }
@@ -269,6 +271,13 @@ describe('UserTokenValidator refusals', () => {
       claims({ exp: String(NOW_S + 3600) }),
     ];
     for (const payload of bad) assertCode(() => validator.validate(craft(HEADER, payload)), 'ERR_TOKEN_INVALID');
+  });
+
+  it('refuses a correctly signed token that claims a reserved Kubernetes name or group (system:masters, service accounts)', () => {
+    const { validator } = setup();
+    for (const payload of [claims({ Groups: ['ops', 'system:masters'] }), claims({ Groups: ['SYSTEM:MASTERS'] }), claims({ Name: 'system:serviceaccount:kube-system:default' }), claims({ Name: 'system:admin' })]) {
+      assertCode(() => validator.validate(craft(HEADER, payload)), 'ERR_TOKEN_INVALID');
+    }
   });
 
   it('refuses a crit header it cannot honour', () => {
