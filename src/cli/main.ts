@@ -6,6 +6,7 @@ import { registerAuthCommands } from './auth-commands.ts';
 import { registerPlaygroundCommands } from './playground-commands.ts';
 import { registerServerCommands } from './server-commands.ts';
 import { registerTokenCommands } from './token-commands.ts';
+import { registerCaCommands } from './ca-commands.ts';
 import { registerGenerateCommands } from './generate-commands.ts';
 import { issueUserTokenOnline } from './online-issue.ts';
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerAuthCommands(program);
   registerServerCommands(program);
   registerTokenCommands(program);
+  registerCaCommands(program);
   registerGenerateCommands(program, issueUserTokenOnline);
   return program;
 }

@@ -26,8 +26,10 @@ export function registerServerCommands(program: Command): void {
     .option('--tls-cert-file <path>', 'serving certificate (PEM); self-signed when absent')
     .option('--tls-key-file <path>', 'serving key (PEM)')
     .option('--anonymous-auth', 'turn login off: every call uses the server\'s own service account')
+    .option('--ca', 'also run the workload CA (gRPC CreateCertificate over TLS)')
+    .option('--ca-port <port>', 'workload CA port', int, 15012)
     .option('--config <file>', 'YAML server settings (e.g. userTokens.enableIssuer, userTokens.validator.publicKeys); flags win')
-    .action(async (flags: { host: string; httpPort: number; httpsPort: number; tlsCertFile?: string; tlsKeyFile?: string; anonymousAuth?: boolean; config?: string }, command: Command) => {
+    .action(async (flags: { host: string; httpPort: number; httpsPort: number; tlsCertFile?: string; tlsKeyFile?: string; anonymousAuth?: boolean; config?: string; ca?: boolean; caPort: number }, command: Command) => {
       const g = globalOptions(command);
       const { startServer } = await lazy();
       const fromFile = flags.config ? (parse(await readFile(flags.config, 'utf8')) as Record<string, unknown> | null) ?? {} : {};
@@ -38,6 +40,7 @@ export function registerServerCommands(program: Command): void {
         httpPort: flags.httpPort,
         httpsPort: flags.httpsPort,
         anonymousAuth: flags.anonymousAuth ?? fromFile['anonymousAuth'] === true,
+        ca: { ...(fromFile['ca'] as Record<string, unknown> | undefined), ...(flags.ca ? { enabled: true } : {}), port: flags.caPort },
         ...(flags.tlsCertFile ? { tlsCertFile: flags.tlsCertFile } : {}),
         ...(flags.tlsKeyFile ? { tlsKeyFile: flags.tlsKeyFile } : {}),
         ...(g.kubeconfig ? { kubeconfig: g.kubeconfig } : {}),

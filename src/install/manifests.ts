@@ -12,6 +12,8 @@ export const SERVICE_ACCOUNT = 'meshid';
 export const SERVICE_NAME = 'meshid';
 export const HTTP_PORT = 5681;
 export const HTTPS_PORT = 5682;
+/** The workload CA, on istiod's port so Istio's agents find it where they look. */
+export const CA_PORT = 15012;
 export const ADMIN_GROUP = 'mesh-system:admin';
 const RBAC = 'rbac.authorization.k8s.io/v1';
 const RBAC_GROUP = 'rbac.authorization.k8s.io';
@@ -47,6 +49,9 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
         // Every proxied call goes out as the logged-in user.
         { apiGroups: [''], resources: ['users', 'groups', 'serviceaccounts'], verbs: ['impersonate'] },
         { apiGroups: ['authentication.k8s.io'], resources: ['userextras/*', 'uids'], verbs: ['impersonate'] },
+        // The workload CA publishes its roots (ConfigMap istio-ca-root-cert) in every namespace.
+        { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
       ],
     }),
     obj({
@@ -126,6 +131,7 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
         ports: [
           { name: 'http', port: HTTP_PORT, targetPort: 'http' },
           { name: 'https', port: HTTPS_PORT, targetPort: 'https' },
+          { name: 'grpc-ca', port: CA_PORT, targetPort: 'grpc-ca' },
         ],
       },
     }),
@@ -145,10 +151,11 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
               {
                 name: 'server',
                 image: o.image,
-                args: ['server', `--namespace=${ns}`, ...(o.anonymousAuth ? ['--anonymous-auth'] : [])],
+                args: ['server', `--namespace=${ns}`, '--ca', ...(o.anonymousAuth ? ['--anonymous-auth'] : [])],
                 ports: [
                   { name: 'http', containerPort: HTTP_PORT },
                   { name: 'https', containerPort: HTTPS_PORT },
+                  { name: 'grpc-ca', containerPort: CA_PORT },
                 ],
                 readinessProbe: { httpGet: { path: '/readyz', port: 'http' } },
                 livenessProbe: { httpGet: { path: '/healthz', port: 'http' } },

@@ -2,7 +2,7 @@ export { loadKubeConfig, type KubeTarget } from './config.ts';
 export { applyObjects, FIELD_MANAGER } from './apply.ts';
 export { kubeStatus, isKubeUnavailable } from './errors.ts';
 export { SecretClient, decodeSecret, PART_OF_LABEL, KEY_LABEL, type SecretSpec, type SecretStrings } from './secrets.ts';
-export { watchSecrets, type SecretWatch, type SecretWatchHandlers, type SecretSelector } from './informer.ts';
+export { watchSecrets, watchObjects, type SecretWatch, type SecretWatchHandlers, type SecretSelector, type WatchTarget, type WatchHandlers } from './informer.ts';
 export { serviceAccountKubeconfig } from './token-request.ts';
 export {
   readExtension,
@@ -12,3 +12,4 @@ export {
   EXTENSION_NAME,
   type MeshidExtension,
 } from './kubeconfig-extension.ts';
+export { ServiceAccountTokenReviewer, CA_AUDIENCE, SERVICE_ACCOUNT_REVIEW_TTL_MS, type ServiceAccountCaller } from './service-account-review.ts';

@@ -1,4 +1,4 @@
-import { CoreV1Api, ListWatch, Watch, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../core/index.ts';
 import { KEY_LABEL } from './secrets.ts';
 
@@ -19,33 +19,56 @@ const RESTART_DELAY_MS = 1000;
  */
 export type SecretSelector = { key: string } | { name: string } | { namePrefix: string };
 
-/**
- * List-and-watch of some Secrets in one namespace. A broken watch (apiserver restart,
- * timeout) restarts after a short delay and re-lists, so every replica converges on what
- * is in Kubernetes within seconds.
- */
+/** List-and-watch of some Secrets in one namespace. */
 export async function watchSecrets(kc: KubeConfig, namespace: string, selector: SecretSelector, handlers: SecretWatchHandlers, log: Logger): Promise<SecretWatch> {
   const api = kc.makeApiClient(CoreV1Api);
   const labelSelector = 'key' in selector ? `${KEY_LABEL}=${selector.key}` : undefined;
   const fieldSelector = 'name' in selector ? `metadata.name=${selector.name}` : undefined;
-  const informer = new ListWatch<V1Secret>(
-    `/api/v1/namespaces/${namespace}/secrets`,
-    new Watch(kc),
-    () => api.listNamespacedSecret({ namespace, ...(labelSelector ? { labelSelector } : {}), ...(fieldSelector ? { fieldSelector } : {}) }),
-    false,
-    labelSelector,
-    fieldSelector,
-  );
   const key = 'key' in selector ? selector.key : 'name' in selector ? selector.name : selector.namePrefix;
   const wanted = (secret: V1Secret): boolean => !('namePrefix' in selector) || (secret.metadata?.name ?? '').startsWith(selector.namePrefix);
+  return watchObjects<V1Secret>(
+    kc,
+    {
+      path: `/api/v1/namespaces/${namespace}/secrets`,
+      list: () => api.listNamespacedSecret({ namespace, ...(labelSelector ? { labelSelector } : {}), ...(fieldSelector ? { fieldSelector } : {}) }),
+      ...(labelSelector ? { labelSelector } : {}),
+      ...(fieldSelector ? { fieldSelector } : {}),
+      what: `secrets ${namespace}/${key}`,
+    },
+    { onUpsert: (s) => wanted(s) && handlers.onUpsert(s), onDelete: (s) => wanted(s) && handlers.onDelete(s) },
+    log,
+  );
+}
+
+export interface WatchTarget<T extends KubernetesObject> {
+  /** The collection's API path, e.g. /api/v1/namespaces. */
+  path: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** For log lines. */
+  what: string;
+}
+
+export interface WatchHandlers<T> {
+  onUpsert(object: T): void;
+  onDelete(object: T): void;
+}
+
+/**
+ * List-and-watch of any collection. A broken watch (apiserver restart, timeout) restarts
+ * after a short delay and re-lists, so every replica converges on what is in Kubernetes.
+ */
+export async function watchObjects<T extends KubernetesObject>(kc: KubeConfig, target: WatchTarget<T>, handlers: WatchHandlers<T>, log: Logger): Promise<SecretWatch> {
+  const informer = new ListWatch<T>(target.path, new Watch(kc), target.list, false, target.labelSelector, target.fieldSelector);
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  informer.on('add', (secret) => wanted(secret) && handlers.onUpsert(secret));
-  informer.on('update', (secret) => wanted(secret) && handlers.onUpsert(secret));
-  informer.on('delete', (secret) => wanted(secret) && handlers.onDelete(secret));
+  informer.on('add', (object) => handlers.onUpsert(object));
+  informer.on('update', (object) => handlers.onUpsert(object));
+  informer.on('delete', (object) => handlers.onDelete(object));
   informer.on('error', (error: unknown) => {
     if (stopped) return;
-    log.warn({ err: error, namespace, key }, 'secret watch broke; restarting');
+    log.warn({ err: error, what: target.what }, 'watch broke; restarting');
     timer = setTimeout(() => void informer.start().catch(() => undefined), RESTART_DELAY_MS);
   });
   await informer.start();

@@ -1,1 +1,1 @@
-export { createAuthority, issueLeaf, createServiceAccountSigningKey, pemBundle, type Authority, type KeyPairPem, type LeafRequest } from './pki.ts';
+export { createAuthority, authorityFromPem, issueLeaf, createServiceAccountSigningKey, pemBundle, type Authority, type KeyPairPem, type LeafRequest } from './pki.ts';

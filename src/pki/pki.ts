@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { webcrypto } from 'node:crypto';
+import { createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -9,7 +9,22 @@ type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
 const EC_KEY: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
 const EC_SIGN: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
+const RSA_SIGN = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
 const DAY = 24 * 60 * 60 * 1000;
+
+/**
+ * An authority from PEM files (a CA kept in a Secret), RSA or ECDSA P-256, so it can sign
+ * meshid's own serving certificates with issueLeaf.
+ */
+export async function authorityFromPem(certPem: string, keyPem: string): Promise<Authority> {
+  const cert = new x509.X509Certificate(certPem);
+  // Through OpenSSL first: plugged-in CA keys are often PKCS#1 or SEC1, WebCrypto takes only PKCS#8.
+  const pkcs8 = createPrivateKey(keyPem).export({ type: 'pkcs8', format: 'der' });
+  const algorithm: webcrypto.EcKeyImportParams | webcrypto.RsaHashedImportParams = createPublicKey(certPem).asymmetricKeyType === 'ec' ? EC_KEY : { ...RSA_SIGN };
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, algorithm, false, ['sign']);
+  const publicKey: CryptoKey = await webcrypto.subtle.importKey('spki', cert.publicKey.rawData, algorithm, true, ['verify']);
+  return { cert, certPem, keyPem, keys: { privateKey, publicKey } };
+}
 
 export interface KeyPairPem {
   certPem: string;
@@ -73,7 +88,7 @@ export async function issueLeaf(ca: Authority, request: LeafRequest): Promise<Ke
     issuer: ca.cert.subject,
     notBefore: new Date(now - 60_000),
     notAfter: new Date(now + (request.validDays ?? 365) * DAY),
-    signingAlgorithm: EC_SIGN,
+    signingAlgorithm: ca.keys.privateKey.algorithm.name === 'ECDSA' ? EC_SIGN : RSA_SIGN,
     publicKey: keys.publicKey,
     signingKey: ca.keys.privateKey,
     extensions: [

@@ -12,6 +12,7 @@ export const PlaygroundEnvSchema = z.object({
   kubeconfigs: z.object({ admin: z.string(), alice: z.string(), bob: z.string(), carol: z.string() }),
   kubectl: z.string(),
   server: z.object({ http: z.url(), https: z.url() }),
+  ca: z.object({ address: z.string(), rootCert: z.string() }),
   pids: z.array(z.number().int().positive()),
 });
 export type PlaygroundEnv = z.infer<typeof PlaygroundEnvSchema>;

@@ -5,6 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MeshidError, type Progress } from '../core/index.ts';
 import { MESHID_BIN, freePort, spawnPeer, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
 import { install, SERVICE_ACCOUNT } from '../install/index.ts';
+import { ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY } from '../ca/index.ts';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig, serviceAccountKubeconfig, writeExtension } from '../kube/index.ts';
 import { createAuthority, issueLeaf, pemBundle } from '../pki/index.ts';
 
@@ -16,6 +18,8 @@ export interface PlaygroundServer {
   http: string;
   https: string;
   caPem: string;
+  /** The workload CA inside the server, and a file with its trust bundle. */
+  workloadCa: { address: string; rootCert: string };
 }
 
 /**
@@ -40,8 +44,13 @@ export async function startPlaygroundServer(cluster: LocalCluster, progress: Pro
   await writeFile(kubeconfig, await serviceAccountKubeconfig(admin, MESHID_NAMESPACE, SERVICE_ACCOUNT, TOKEN_SECONDS), { mode: 0o600 });
   await chmod(kubeconfig, 0o600);
 
-  const [httpPort, httpsPort] = [await freePort(), await freePort()];
-  const args = [MESHID_BIN, 'server', '--kubeconfig', kubeconfig, '-n', MESHID_NAMESPACE, '--host', '127.0.0.1', '--http-port', String(httpPort), '--https-port', String(httpsPort), '--tls-cert-file', certFile, '--tls-key-file', keyFile, ...(anonymousAuth ? ['--anonymous-auth'] : [])];
+  const [httpPort, httpsPort, caPort] = [await freePort(), await freePort(), await freePort()];
+  const args = [
+    MESHID_BIN, 'server', '--kubeconfig', kubeconfig, '-n', MESHID_NAMESPACE, '--host', '127.0.0.1',
+    '--http-port', String(httpPort), '--https-port', String(httpsPort), '--tls-cert-file', certFile, '--tls-key-file', keyFile,
+    '--ca', '--ca-port', String(caPort),
+    ...(anonymousAuth ? ['--anonymous-auth'] : []),
+  ];
   const server = spawnPeer('meshid-server', process.execPath, args, { logFile: join(cluster.dir, 'logs', 'meshid-server.log'), detached });
   const http = `http://127.0.0.1:${httpPort}`;
   await waitReady(`${http}/readyz`, server);
@@ -52,8 +61,24 @@ export async function startPlaygroundServer(cluster: LocalCluster, progress: Pro
     const context = loadKubeConfig({ kubeconfig: file }).getCurrentContext();
     await writeExtension(file, context, { server: https, 'certificate-authority-data': Buffer.from(ca.certPem).toString('base64') });
   }
-  progress.succeed(`meshid server is ready at ${https} (and ${http})`);
-  return { process: server, http, https, caPem: ca.certPem };
+  const rootCert = join(pki, 'workload-ca-root.pem');
+  await writeFile(rootCert, await publishedRoots(admin));
+  progress.succeed(`meshid server is ready at ${https} (and ${http}); workload CA at 127.0.0.1:${caPort}`);
+  return { process: server, http, https, caPem: ca.certPem, workloadCa: { address: `127.0.0.1:${caPort}`, rootCert } };
+}
+
+/** The trust bundle as workloads see it: ConfigMap istio-ca-root-cert, published by the CA. */
+async function publishedRoots(admin: KubeConfig): Promise<string> {
+  const api = admin.makeApiClient(CoreV1Api);
+  for (let i = 0; i < 100; i++) {
+    const roots = await api
+      .readNamespacedConfigMap({ namespace: MESHID_NAMESPACE, name: ROOT_CONFIGMAP })
+      .then((cm) => cm.data?.[ROOT_CONFIGMAP_KEY])
+      .catch(() => undefined);
+    if (roots) return roots;
+    await sleep(100);
+  }
+  throw new MeshidError('ERR_CLUSTER_NOT_READY', `the workload CA did not publish ConfigMap ${ROOT_CONFIGMAP} within 10 s`, { hint: 'See logs/meshid-server.log in the playground directory.' });
 }
 
 async function waitReady(url: string, server: PeerProcess): Promise<void> {

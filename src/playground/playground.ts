@@ -51,6 +51,7 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
     kubeconfigs: cluster.kubeconfigs,
     kubectl: cluster.kubectl,
     server: { http: server.http, https: server.https },
+    ca: server.workloadCa,
     pids: processes.map((p) => p.pid),
   };
   await writeEnv(dir, env);

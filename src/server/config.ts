@@ -30,6 +30,27 @@ export const ServerConfigSchema = z.object({
    * as mesh-system:admin. Prefer user tokens.
    */
   adminClientCerts: z.object({ caFile: z.string().min(1) }).optional(),
+  /** The workload CA (Istio's CreateCertificate over gRPC/TLS), off unless enabled. */
+  ca: z
+    .object({
+      enabled: z.boolean().default(false),
+      port: z.number().int().min(0).max(65535).default(15012),
+      trustDomain: z.string().regex(/^[a-z0-9.-]+$/, 'a DNS-like name, e.g. cluster.local').default('cluster.local'),
+      /** Key type of a self-signed root this CA creates; istiod's default is RSA-2048. */
+      keyType: z.enum(['rsa', 'ec']).default('rsa'),
+      /** Lifetime of a leaf when the request asks for none (0 or less). */
+      defaultTtlSeconds: z.number().int().positive().default(24 * 3600),
+      /** Longest lifetime a request may ask for; longer requests are refused. */
+      maxTtlSeconds: z.number().int().positive().default(90 * 24 * 3600),
+      /** Audiences a caller's service-account token must carry. */
+      audiences: z.array(z.string().min(1)).min(1).default(['istio-ca']),
+      /** ConfigMap that carries the trust bundle into every namespace; one CA per cluster owns it. */
+      rootConfigMap: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/).default('istio-ca-root-cert'),
+      /** DNS names on the CA's serving certificate (clients may verify any of them). */
+      serviceNames: z.array(z.string().min(1)).default(['meshid-ca.meshid-system.svc', 'istiod.istio-system.svc']),
+    })
+    .refine((ca) => ca.defaultTtlSeconds <= ca.maxTtlSeconds, { message: 'defaultTtlSeconds must not exceed maxTtlSeconds', path: ['defaultTtlSeconds'] })
+    .prefault({}),
   /** User tokens, as Kuma's `apiServer.authn.tokens`. */
   userTokens: z
     .object({

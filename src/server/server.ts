@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeReviews } from '../authn/index.ts';
 import { DisabledIssuer, KeyedIssuer, KubeRevocations, KubeSigningKeys, StaticPublicKeys, UserTokenValidator, bootstrapAdminToken, parsePublicKey } from '../tokens/index.ts';
+import { startCa } from '../ca/index.ts';
 import { buildApp, upgradeHandler, type UserTokenDeps } from './app.ts';
 import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -20,6 +21,8 @@ import { kubeUpstream } from './upstream.ts';
 export interface RunningServer {
   httpUrl: string;
   httpsUrl: string;
+  /** host:port of the workload CA, when enabled. */
+  caAddress?: string;
   config: ServerConfig;
   sessionKeys: KubeSessionKeys;
   close(): Promise<void>;
@@ -67,6 +70,9 @@ export async function startServer(input: ServerConfigInput, options: StartServer
   const deps = { log, tokens, login, upstream, clock, metrics: new ServerMetrics(), anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready, adminClientCerts: clientCa !== undefined, ...(userTokens ? { userTokens: userTokens.deps } : {}) };
   const app = buildApp(deps, serverFactory);
   await app.ready();
+  const ca = config.ca.enabled
+    ? await startCa(kc, { ...config.ca, namespace: config.namespace, host: config.host }, log, clock)
+    : undefined;
   const onUpgrade = upgradeHandler(deps);
   const listen = (server: HttpServer | HttpsServer, port: number): Promise<number> =>
     new Promise((resolve, reject) => {
@@ -88,6 +94,7 @@ export async function startServer(input: ServerConfigInput, options: StartServer
     httpsUrl: `https://${host}:${httpsPort}`,
     config,
     sessionKeys,
+    ...(ca ? { caAddress: ca.address.replace(/^0\.0\.0\.0:/, '127.0.0.1:') } : {}),
     async close() {
       ready = false;
       for (const s of servers) s.closeAllConnections();
@@ -95,6 +102,7 @@ export async function startServer(input: ServerConfigInput, options: StartServer
       await app.close();
       await sessionKeys.stop();
       await userTokens?.stop();
+      await ca?.stop();
       upstream.close();
     },
   };

@@ -1,0 +1,93 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Clock, Logger } from '../core/index.ts';
+import { ServiceAccountTokenReviewer } from '../kube/index.ts';
+import { authorityFromPem, issueLeaf, pemBundle } from '../pki/index.ts';
+import type { CaKeyType } from './authority.ts';
+import { CaServer, CertificateService } from './grpc-server.ts';
+import { KubeCa } from './kube-ca.ts';
+import { RootPublisher } from './root-publisher.ts';
+
+const SERVING_RENEW_MS = 7 * 24 * 3600_000;
+
+export interface CaSettings {
+  namespace: string;
+  host: string;
+  port: number;
+  trustDomain: string;
+  keyType: CaKeyType;
+  defaultTtlSeconds: number;
+  maxTtlSeconds: number;
+  audiences: string[];
+  rootConfigMap: string;
+  /** Names the serving certificate answers to, besides localhost and 127.0.0.1. */
+  serviceNames: string[];
+}
+
+export interface RunningCa {
+  address: string;
+  ca: KubeCa;
+  publisher: RootPublisher;
+  stop(): Promise<void>;
+}
+
+/** The CA's composition root: key material from Secrets, root publishing, and the gRPC listener. */
+export async function startCa(kc: KubeConfig, settings: CaSettings, log: Logger, clock?: Clock): Promise<RunningCa> {
+  const ca = new KubeCa(kc, { namespace: settings.namespace, keyType: settings.keyType, log, ...(clock ? { clock } : {}) });
+  await ca.start();
+  const publisher = new RootPublisher(kc, ca, log, settings.rootConfigMap);
+  await publisher.start();
+  const service = new CertificateService(ca, new ServiceAccountTokenReviewer(kc, settings.audiences, clock), {
+    trustDomain: settings.trustDomain,
+    defaultTtlSeconds: settings.defaultTtlSeconds,
+    maxTtlSeconds: settings.maxTtlSeconds,
+    log,
+    ...(clock ? { clock } : {}),
+  });
+  let serving = await servingCertificate(ca, settings);
+  const server = new CaServer(service, { host: settings.host, port: settings.port, servingCert: () => serving }, log);
+  await server.start();
+  const renew = (why: string): void => {
+    void servingCertificate(ca, settings)
+      .then(async (next) => {
+        serving = next;
+        await server.reloadCertificate();
+        log.info({ why }, 'renewed the CA serving certificate');
+      })
+      .catch((error: unknown) => log.error({ err: error }, 'could not renew the CA serving certificate'));
+  };
+  let signing = ca.material().certPem;
+  const unsubscribe = ca.onChange(() => {
+    if (ca.material().certPem === signing) return;
+    signing = ca.material().certPem;
+    renew('the signing root changed');
+  });
+  // Well inside the serving certificate's 30 days.
+  const timer = setInterval(() => renew('periodic'), SERVING_RENEW_MS);
+  timer.unref();
+  log.info({ address: server.address, trustDomain: settings.trustDomain }, 'workload CA listening');
+  return {
+    address: server.address,
+    ca,
+    publisher,
+    async stop() {
+      unsubscribe();
+      clearInterval(timer);
+      await server.stop();
+      await publisher.stop();
+      await ca.stop();
+    },
+  };
+}
+
+/** Signed by the CA itself, as istiod's is, so a workload that trusts the root trusts the CA. */
+async function servingCertificate(ca: KubeCa, settings: CaSettings): Promise<{ certPem: string; keyPem: string; rootPems: string[] }> {
+  const material = ca.material();
+  const leaf = await issueLeaf(await authorityFromPem(material.certPem, material.keyPem), {
+    commonName: settings.serviceNames[0] ?? 'meshid-ca',
+    dnsNames: [...settings.serviceNames, 'localhost'],
+    ips: ['127.0.0.1'],
+    usage: 'server',
+    validDays: 30,
+  });
+  return { certPem: pemBundle(leaf.certPem, material.certPem, ...material.chainPems.slice(0, -1)), keyPem: leaf.keyPem, rootPems: ca.bundle() };
+}
