@@ -15,6 +15,9 @@ export const HTTPS_PORT = 5682;
 /** The workload CA, on istiod's port so Istio's agents find it where they look. */
 export const CA_PORT = 15012;
 export const ADMIN_GROUP = 'mesh-system:admin';
+export const AGENT_SERVICE_ACCOUNT = 'meshid-agent';
+/** Where the agent's SDS socket lives on each node; pods mount the folder. */
+export const AGENT_SOCKET_DIR = '/var/run/sds';
 const RBAC = 'rbac.authorization.k8s.io/v1';
 const RBAC_GROUP = 'rbac.authorization.k8s.io';
 const LABELS = { 'app.kubernetes.io/name': 'meshid', 'app.kubernetes.io/part-of': 'meshid' };
@@ -32,6 +35,7 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
   const ns = o.namespace;
   const meta = (name: string, namespaced = true): Record<string, unknown> => ({ name, ...(namespaced ? { namespace: ns } : {}), labels: LABELS });
   const sa = { kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: ns };
+  const agent = { kind: 'ServiceAccount', name: AGENT_SERVICE_ACCOUNT, namespace: ns };
   // Cluster-scoped objects of one installation carry its namespace, so installations in
   // several namespaces never overwrite each other's bindings.
   const serverRole = `meshid-server-${ns}`;
@@ -163,6 +167,59 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
                 resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
               },
             ],
+          },
+        },
+      },
+    }),
+    // The per-node SDS agent: it reviews workload tokens and reads the trust bundle, nothing else.
+    obj({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(AGENT_SERVICE_ACCOUNT) }),
+    obj({
+      apiVersion: RBAC,
+      kind: 'ClusterRole',
+      metadata: meta(`meshid-agent-${ns}`, false),
+      rules: [{ apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] }],
+    }),
+    obj({
+      apiVersion: RBAC,
+      kind: 'ClusterRoleBinding',
+      metadata: meta(`meshid-agent-${ns}`, false),
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'ClusterRole', name: `meshid-agent-${ns}` },
+      subjects: [agent],
+    }),
+    obj({
+      apiVersion: RBAC,
+      kind: 'Role',
+      metadata: meta('meshid-agent'),
+      rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['istio-ca-root-cert'], verbs: ['get', 'list', 'watch'] }],
+    }),
+    obj({
+      apiVersion: RBAC,
+      kind: 'RoleBinding',
+      metadata: meta('meshid-agent'),
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'Role', name: 'meshid-agent' },
+      subjects: [agent],
+    }),
+    obj({
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: meta('meshid-agent'),
+      spec: {
+        selector: { matchLabels: { 'app.kubernetes.io/name': 'meshid-agent' } },
+        template: {
+          metadata: { labels: { ...LABELS, 'app.kubernetes.io/name': 'meshid-agent' } },
+          spec: {
+            serviceAccountName: AGENT_SERVICE_ACCOUNT,
+            containers: [
+              {
+                name: 'agent',
+                image: o.image,
+                args: ['agent', `--namespace=${ns}`, `--socket=${AGENT_SOCKET_DIR}/uds_path`, `--ca-address=${SERVICE_NAME}.${ns}.svc:${CA_PORT}`],
+                volumeMounts: [{ name: 'sds', mountPath: AGENT_SOCKET_DIR }],
+                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+                resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '512Mi' } },
+              },
+            ],
+            volumes: [{ name: 'sds', hostPath: { path: AGENT_SOCKET_DIR, type: 'DirectoryOrCreate' } }],
           },
         },
       },

@@ -26,7 +26,7 @@ describe('meshid install / uninstall', () => {
     for (let i = 0; i < 2; i++) {
       const res = await runCli(['--kubeconfig', env.kubeconfigs.admin, '-n', NAMESPACE, 'install', '--replicas', '0']);
       assert.equal(res.code, 0, res.stderr);
-      assert.match(res.stderr, /Installed meshid into meshid-idem \(15 objects\)/);
+      assert.match(res.stderr, /Installed meshid into meshid-idem \(21 objects\)/);
     }
     const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
     const role = await rbac.readClusterRole({ name: `meshid-server-${NAMESPACE}` });
