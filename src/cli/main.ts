@@ -7,6 +7,7 @@ import { registerPlaygroundCommands } from './playground-commands.ts';
 import { registerServerCommands } from './server-commands.ts';
 import { registerTokenCommands } from './token-commands.ts';
 import { registerCaCommands } from './ca-commands.ts';
+import { registerAgentCommands } from './agent-commands.ts';
 import { registerGenerateCommands } from './generate-commands.ts';
 import { issueUserTokenOnline } from './online-issue.ts';
 
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerServerCommands(program);
   registerTokenCommands(program);
   registerCaCommands(program);
+  registerAgentCommands(program);
   registerGenerateCommands(program, issueUserTokenOnline);
   return program;
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { terminalProgress } from '../core/index.ts';
+import { MeshidError, terminalProgress } from '../core/index.ts';
 import type { Playground } from '../playground/index.ts';
 import { globalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
@@ -40,6 +40,29 @@ export function registerPlaygroundCommands(program: Command): void {
       // kubectl runs this for every call: load only what the plugin needs.
       const { execCredential } = await import('../plugin/index.ts');
       process.stdout.write((await execCredential(opts.tokenFile)) + '\n');
+    });
+  registerWorkloadCommand(playground);
+}
+
+function registerWorkloadCommand(playground: Command): void {
+  playground
+    .command('workload')
+    .description("a demo workload (Istio's sleep or httpbin) that gets its certificates from the SDS agent")
+    .requiredOption('--role <role>', 'sleep or httpbin')
+    .requiredOption('--socket <path>', "the agent's SDS socket")
+    .requiredOption('--token-file <path>', 'its projected service-account token')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
+    .option('--port <port>', 'httpbin: mTLS port; sleep: control port', '0')
+    .action(async (opts: { role: string; socket: string; tokenFile: string; trustDomain: string; port: string }, command: Command) => {
+      const namespace = globalOptions(command).namespace;
+      if (opts.role !== 'sleep' && opts.role !== 'httpbin') throw new MeshidError('ERR_INVALID_ARGUMENT', `--role "${opts.role}" is not sleep or httpbin`);
+      const { runWorkload } = await import('../playground/index.ts');
+      const running = await runWorkload({ role: opts.role, namespace, socket: opts.socket, tokenFile: opts.tokenFile, trustDomain: opts.trustDomain, port: Number(opts.port) });
+      process.stderr.write(`${opts.role}.${namespace} ready on 127.0.0.1:${running.port}\n`);
+      await new Promise<void>((resolve) => {
+        for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+      });
+      running.close();
     });
 }
 

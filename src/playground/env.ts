@@ -13,6 +13,9 @@ export const PlaygroundEnvSchema = z.object({
   kubectl: z.string(),
   server: z.object({ http: z.url(), https: z.url() }),
   ca: z.object({ address: z.string(), rootCert: z.string() }),
+  agent: z.object({ socket: z.string() }),
+  /** Istio's SDS demo: per namespace, sleep's control URL and httpbin's mTLS address. */
+  demo: z.record(z.string(), z.object({ sleep: z.string(), httpbin: z.string() })),
   pids: z.array(z.number().int().positive()),
 });
 export type PlaygroundEnv = z.infer<typeof PlaygroundEnvSchema>;

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { MeshidError, silentProgress, type Progress } from '../core/index.ts';
 import { isAlive, startCluster, stopPid, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
 import { startPlaygroundServer, type PlaygroundServer } from './meshid-server.ts';
+import { startPlaygroundMesh, type PlaygroundMesh } from './mesh.ts';
 import { envFile, readEnv, writeEnv, type PlaygroundEnv } from './env.ts';
 
 export const DEFAULT_PLAYGROUND_DIR = '.meshid';
@@ -45,17 +46,28 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
     await cluster.stop();
     throw error;
   }
-  const processes = [...cluster.processes, server.process];
+  let mesh: PlaygroundMesh;
+  try {
+    mesh = await startPlaygroundMesh(cluster, server.workloadCa.address, progress, detached);
+  } catch (error) {
+    await stopPid(server.process.pid);
+    await cluster.stop();
+    throw error;
+  }
+  const processes = [...cluster.processes, server.process, ...mesh.processes];
   const env: PlaygroundEnv = {
     apiServer: cluster.apiServer,
     kubeconfigs: cluster.kubeconfigs,
     kubectl: cluster.kubectl,
     server: { http: server.http, https: server.https },
     ca: server.workloadCa,
+    agent: mesh.agent,
+    demo: mesh.demo,
     pids: processes.map((p) => p.pid),
   };
   await writeEnv(dir, env);
   const stop = async (): Promise<void> => {
+    for (const p of [...mesh.processes].reverse()) await stopPid(p.pid);
     await stopPid(server.process.pid);
     await cluster.stop();
     await rm(envFile(dir), { force: true });

@@ -26,7 +26,7 @@ describe('meshid up --detach / meshid down', () => {
     assert.deepEqual(PlaygroundEnvSchema.parse(JSON.parse(up.stdout)), env, '-o json prints env.json');
     assert.match(env.apiServer, /^https:\/\/127\.0\.0\.1:\d+$/);
     for (const file of Object.values(env.kubeconfigs)) await access(file);
-    assert.equal(env.pids.length, 4, 'etcd, kube-apiserver, kube-controller-manager, meshid server');
+    assert.equal(env.pids.length, 9, 'etcd, kube-apiserver, kube-controller-manager, meshid server, SDS agent, sleep and httpbin in foo and bar');
     assert.match(env.server.https, /^https:\/\/127.0.0.1:\d+$/);
     assert.ok(env.pids.every(isAlive));
 

@@ -1,0 +1,24 @@
+export { SdsServer, type SdsServerOptions, type SdsServerStats } from './sds-server.ts';
+export { GrpcCaClient, type CertificateSigner, type GrpcCaClientOptions } from './ca-client.ts';
+export { DEFAULT_TRUST_DOMAIN, identityKey, spiffeId, type CallerReviewer, type WorkloadIdentity } from './identity.ts';
+export { StaticTrustBundle, type TrustBundle } from './trust-bundle.ts';
+export { SDS_CREDENTIAL_HEADER, callerToken } from './credentials.ts';
+export { createKeyAndCsr, type KeyAndCsr, type KeyType } from './csr.ts';
+export { ManualScheduler, timerScheduler, type Scheduler } from './scheduler.ts';
+export { DEFAULT_RETRY, renewalDelay, retryDelay, type RetryPolicy } from './renewal.ts';
+export { ROOT_RESOURCE, WORKLOAD_RESOURCE, type ResourceName } from './secrets.ts';
+export {
+  SDS_SERVICE_NAME,
+  SECRET_TYPE_URL,
+  decodeSecret,
+  sdsClientConstructor,
+  sdsServiceDefinition,
+  type AnyMessage,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+  type SecretMessage,
+} from './sds-protos.ts';
+export { startAgent, type AgentSettings, type RunningAgent } from './start.ts';
+export { SdsClient, type SdsClientOptions, type WorkloadTls } from './sds-client.ts';

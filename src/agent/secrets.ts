@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto';
+import { encodeSecret, SECRET_TYPE_URL, type AnyMessage } from './sds-protos.ts';
+
+/** Istio's names: Envoy asks for the workload's key and chain, and for the roots to trust. */
+export const WORKLOAD_RESOURCE = 'default';
+export const ROOT_RESOURCE = 'ROOTCA';
+export type ResourceName = typeof WORKLOAD_RESOURCE | typeof ROOT_RESOURCE;
+export const RESOURCE_NAMES: readonly ResourceName[] = [WORKLOAD_RESOURCE, ROOT_RESOURCE];
+
+export function isResourceName(name: string): name is ResourceName {
+  return name === WORKLOAD_RESOURCE || name === ROOT_RESOURCE;
+}
+
+/**
+ * One resource at one version, encoded once. Every stream that needs it shares this object
+ * and its bytes, so a push to ten thousand streams encodes the Secret once, not each time.
+ */
+export interface PackedSecret {
+  readonly name: ResourceName;
+  /** Derived from the content, so an agent restart never reuses a version for other bytes. */
+  readonly version: string;
+  readonly any: AnyMessage;
+}
+
+function contentVersion(parts: string[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part).update('\0');
+  return hash.digest('hex').slice(0, 16);
+}
+
+function pemLines(pem: string): string {
+  return pem.endsWith('\n') ? pem : `${pem}\n`;
+}
+
+/**
+ * `default`: the key and the chain the peer needs to build a path to a root it already
+ * trusts. The CA answers leaf first and root last; the root is left out, because every peer
+ * has it from ROOTCA and a root in the chain is only bytes on every handshake. A one-element
+ * answer (a leaf signed by the root itself) is sent as it is.
+ */
+export function workloadSecret(chainPem: readonly string[], keyPem: string): PackedSecret {
+  const chain = chainPem.length > 1 ? chainPem.slice(0, -1) : [...chainPem];
+  const chainText = chain.map(pemLines).join('');
+  const bytes = encodeSecret({
+    name: WORKLOAD_RESOURCE,
+    tls_certificate: { certificate_chain: { inline_bytes: Buffer.from(chainText) }, private_key: { inline_bytes: Buffer.from(keyPem) } },
+  });
+  // The version hashes the public chain only: key material never feeds anything printable.
+  return { name: WORKLOAD_RESOURCE, version: contentVersion(chain), any: { type_url: SECRET_TYPE_URL, value: bytes } };
+}
+
+/** `ROOTCA`: every root of the bundle; during a rotation, old and new together. */
+export function rootSecret(rootsPem: readonly string[]): PackedSecret {
+  const roots = [...new Set(rootsPem.map(pemLines))];
+  const bytes = encodeSecret({ name: ROOT_RESOURCE, validation_context: { trusted_ca: { inline_bytes: Buffer.from(roots.join('')) } } });
+  return { name: ROOT_RESOURCE, version: contentVersion(roots), any: { type_url: SECRET_TYPE_URL, value: bytes } };
+}

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { request as httpsRequest } from 'node:https';
+import { describe, it } from 'node:test';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { SdsClient, type WorkloadTls } from '../../src/agent/index.ts';
+import { loadKubeConfig } from '../../src/kube/index.ts';
+import { createAuthority, issueLeaf } from '../../src/pki/index.ts';
+import { testEnv } from '../support/env.ts';
+import { runCli } from '../support/cli.ts';
+import { within } from '../support/server.ts';
+import { workloadToken } from '../support/workload.ts';
+
+const env = testEnv();
+const admin = loadKubeConfig({ kubeconfig: env.kubeconfigs.admin });
+
+async function callThroughSleep(from: string, to: string): Promise<{ status?: number; error?: string }> {
+  const sleep = env.demo[from]?.sleep ?? '';
+  const httpbin = env.demo[to]?.httpbin ?? '';
+  const res = await fetch(`${sleep}/call?target=${httpbin}&namespace=${to}`, { signal: AbortSignal.timeout(10_000) });
+  return (await res.json()) as { status?: number; error?: string };
+}
+
+function directCall(address: string, tls: { cert?: string; key?: string }): Promise<number | string> {
+  const [host, port] = address.split(':');
+  return new Promise((resolve) => {
+    const req = httpsRequest({ host, port: Number(port), path: '/', rejectUnauthorized: false, ...tls }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    req.end();
+  });
+}
+
+describe("Istio's SDS demo in the playground: sleep and httpbin in foo and bar", () => {
+  it('answers 200 on all four sleep → httpbin paths over mTLS with SPIFFE checks', async () => {
+    for (const from of ['foo', 'bar']) {
+      for (const to of ['foo', 'bar']) {
+        const answer = await callThroughSleep(from, to);
+        assert.equal(answer.status, 200, `sleep.${from} → httpbin.${to}: ${JSON.stringify(answer)}`);
+      }
+    }
+  });
+
+  it('refuses a client with no mesh certificate, or one from another CA', async () => {
+    const httpbin = env.demo['foo']?.httpbin ?? '';
+    const bare = await directCall(httpbin, {});
+    assert.notEqual(bare, 200);
+    assert.equal(typeof bare, 'string', `expected a TLS failure, got ${String(bare)}`);
+    const stranger = await issueLeaf(await createAuthority('not-the-mesh'), { commonName: 'sleep', usage: 'client' });
+    const foreign = await directCall(httpbin, { cert: stranger.certPem, key: stranger.keyPem });
+    assert.equal(typeof foreign, 'string', `expected a TLS failure, got ${String(foreign)}`);
+  });
+
+  it('serves the socket with mode 0660 in a 0750 directory', async () => {
+    assert.equal((await stat(env.agent.socket)).mode & 0o777, 0o660);
+    assert.equal((await stat(dirname(env.agent.socket))).mode & 0o777, 0o750);
+  });
+
+  it('pushes a rotated root as ROOTCA, then a leaf from it, on the open stream; the demo keeps working', async () => {
+    const token = await workloadToken(admin, 'sds-demo', 'watcher');
+    const updates: WorkloadTls[] = [];
+    const { client, tls } = await SdsClient.first({ socket: env.agent.socket, token: () => token });
+    updates.push(tls);
+    client.onUpdate((next) => updates.push(next));
+    try {
+      const rootsBefore = tls.rootsPem.match(/BEGIN CERTIFICATE/g)?.length ?? 0;
+      const leafBefore = new X509Certificate(tls.certChainPem);
+      const rotated = await runCli(['--kubeconfig', env.kubeconfigs.admin, 'ca', 'rotate', '--propagation', '3s', '--grace', '4s']);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      assert.ok(await within(15_000, async () => updates.some((u) => (u.rootsPem.match(/BEGIN CERTIFICATE/g)?.length ?? 0) === rootsBefore + 1)), 'ROOTCA with old and new roots');
+      assert.ok(
+        await within(20_000, async () => {
+          const last = updates.at(-1);
+          return !!last && !new X509Certificate(last.certChainPem).verify(new X509Certificate(tls.rootsPem).publicKey);
+        }),
+        'a new leaf on the same stream',
+      );
+      const last = updates.at(-1) ?? tls;
+      const newLeaf = new X509Certificate(last.certChainPem);
+      assert.notEqual(newLeaf.serialNumber, leafBefore.serialNumber);
+      assert.ok(await within(20_000, async () => (updates.at(-1)?.rootsPem.match(/BEGIN CERTIFICATE/g)?.length ?? 0) === 1), 'the old root leaves the bundle');
+      for (const from of ['foo', 'bar']) {
+        for (const to of ['foo', 'bar']) assert.equal((await callThroughSleep(from, to)).status, 200, `after rotation: sleep.${from} → httpbin.${to}`);
+      }
+    } finally {
+      client.close();
+      await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: 'sds-demo' }).catch(() => undefined);
+    }
+  });
+});
