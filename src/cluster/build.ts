@@ -17,7 +17,7 @@ export interface PeerBinaries {
 }
 
 /** Go packages that become the binaries, keyed by output name. */
-const TARGETS = {
+const KUBE_TARGETS = {
   'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver',
   'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
   kubectl: 'k8s.io/kubernetes/cmd/kubectl',
@@ -39,21 +39,64 @@ export interface EnsureOptions {
  * a version bump builds afresh and an unchanged one never rebuilds.
  */
 export async function ensurePeerBinaries(options: EnsureOptions = {}): Promise<PeerBinaries> {
-  const progress = options.progress ?? silentProgress;
-  const env = options.env ?? process.env;
-  const dir = join(options.cacheDir ?? cacheRoot(env), 'bin', `k8s-${KUBERNETES_VERSION}-etcd-${ETCD_VERSION}-${await moduleHash()}`);
-  const binaries: PeerBinaries = {
-    kubeApiserver: join(dir, 'kube-apiserver'),
-    kubeControllerManager: join(dir, 'kube-controller-manager'),
-    etcd: join(dir, 'etcd'),
-    kubectl: join(dir, 'kubectl'),
+  const paths = await buildGoBinaries({
+    ...options,
+    moduleDir: KUBE_PEER_MODULE,
+    name: `k8s-${KUBERNETES_VERSION}-etcd-${ETCD_VERSION}`,
+    hashFiles: ['go.mod', 'go.sum', 'cmd/etcd/main.go'],
+    targets: KUBE_TARGETS,
+    buildFlags: ['-ldflags=-s -w'],
+    label: `Building kube-apiserver, kube-controller-manager, kubectl ${KUBERNETES_VERSION} and etcd ${ETCD_VERSION} from Go modules`,
+    built: 'peers',
+    purpose: 'to build kube-apiserver and etcd for the local cluster',
+  });
+  return {
+    kubeApiserver: paths['kube-apiserver'],
+    kubeControllerManager: paths['kube-controller-manager'],
+    etcd: paths.etcd,
+    kubectl: paths.kubectl,
   };
-  const files = [binaries.kubeApiserver, binaries.kubeControllerManager, binaries.etcd, binaries.kubectl];
-  if (await allExist(files)) return binaries;
+}
 
-  await checkGo(env);
-  const label = `Building kube-apiserver, kube-controller-manager, kubectl ${KUBERNETES_VERSION} and etcd ${ETCD_VERSION} from Go modules`;
-  progress.start(`${label} (first run only, several minutes)`);
+export interface GoBuild<Name extends string> extends EnsureOptions {
+  /** A wrapper Go module (go.mod + go.sum) that pins what is built. */
+  moduleDir: string;
+  /** Start of the cache folder's name; a hash of `hashFiles` is appended. */
+  name: string;
+  /** Files of moduleDir, relative to it, whose contents decide whether a build is current. */
+  hashFiles: readonly string[];
+  /** Go packages to build, keyed by the binary's file name. */
+  targets: Readonly<Record<Name, string>>;
+  /** Extra `go build` flags, e.g. `-trimpath`. */
+  buildFlags?: readonly string[];
+  /** Extra environment for go, e.g. `CGO_ENABLED: '0'`. */
+  goEnv?: Readonly<Record<string, string>>;
+  /** Progress text while building. */
+  label: string;
+  /** What the success message says was built. */
+  built: string;
+  /** Why Go is needed, for ERR_GO_MISSING ("to build …"). */
+  purpose: string;
+}
+
+/**
+ * Builds `targets` from a wrapper module into `<cache>/bin/<name>-<hash>/` once, and returns
+ * the path of each binary. The hash covers `hashFiles`, so changing the pins builds afresh
+ * and an unchanged module never rebuilds.
+ */
+export async function buildGoBinaries<Name extends string>(build: GoBuild<Name>): Promise<Record<Name, string>> {
+  const progress = build.progress ?? silentProgress;
+  const env: NodeJS.ProcessEnv = { ...(build.env ?? process.env), ...build.goEnv };
+  const dir = join(build.cacheDir ?? cacheRoot(env), 'bin', `${build.name}-${await moduleHash(build.moduleDir, build.hashFiles)}`);
+  const names = Object.keys(build.targets) as Name[];
+  const paths = Object.fromEntries(names.map((name) => [name, join(dir, name)])) as Record<Name, string>;
+  const files = Object.values<string>(paths);
+  if (await allExist(files)) return paths;
+
+  const go = (args: string[], onLine?: (line: string) => void) => runGo(build.moduleDir, args, env, onLine);
+  await checkGo(go, build.purpose);
+  const packages = Object.values<string>(build.targets);
+  progress.start(`${build.label} (first run only, several minutes)`);
   const started = Date.now();
   try {
     await mkdir(join(dir, '..'), { recursive: true });
@@ -61,11 +104,14 @@ export async function ensurePeerBinaries(options: EnsureOptions = {}): Promise<P
     // concurrent build never leaves a half-written binary where a reader looks.
     const staging = await mkdtemp(`${dir}.tmp-`);
     try {
-      const total = await countPackages(env);
-      let built = 0;
-      await runGo(['build', '-v', '-ldflags=-s -w', '-o', staging + '/', ...Object.values(TARGETS)], env, () => {
-        built += 1;
-        progress.update(`${label} ${bar(built, total)}`);
+      let total = 0;
+      await go(['list', '-deps', ...packages], () => {
+        total += 1;
+      });
+      let done = 0;
+      await go(['build', '-v', ...(build.buildFlags ?? []), '-o', staging + '/', ...packages], () => {
+        done += 1;
+        progress.update(`${build.label} ${bar(done, total)}`);
       });
       await rename(staging, dir).catch(async (error: unknown) => {
         // Another process finished first: its result is as good as ours.
@@ -75,16 +121,16 @@ export async function ensurePeerBinaries(options: EnsureOptions = {}): Promise<P
       await rm(staging, { recursive: true, force: true });
     }
   } catch (error) {
-    progress.fail(`${label}: failed`);
+    progress.fail(`${build.label}: failed`);
     throw error;
   }
-  progress.succeed(`Built peers in ${((Date.now() - started) / 1000).toFixed(0)} s, cached in ${dir}`);
-  return binaries;
+  progress.succeed(`Built ${build.built} in ${((Date.now() - started) / 1000).toFixed(0)} s, cached in ${dir}`);
+  return paths;
 }
 
-async function moduleHash(): Promise<string> {
+async function moduleHash(moduleDir: string, files: readonly string[]): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of ['go.mod', 'go.sum', 'cmd/etcd/main.go']) hash.update(await readFile(join(KUBE_PEER_MODULE, file)));
+  for (const file of files) hash.update(await readFile(join(moduleDir, file)));
   return hash.digest('hex').slice(0, 12);
 }
 
@@ -93,30 +139,22 @@ async function allExist(paths: string[]): Promise<boolean> {
   return results.every(Boolean);
 }
 
-async function checkGo(env: NodeJS.ProcessEnv): Promise<void> {
+async function checkGo(go: (args: string[]) => Promise<void>, purpose: string): Promise<void> {
   try {
-    await runGo(['version'], env);
+    await go(['version']);
   } catch (error) {
-    throw new MeshidError('ERR_GO_MISSING', 'Go is needed once, to build kube-apiserver and etcd for the local cluster, but `go version` failed', {
+    throw new MeshidError('ERR_GO_MISSING', `Go is needed once, ${purpose}, but \`go version\` failed`, {
       cause: error,
       hint: 'Install Go 1.26 or newer and put it on PATH (e.g. /usr/local/go/bin), then run the command again.',
     });
   }
 }
 
-async function countPackages(env: NodeJS.ProcessEnv): Promise<number> {
-  let count = 0;
-  await runGo(['list', '-deps', ...Object.values(TARGETS)], env, () => {
-    count += 1;
-  });
-  return count;
-}
-
-/** Runs go in the wrapper module; each stdout/stderr line goes to onLine. */
-function runGo(args: string[], env: NodeJS.ProcessEnv, onLine?: (line: string) => void): Promise<void> {
+/** Runs go in a wrapper module; each stdout/stderr line goes to onLine. */
+function runGo(cwd: string, args: string[], env: NodeJS.ProcessEnv, onLine?: (line: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('go', args, {
-      cwd: KUBE_PEER_MODULE,
+      cwd,
       env: { ...env, GOFLAGS: '-buildvcs=false -mod=readonly' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

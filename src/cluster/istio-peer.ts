@@ -1,0 +1,33 @@
+import { fileURLToPath } from 'node:url';
+import { buildGoBinaries, type EnsureOptions } from './build.ts';
+
+/**
+ * The istio.io/istio module version that peers/istio/go.mod requires. Istio's "1.x.y" tags are
+ * not Go module versions, so this is a pseudo-version: a master commit of 2026-08-27 (1.31-dev),
+ * the newest whose dependencies the module proxy serves. See peers/istio/README.md.
+ */
+export const ISTIO_VERSION = 'v0.0.0-20260827124520-eed52ebb66ad';
+
+/** The wrapper module that pins istio.io/istio; shipped with the package (files: peers). */
+export const ISTIO_PEER_MODULE = fileURLToPath(new URL('../../peers/istio', import.meta.url));
+
+/**
+ * Returns the path to Istio's real pilot-agent, building it once from the istio.io/istio Go
+ * module into the peer cache. Integration tests run it against meshid's CA with CA_ADDR; how
+ * is written down in peers/istio/README.md.
+ */
+export async function ensurePilotAgent(options: EnsureOptions = {}): Promise<string> {
+  const paths = await buildGoBinaries({
+    ...options,
+    moduleDir: ISTIO_PEER_MODULE,
+    name: `istio-${ISTIO_VERSION}`,
+    hashFiles: ['go.mod', 'go.sum'],
+    targets: { 'pilot-agent': 'istio.io/istio/pilot/cmd/pilot-agent' },
+    buildFlags: ['-trimpath'],
+    goEnv: { CGO_ENABLED: '0' },
+    label: `Building Istio's pilot-agent (${ISTIO_VERSION}) from its Go module`,
+    built: 'pilot-agent',
+    purpose: "to build Istio's pilot-agent as a test peer",
+  });
+  return paths['pilot-agent'];
+}
