@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { X509Certificate, createPrivateKey, webcrypto, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
-import { KEY_USAGE, OID, keyUsageBits, readCertificate, type CertificateFields } from './certificate.ts';
+import { KEY_USAGE, OID, basicConstraintsCa, keyUsageBits, readCertificate, type CertificateFields } from './certificate.ts';
 import { DerError, pemBlocks, toPem } from './der.ts';
 import { DEFAULT_TRUST_DOMAIN } from './identity.ts';
 
@@ -114,8 +114,13 @@ function parseBundle(text: string, file: CaFile): Parsed[] {
   });
 }
 
+function subjectText(cert: X509Certificate): string {
+  // Node answers undefined, despite its typings, for an empty subject.
+  return (cert.subject as string | undefined)?.replace(/\n/g, ', ') ?? '';
+}
+
 function describe(p: Parsed): string {
-  return JSON.stringify(p.cert.subject.replace(/\n/g, ', ') || '(empty subject)');
+  return JSON.stringify(subjectText(p.cert) || '(empty subject)');
 }
 
 function isSelfSigned(p: Parsed): boolean {
@@ -126,9 +131,19 @@ function issued(issuer: Parsed, child: Parsed): boolean {
   return child.cert.checkIssued(issuer.cert) && child.cert.verify(issuer.cert.publicKey);
 }
 
+/** basicConstraints cA, read directly: OpenSSL's notion of "CA" also folds in keyUsage, and the message should say which is wrong. */
+function isCa(p: Parsed, file: CaFile): boolean {
+  const ext = p.fields.extensions.get(OID.basicConstraints);
+  try {
+    return ext !== undefined && basicConstraintsCa(ext.value);
+  } catch (error) {
+    throw fail(file, `${describe(p)} has malformed basicConstraints`, error);
+  }
+}
+
 /** A certificate that may sign others, valid now; keyUsage must allow keyCertSign when present (always, for the signing one). */
 function checkCa(p: Parsed, file: CaFile, now: number, requireKeyUsage: boolean): void {
-  if (!p.cert.ca) throw fail(file, `${describe(p)} is not a CA certificate (basicConstraints CA:true is missing)`);
+  if (!isCa(p, file)) throw fail(file, `${describe(p)} is not a CA certificate (basicConstraints CA:true is missing)`);
   const keyUsage = p.fields.extensions.get(OID.keyUsage);
   let usage: number | undefined;
   try {
@@ -192,7 +207,7 @@ export function loadCaMaterial(input: CaFiles, clock: Clock = systemClock): CaMa
   let roots = input.rootCertPem?.trim() ? parseBundle(input.rootCertPem, FILES.root) : [];
   for (const root of roots) {
     if (!isSelfSigned(root)) throw fail(FILES.root, `${describe(root)} is not a self-signed root`);
-    if (!root.cert.ca) throw fail(FILES.root, `${describe(root)} is not a CA certificate`);
+    if (!isCa(root, FILES.root)) throw fail(FILES.root, `${describe(root)} is not a CA certificate`);
   }
 
   let anchor: Parsed;
@@ -229,7 +244,7 @@ export function describeRoot(pem: string): RootSummary {
   const cert = new X509Certificate(der);
   const fields = readCertificate(der);
   return {
-    subject: cert.subject.replace(/\n/g, ', '),
+    subject: subjectText(cert),
     fingerprint: cert.fingerprint256.replace(/:/g, '').toLowerCase(),
     notBefore: new Date(fields.notBefore).toISOString(),
     notAfter: new Date(fields.notAfter).toISOString(),

@@ -296,15 +296,14 @@ function importKey(key: KeyParts): KeyObject {
 const ALLOWED_KEY_USAGE = KEY_USAGE.digitalSignature | KEY_USAGE.keyEncipherment;
 
 function checkRequest(csr: ParsedCsr, expected: string): void {
-  for (const attribute of csr.subject) {
+  for (const part of csr.subject) {
     // Istio's agent builds its CSR subject from an Organization list holding one empty string.
-    if (attribute.oid === OIDS.organization && attribute.value.length === 0 && STRING_TAGS.has(attribute.tag)) continue;
-    const name = ATTRIBUTE_NAMES.get(attribute.oid) ?? oidText(attribute.oid);
-    throw refused(`subject ${name}=${JSON.stringify(printable(attribute.value))} (workload certificates have an empty subject)`, expected);
+    if (part.oid === OIDS.organization && part.value.length === 0 && STRING_TAGS.has(part.tag)) continue;
+    const name = ATTRIBUTE_NAMES.get(part.oid) ?? oidText(part.oid);
+    throw refused(`subject ${name}=${JSON.stringify(printable(part.value))} (workload certificates have an empty subject)`, expected);
   }
-  for (const attribute of csr.attributes) {
-    throw refused(`CSR attribute ${CSR_ATTRIBUTE_NAMES.get(attribute) ?? oidText(attribute)}`, expected);
-  }
+  const [attribute] = csr.attributes;
+  if (attribute) throw refused(`CSR attribute ${CSR_ATTRIBUTE_NAMES.get(attribute) ?? oidText(attribute)}`, expected);
   for (const [oid, value] of csr.extensions) {
     try {
       checkExtension(oid, value, expected);

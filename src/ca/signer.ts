@@ -18,12 +18,15 @@ const MAX_URI_LENGTH = 2048;
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 
 // The parts of every leaf that do not depend on the CA: basicConstraints CA:false (critical),
-// keyUsage digitalSignature|keyEncipherment (critical), extKeyUsage serverAuth+clientAuth.
-const FIXED_EXTENSIONS = Buffer.concat([
-  extension('2.5.29.19', true, sequence()),
-  extension('2.5.29.15', true, Uint8Array.of(TAG.BIT_STRING, 2, 5, 0xa0)),
-  extension('2.5.29.37', false, sequence(encodeOid('1.3.6.1.5.5.7.3.1'), encodeOid('1.3.6.1.5.5.7.3.2'))),
-]);
+// keyUsage (critical), extKeyUsage serverAuth+clientAuth. keyUsage is digitalSignature and
+// keyEncipherment, as Istio's leaves carry, except for Ed25519 keys, which RFC 8410 limits to
+// signing usages.
+const BASIC_CONSTRAINTS = extension('2.5.29.19', true, sequence());
+const EXT_KEY_USAGE = extension('2.5.29.37', false, sequence(encodeOid('1.3.6.1.5.5.7.3.1'), encodeOid('1.3.6.1.5.5.7.3.2')));
+const FIXED_EXTENSIONS = {
+  default: Buffer.concat([BASIC_CONSTRAINTS, extension('2.5.29.15', true, Uint8Array.of(TAG.BIT_STRING, 2, 5, 0xa0)), EXT_KEY_USAGE]),
+  signatureOnly: Buffer.concat([BASIC_CONSTRAINTS, extension('2.5.29.15', true, Uint8Array.of(TAG.BIT_STRING, 2, 7, 0x80)), EXT_KEY_USAGE]),
+};
 const VERSION_3 = tlv(0xa0, tlv(TAG.INTEGER, Uint8Array.of(2)));
 const EMPTY_NAME = sequence();
 const SAN_OID = encodeOid('2.5.29.17');
@@ -53,8 +56,9 @@ const EC_FIELD_BYTES = { 'P-256': 32, 'P-384': 48, 'P-521': 66 } as const;
  *
  * A leaf: random 128-bit serial; notBefore a minute back; notAfter now + TTL, clamped so it
  * never outlives the CA's chain; empty subject with a critical URI SAN (RFC 5280 requires the
- * SAN to be critical when the subject is empty); keyUsage digitalSignature|keyEncipherment;
- * extKeyUsage serverAuth and clientAuth; CA:false; AKI = the CA's subject key identifier.
+ * SAN to be critical when the subject is empty); keyUsage digitalSignature|keyEncipherment
+ * (digitalSignature alone for Ed25519); extKeyUsage serverAuth and clientAuth; CA:false;
+ * AKI = the CA's subject key identifier.
  */
 export class LeafSigner {
   readonly #clock: Clock;
@@ -63,7 +67,8 @@ export class LeafSigner {
   readonly #signatureAlgorithm: Buffer;
   /** signature AlgorithmIdentifier, then issuer Name: the TBS fields between serial and validity. */
   readonly #algorithmAndIssuer: Buffer;
-  readonly #extensions: Buffer;
+  /** All extensions but the SAN, by the leaf key's kind. */
+  readonly #extensions: Record<keyof typeof FIXED_EXTENSIONS, Buffer>;
   readonly #notBefore: number;
   readonly #notAfter: number;
   readonly #chain: string[];
@@ -94,7 +99,8 @@ export class LeafSigner {
     // RFC 5280's first method when the CA has no SKI: SHA-1 of the subjectPublicKey bits, what OpenSSL computes too.
     const ski = ca.extensions.get(OID.subjectKeyIdentifier);
     const keyId = ski ? keyIdentifier(ski.value) : createHash('sha1').update(ca.publicKeyBits).digest();
-    this.#extensions = Buffer.concat([FIXED_EXTENSIONS, extension('2.5.29.35', false, sequence(tlv(0x80, keyId)))]);
+    const aki = extension('2.5.29.35', false, sequence(tlv(0x80, keyId)));
+    this.#extensions = { default: Buffer.concat([FIXED_EXTENSIONS.default, aki]), signatureOnly: Buffer.concat([FIXED_EXTENSIONS.signatureOnly, aki]) };
     this.#chain = [der, ...chain].map((c) => toPem('CERTIFICATE', c));
   }
 
@@ -117,6 +123,8 @@ export class LeafSigner {
     }
     const notBefore = Math.max(now - BACKDATE_MS, this.#notBefore);
 
+    const spki = subjectPublicKeyInfo(publicKey);
+    const extensions = publicKey.asymmetricKeyType === 'ed25519' ? this.#extensions.signatureOnly : this.#extensions.default;
     const san = sequence(SAN_OID, CRITICAL, tlv(TAG.OCTET_STRING, sequence(tlv(0x86, Buffer.from(uri, 'latin1')))));
     const tbs = sequence(
       VERSION_3,
@@ -124,8 +132,8 @@ export class LeafSigner {
       this.#algorithmAndIssuer,
       sequence(encodeTime(notBefore), encodeTime(notAfter)),
       EMPTY_NAME,
-      subjectPublicKeyInfo(publicKey),
-      tlv(0xa3, sequence(this.#extensions, san)),
+      spki,
+      tlv(0xa3, sequence(extensions, san)),
     );
     const signature = sign(this.#hash, tbs, this.#key);
     const leaf = sequence(tbs, this.#signatureAlgorithm, bitString(signature));

@@ -1,7 +1,7 @@
 // Shared material for the CA tests: CSRs as real peers make them, and a small CSR builder
 // for the shapes no well-behaved peer sends (so each refusal can be tested on its own).
 import 'reflect-metadata';
-import { createPublicKey, generateKeyPairSync, sign, webcrypto, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, sign, webcrypto, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { TAG, bitString, encodeOid, extension, sequence, tlv, toPem } from '../../src/ca/der.ts';
 
@@ -97,6 +97,59 @@ export function san(...names: [tag: number, content: Buffer | string][]): Buffer
 
 export const uriName = (uri: string): [number, string] => [0x86, uri];
 
-export function publicKeyDer(key: KeyObject): Buffer {
-  return createPublicKey(key).export({ type: 'spki', format: 'der' });
+export interface TestCert {
+  certPem: string;
+  keyPem: string;
+  cert: x509.X509Certificate;
+  keys: webcrypto.CryptoKeyPair;
+}
+
+export interface TestCertOptions {
+  name: string;
+  /** Self-signed when absent. */
+  issuer?: TestCert;
+  ca?: boolean;
+  /** x509.KeyUsageFlags; default keyCertSign|cRLSign for a CA, digitalSignature otherwise. */
+  keyUsage?: number;
+  notBefore?: Date;
+  notAfter?: Date;
+  keyType?: 'ec' | 'rsa';
+}
+
+const DAY = 24 * 3600 * 1000;
+
+/** A certificate for hierarchy tests (intermediates, non-CA certificates, expired ones), by @peculiar/x509. */
+export async function testCert(options: TestCertOptions): Promise<TestCert> {
+  const algorithm =
+    options.keyType === 'rsa'
+      ? { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
+      : { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
+  const ca = options.ca ?? true;
+  const usage = options.keyUsage ?? (ca ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature);
+  const issuer = options.issuer;
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: webcrypto.getRandomValues(Buffer.alloc(8)).toString('hex').replace(/^./, '1'),
+    subject: `O=meshid tests, CN=${options.name}`,
+    issuer: issuer ? issuer.cert.subject : `O=meshid tests, CN=${options.name}`,
+    notBefore: options.notBefore ?? new Date(now - DAY),
+    notAfter: options.notAfter ?? new Date(now + 365 * DAY),
+    signingAlgorithm: { name: (issuer ?? { keys }).keys.privateKey.algorithm.name, hash: 'SHA-256' },
+    publicKey: keys.publicKey,
+    signingKey: issuer ? issuer.keys.privateKey : keys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(ca, undefined, true),
+      ...(usage ? [new x509.KeyUsagesExtension(usage, true)] : []),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ...(issuer ? [await x509.AuthorityKeyIdentifierExtension.create(issuer.cert)] : []),
+    ],
+  });
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+  return { cert, keys, certPem: cert.toString('pem'), keyPem: toPem('PRIVATE KEY', new Uint8Array(pkcs8)) };
+}
+
+/** Concatenated PEMs, as the files of a cacerts Secret hold them. */
+export function bundle(...certs: TestCert[]): string {
+  return certs.map((c) => `${c.certPem.trim()}\n`).join('');
 }
