@@ -6,6 +6,7 @@ import { createPrivateKey, createPublicKey, sign, verify, webcrypto, type JsonWe
 import * as x509 from '@peculiar/x509';
 import { LeafSigner, checkCsr, createSelfSignedRoot, loadCaMaterial } from '../src/ca/index.ts';
 import { TAG, bitStringBytes, children, readRoot, slice } from '../src/ca/der.ts';
+import { rate } from './lib/rate.ts';
 import type { Benchmark, Row } from './lib/types.ts';
 
 const URI = 'spiffe://cluster.local/ns/default/sa/sleep';
@@ -13,17 +14,6 @@ const GOALS = { ec: 8_000, rsa: 1_000 } as const;
 const LABELS = { ec: 'P-256', rsa: 'RSA-2048' } as const;
 type KeyType = keyof typeof LABELS;
 
-/** Runs `fn` on this one thread for about `seconds`, in batches, and answers operations per second. */
-function rate(fn: () => void, seconds: number): number {
-  let n = 0;
-  const start = performance.now();
-  const deadline = start + seconds * 1000;
-  while (performance.now() < deadline) {
-    for (let i = 0; i < 20; i++) fn();
-    n += 20;
-  }
-  return n / ((performance.now() - start) / 1000);
-}
 
 /** A CSR as a workload sends it: empty subject, the SPIFFE ID as the only SAN. */
 async function workloadCsr(keyType: KeyType): Promise<string> {

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { status } from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
 import { loadKubeConfig } from '../../src/kube/index.ts';
+import { SERVICE_ACCOUNT_ISSUER } from '../../src/cluster/index.ts';
 import { ROOT_CONFIGMAP_KEY, splitPem } from '../../src/ca/index.ts';
 import { testEnv } from '../support/env.ts';
 import { runCli } from '../support/cli.ts';
@@ -75,6 +78,27 @@ describe('workload CA against the real apiserver', () => {
     await core.deleteNamespacedServiceAccount({ namespace: 'ca-work', name: 'doomed' });
     const gone = await createCertificate(address, root, doomed, (await makeCsr({ uris: [spiffe('ca-work', 'doomed')] })).csr);
     assert.equal(gone.code, status.UNAUTHENTICATED);
+  });
+
+  it('refuses an expired token that is otherwise genuine (signed with the cluster key, accepted when fresh)', async () => {
+    // The playground keeps the cluster's service-account signing key beside env.json.
+    const key = createPrivateKey(await readFile(join(dirname(process.env['MESHID_TEST_ENV'] ?? ''), 'pki', 'sa.key'), 'utf8'));
+    const sa = await core.readNamespacedServiceAccount({ namespace: 'ca-work', name: 'web' });
+    const forge = (expOffsetS: number) =>
+      new SignJWT({ 'kubernetes.io': { namespace: 'ca-work', serviceaccount: { name: 'web', uid: sa.metadata?.uid ?? '' } } })
+        .setProtectedHeader({ alg: 'RS256' })
+        .setIssuer(SERVICE_ACCOUNT_ISSUER)
+        .setSubject('system:serviceaccount:ca-work:web')
+        .setAudience('istio-ca')
+        .setIssuedAt(Math.floor(Date.now() / 1000) - 7200)
+        .setNotBefore(Math.floor(Date.now() / 1000) - 7200)
+        .setExpirationTime(Math.floor(Date.now() / 1000) + expOffsetS)
+        .sign(key);
+    const { csr } = await makeCsr({ uris: [spiffe('ca-work', 'web')] });
+    const fresh = await createCertificate(address, root, await forge(600), csr);
+    assert.equal(fresh.code, undefined, `the same token, unexpired, must pass: ${fresh.details ?? ''}`);
+    const expired = await createCertificate(address, root, await forge(-120), csr);
+    assert.equal(expired.code, status.UNAUTHENTICATED);
   });
 
   it('refuses CSRs asking for another identity, DNS names or a CN, bad signatures and oversized ones', async () => {
