@@ -6,3 +6,4 @@ export { cacheRoot } from './cache.ts';
 export { SAMPLE_USERS, DEV_NAMESPACE, type SampleUser } from './users.ts';
 export { KUBERNETES_VERSION, ETCD_VERSION } from './versions.ts';
 export { PLAYGROUND_CLUSTER } from './kubeconfig.ts';
+export { ensureGhz, GHZ_PEER_MODULE } from './ghz-peer.ts';
