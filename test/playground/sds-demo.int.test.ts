@@ -5,7 +5,9 @@ import { dirname } from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import { describe, it } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { SdsClient, type WorkloadTls } from '../../src/agent/index.ts';
+import { Metadata, credentials, status } from '@grpc/grpc-js';
+import { SdsClient, sdsClientConstructor, type WorkloadTls } from '../../src/agent/index.ts';
+import { ack, bearer, binaryCredential, openStream, request, workloadOf } from '../agent/support.ts';
 import { loadKubeConfig } from '../../src/kube/index.ts';
 import { createAuthority, issueLeaf } from '../../src/pki/index.ts';
 import { testEnv } from '../support/env.ts';
@@ -54,6 +56,43 @@ describe("Istio's SDS demo in the playground: sleep and httpbin in foo and bar",
     const stranger = await issueLeaf(await createAuthority('not-the-mesh'), { commonName: 'sleep', usage: 'client' });
     const foreign = await directCall(httpbin, { cert: stranger.certPem, key: stranger.keyPem });
     assert.equal(typeof foreign, 'string', `expected a TLS failure, got ${String(foreign)}`);
+  });
+
+  it('follows the xDS rules with real tokens: version and nonce, ACK not answered, NACK not retried, unknown names refused, one certificate per identity', async () => {
+    const token = await workloadToken(admin, 'sds-rules', 'api');
+    const Ctor = sdsClientConstructor();
+    const client = new Ctor(`unix://${env.agent.socket}`, credentials.createInsecure());
+    try {
+      const a = openStream(client, binaryCredential(token));
+      a.send(request(['default']));
+      const first = await a.next(15_000);
+      assert.ok(first.version_info !== '' && first.nonce !== '');
+      const leaf = new X509Certificate(workloadOf(first.resources[0]).chainPem);
+      assert.equal(leaf.subjectAltName, 'URI:spiffe://cluster.local/ns/sds-rules/sa/api');
+      a.send(ack(first, ['default']));
+      await a.nothingFor(500);
+      a.send(request(['default'], { version_info: 'v0', response_nonce: first.nonce, error_detail: { code: 3, message: 'rejected by the test' } }));
+      await a.nothingFor(500);
+
+      // A second stream of the same identity, with the other credential form, gets the same certificate.
+      const b = openStream(client, bearer(token));
+      b.send(request(['default']));
+      assert.equal(new X509Certificate(workloadOf((await b.next(15_000)).resources[0]).chainPem).serialNumber, leaf.serialNumber);
+
+      const unknown = openStream(client, binaryCredential(token));
+      unknown.send(request(['spiffe://cluster.local/ns/kube-system/sa/default']));
+      const refused = await unknown.status();
+      assert.equal(refused.code, status.INVALID_ARGUMENT);
+      assert.match(refused.details ?? '', /kube-system/);
+
+      const anonymous = openStream(client, new Metadata());
+      anonymous.send(request(['default']));
+      assert.equal((await anonymous.status()).code, status.UNAUTHENTICATED);
+      for (const probe of [a, b]) probe.close();
+    } finally {
+      client.close();
+      await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: 'sds-rules' }).catch(() => undefined);
+    }
   });
 
   it('serves the socket with mode 0660 in a 0750 directory', async () => {
