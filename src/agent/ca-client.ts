@@ -88,7 +88,7 @@ export class GrpcCaClient implements CertificateSigner {
   }
 
   #toMeshidError(error: ServiceError): MeshidError {
-    const code = STATUS_CODES[error.code as status] ?? 'ERR_CA_UNAVAILABLE';
+    const code = STATUS_CODES[error.code] ?? 'ERR_CA_UNAVAILABLE';
     // The CA's details are safe to repeat (they name no secret); the token never appears.
     const why = error.details || status[error.code] || 'unknown error';
     const message =

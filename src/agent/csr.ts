@@ -1,7 +1,5 @@
-import 'reflect-metadata';
-import { generateKeyPair, webcrypto, type KeyObject } from 'node:crypto';
-import { promisify } from 'node:util';
-import * as x509 from '@peculiar/x509';
+import { webcrypto } from 'node:crypto';
+import { bitString, booleanTrue, ecdsaSignatureDer, nullValue, octetString, oid, pem, sequence, set, smallInteger, tlv } from './der.ts';
 
 export type KeyType = 'ec' | 'rsa';
 
@@ -9,48 +7,55 @@ export type KeyType = 'ec' | 'rsa';
 export interface KeyAndCsr {
   keyPem: string;
   csrPem: string;
-  /** The public half, to check that the CA signed this key and not another. */
-  publicKey: KeyObject;
+  /** The public key, SubjectPublicKeyInfo DER, to check that the CA signed this key and not another. */
+  spki: Buffer;
 }
 
-const generate = promisify(generateKeyPair);
+const OID = {
+  extensionRequest: '1.2.840.113549.1.9.14',
+  subjectAltName: '2.5.29.17',
+  ecdsaWithSha256: '1.2.840.10045.4.3.2',
+  sha256WithRsa: '1.2.840.113549.1.1.11',
+};
 
 const ALGORITHMS = {
   ec: {
-    importParams: { name: 'ECDSA', namedCurve: 'P-256' } as webcrypto.EcKeyImportParams,
-    signing: { name: 'ECDSA', hash: 'SHA-256' } as webcrypto.EcdsaParams,
+    generate: { name: 'ECDSA', namedCurve: 'P-256' } satisfies webcrypto.EcKeyGenParams,
+    sign: { name: 'ECDSA', hash: 'SHA-256' } satisfies webcrypto.EcdsaParams,
+    identifier: sequence(oid(OID.ecdsaWithSha256)),
   },
   rsa: {
-    importParams: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as webcrypto.RsaHashedImportParams,
-    signing: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as webcrypto.Algorithm,
+    generate: { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' } satisfies webcrypto.RsaHashedKeyGenParams,
+    sign: { name: 'RSASSA-PKCS1-v1_5' } satisfies webcrypto.Algorithm,
+    identifier: sequence(oid(OID.sha256WithRsa), nullValue()),
   },
 } as const;
 
 /**
  * Makes a key pair (ECDSA P-256, or RSA-2048 for peers that need it) and a PKCS#10 request
- * whose only content is the SPIFFE URI. The subject is empty, so the SAN is critical
- * (RFC 5280 §4.2.1.6). generateKeyPair runs on libuv's pool, so an RSA key (tens of
- * milliseconds) does not stall the streams this process serves.
+ * (RFC 2986) whose only content is the SPIFFE URI. The subject is empty, so the SAN is
+ * critical (RFC 5280 §4.2.1.6), as Istio's agent makes it.
+ *
+ * WebCrypto rather than crypto.generateKeyPair: both generate off the event loop, but
+ * WebCrypto also exports and signs as libuv jobs, while KeyObject.export and the key set-up
+ * of crypto.sign run OpenSSL 3's (slow) encoders on the thread that serves every stream.
  */
 export async function createKeyAndCsr(spiffeUri: string, keyType: KeyType = 'ec'): Promise<KeyAndCsr> {
-  const pair = keyType === 'rsa' ? await generate('rsa', { modulusLength: 2048 }) : await generate('ec', { namedCurve: 'P-256' });
   const algorithm = ALGORITHMS[keyType];
-  const pkcs8 = pair.privateKey.export({ type: 'pkcs8', format: 'der' });
-  const spki = pair.publicKey.export({ type: 'spki', format: 'der' });
-  // @peculiar/x509 signs with WebCrypto keys; Node 20's KeyObject has no toCryptoKey yet.
-  const keys: webcrypto.CryptoKeyPair = {
-    privateKey: await webcrypto.subtle.importKey('pkcs8', pkcs8, algorithm.importParams, false, ['sign']),
-    publicKey: await webcrypto.subtle.importKey('spki', spki, algorithm.importParams, true, ['verify']),
+  const keys = await webcrypto.subtle.generateKey(algorithm.generate, true, ['sign', 'verify']);
+  const [spki, pkcs8] = await Promise.all([webcrypto.subtle.exportKey('spki', keys.publicKey), webcrypto.subtle.exportKey('pkcs8', keys.privateKey)]);
+  const san = sequence(tlv(0x86, Buffer.from(spiffeUri, 'ascii'))); // GeneralNames { uniformResourceIdentifier [6] }
+  const info = sequence(
+    smallInteger(0),
+    sequence(), // the empty subject
+    Buffer.from(spki),
+    tlv(0xa0, sequence(oid(OID.extensionRequest), set(sequence(sequence(oid(OID.subjectAltName), booleanTrue(), octetString(san)))))),
+  );
+  const raw = new Uint8Array(await webcrypto.subtle.sign(algorithm.sign, keys.privateKey, info));
+  const signature = keyType === 'ec' ? ecdsaSignatureDer(raw) : raw;
+  return {
+    keyPem: pem('PRIVATE KEY', new Uint8Array(pkcs8)),
+    csrPem: pem('CERTIFICATE REQUEST', sequence(info, algorithm.identifier, bitString(signature))),
+    spki: Buffer.from(spki),
   };
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    keys,
-    signingAlgorithm: algorithm.signing,
-    extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: spiffeUri }], true)],
-  });
-  return { keyPem: pem('PRIVATE KEY', pkcs8), csrPem: csr.toString('pem'), publicKey: pair.publicKey };
-}
-
-function pem(label: string, der: Buffer): string {
-  const body = der.toString('base64').replace(/.{64}/g, '$&\n');
-  return `-----BEGIN ${label}-----\n${body}${body.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
 }

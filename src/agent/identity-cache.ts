@@ -1,8 +1,9 @@
-import { X509Certificate, type KeyObject } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { MeshidError, isMeshidError, type Clock, type Logger } from '../core/index.ts';
 import type { CertificateSigner } from './ca-client.ts';
 import { createKeyAndCsr, type KeyType } from './csr.ts';
 import { identityKey, spiffeId, type WorkloadIdentity } from './identity.ts';
+import { readLeaf, type LeafFields } from './leaf.ts';
 import { DEFAULT_RETRY, renewalDelay, retryDelay, type RetryPolicy } from './renewal.ts';
 import type { Scheduler } from './scheduler.ts';
 import { workloadSecret, type PackedSecret } from './secrets.ts';
@@ -53,6 +54,8 @@ interface Entry {
   readonly identity: WorkloadIdentity;
   current: IssuedCertificate | undefined;
   inflight: Promise<IssuedCertificate> | undefined;
+  /** The token the in-flight CSR presents, to blame a refusal on the right stream. */
+  inflightToken: string | undefined;
   /** In subscription order: the last is the newest, whose token is the freshest. */
   readonly subscribers: Set<CertificateSubscriber>;
   cancelTimer: (() => void) | undefined;
@@ -60,6 +63,21 @@ interface Entry {
 }
 
 const CREDENTIAL_CODES = new Set(['ERR_SDS_CREDENTIAL', 'ERR_UNAUTHENTICATED']);
+
+/**
+ * The longest a CSR may take, whatever the signer. A signer that never answers would
+ * otherwise hold every stream of the identity, and its renewals, on one pending promise.
+ */
+const SIGN_TIMEOUT_MS = 30_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new MeshidError('ERR_CA_UNAVAILABLE', `the CA did not answer within ${ms / 1000} s`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Certificates by workload identity (namespace and service account). Every stream and fetch
@@ -139,7 +157,7 @@ export class CertificateCache {
     const key = identityKey(identity);
     let entry = this.#entries.get(key);
     if (!entry) {
-      entry = { key, identity, current: undefined, inflight: undefined, subscribers: new Set(), cancelTimer: undefined, failures: 0 };
+      entry = { key, identity, current: undefined, inflight: undefined, inflightToken: undefined, subscribers: new Set(), cancelTimer: undefined, failures: 0 };
       this.#entries.set(key, entry);
     }
     return entry;
@@ -156,19 +174,23 @@ export class CertificateCache {
   }
 
   #issue(entry: Entry, token: string): Promise<IssuedCertificate> {
-    entry.inflight ??= this.#sign(entry, token).finally(() => {
-      entry.inflight = undefined;
-    });
+    if (!entry.inflight) {
+      entry.inflightToken = token;
+      entry.inflight = this.#sign(entry, token).finally(() => {
+        entry.inflight = undefined;
+        entry.inflightToken = undefined;
+      });
+    }
     return entry.inflight;
   }
 
   async #sign(entry: Entry, token: string): Promise<IssuedCertificate> {
     const { signer, trustDomain, keyType, ttlSeconds, clock, log } = this.#options;
     const uri = spiffeId(trustDomain, entry.identity);
-    const { keyPem, csrPem, publicKey } = await createKeyAndCsr(uri, keyType);
+    const { keyPem, csrPem, spki } = await createKeyAndCsr(uri, keyType);
     this.#csrs += 1;
-    const chain = await signer.sign(csrPem, token, ttlSeconds);
-    const leaf = checkLeaf(chain, uri, publicKey, clock.now());
+    const chain = await withTimeout(signer.sign(csrPem, token, ttlSeconds), SIGN_TIMEOUT_MS);
+    const leaf = checkLeaf(chain, uri, spki, clock.now());
     const issued: IssuedCertificate = { secret: workloadSecret(chain, keyPem), ...leaf, sequence: ++this.#sequence };
     if (this.#closed || this.#entries.get(entry.key) !== entry) return issued;
     entry.current = issued;
@@ -207,13 +229,15 @@ export class CertificateCache {
       // ends its own stream (the client reconnects with a fresh one), and the next is tried.
       for (const subscriber of [...entry.subscribers].reverse()) {
         if (this.#closed || this.#entries.get(entry.key) !== entry || !entry.subscribers.has(subscriber)) continue;
+        // Joining another caller's CSR: a refusal there is about that caller's token.
+        const joined = entry.inflight !== undefined && entry.inflightToken !== subscriber.token;
         try {
           await this.#issue(entry, subscriber.token);
           this.#renewals += 1;
           return;
         } catch (error) {
           lastError = error;
-          if (isMeshidError(error) && CREDENTIAL_CODES.has(error.code)) {
+          if (!joined && isMeshidError(error) && CREDENTIAL_CODES.has(error.code)) {
             subscriber.certificateLost(error);
             continue;
           }
@@ -269,20 +293,26 @@ export class CertificateCache {
  * the identity's SPIFFE URI, so a confused or hostile CA cannot make the agent hand one
  * workload another's certificate.
  */
-function checkLeaf(chain: string[], uri: string, publicKey: KeyObject, now: number): { serial: string; notBefore: number; notAfter: number } {
-  let leaf: X509Certificate;
+function checkLeaf(chain: string[], uri: string, spki: Buffer, now: number): { serial: string; notBefore: number; notAfter: number } {
+  let leaf: LeafFields;
   try {
-    leaf = new X509Certificate(chain[0] ?? '');
+    leaf = readLeaf(chain[0] ?? '');
   } catch (error) {
-    throw new MeshidError('ERR_CA_UNAVAILABLE', 'the CA answered a leaf certificate that does not parse', { cause: error });
+    throw new MeshidError('ERR_CA_UNAVAILABLE', `the CA answered a leaf certificate that does not parse (${safeMessage(error)})`, { cause: error });
   }
-  if (!leaf.publicKey.equals(publicKey)) throw new MeshidError('ERR_CSR_IDENTITY', 'the CA signed a different key than the one in the CSR');
-  const sans = (leaf.subjectAltName ?? '').split(/,\s*/);
-  if (!sans.includes(`URI:${uri}`)) throw new MeshidError('ERR_CSR_IDENTITY', `the CA issued a certificate without the identity ${uri}`);
-  const notBefore = Date.parse(leaf.validFrom);
-  const notAfter = Date.parse(leaf.validTo);
-  if (!(notAfter > now)) throw new MeshidError('ERR_CA_UNAVAILABLE', 'the CA issued a certificate that has already expired; check the clocks');
-  return { serial: leaf.serialNumber, notBefore, notAfter };
+  // Byte equality is the fast path; a CA may re-encode the key, so fall back to comparing keys.
+  if (!leaf.spki.equals(spki) && !samePublicKey(leaf.spki, spki)) throw new MeshidError('ERR_CSR_IDENTITY', 'the CA signed a different key than the one in the CSR');
+  if (!leaf.uris.includes(uri)) throw new MeshidError('ERR_CSR_IDENTITY', `the CA issued a certificate without the identity ${uri}`);
+  if (!(leaf.notAfter > now)) throw new MeshidError('ERR_CA_UNAVAILABLE', 'the CA issued a certificate that has already expired; check the clocks');
+  return { serial: leaf.serial, notBefore: leaf.notBefore, notAfter: leaf.notAfter };
+}
+
+function samePublicKey(a: Buffer, b: Buffer): boolean {
+  try {
+    return createPublicKey({ key: a, format: 'der', type: 'spki' }).equals(createPublicKey({ key: b, format: 'der', type: 'spki' }));
+  } catch {
+    return false;
+  }
 }
 
 /** An error's message for a log line; errors here never carry keys or tokens. */

@@ -105,8 +105,15 @@ function sdsService(): ServiceClientConstructor {
   return service;
 }
 
+/**
+ * The service as the server registers it: a response that is already a Buffer (the streams
+ * assemble theirs from pre-encoded pieces, see wire.ts) goes out as it is.
+ */
 export function sdsServiceDefinition(): ServiceDefinition {
-  return sdsService().service;
+  const methods = sdsService().service;
+  return Object.fromEntries(
+    Object.entries(methods).map(([name, method]) => [name, { ...method, responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : method.responseSerialize(value)) }]),
+  );
 }
 
 /** A client for the agent's own socket: for tests, benchmarks and `meshid agent` diagnostics. */

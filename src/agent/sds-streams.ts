@@ -1,15 +1,9 @@
 import { MeshidError, type Logger } from '../core/index.ts';
 import type { CertificateSubscriber, IssuedCertificate } from './identity-cache.ts';
 import type { WorkloadIdentity } from './identity.ts';
-import {
-  SECRET_TYPE_URL,
-  type DeltaDiscoveryRequest,
-  type DeltaDiscoveryResponse,
-  type DiscoveryRequest,
-  type DiscoveryResponse,
-  type StatusMessage,
-} from './sds-protos.ts';
+import { SECRET_TYPE_URL, type DeltaDiscoveryRequest, type DiscoveryRequest, type StatusMessage } from './sds-protos.ts';
 import { RESOURCE_NAMES, ROOT_RESOURCE, WORKLOAD_RESOURCE, isResourceName, type PackedSecret, type ResourceName } from './secrets.ts';
+import { encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire.ts';
 
 /** What a stream needs from the server: secrets, change notices and nonces. */
 export interface SecretSource {
@@ -28,8 +22,9 @@ export interface RootListener {
 }
 
 /** The transport under one stream: grpc-js's call, reduced to what the protocol logic uses. */
-export interface StreamSink<Response> {
-  write(response: Response): void;
+export interface StreamSink {
+  /** An encoded response message. */
+  write(response: Buffer): void;
   fail(error: unknown): void;
 }
 
@@ -60,7 +55,7 @@ function nackDetail(detail: StatusMessage): { code: number; message: string } {
  * subscribed to only while a resource that needs them is asked for. Per-stream state is a
  * handful of fields; the secrets themselves are shared, packed objects.
  */
-abstract class SecretStream<Response> implements CertificateSubscriber, RootListener {
+abstract class SecretStream implements CertificateSubscriber, RootListener {
   #workload: IssuedCertificate | undefined;
   #unsubscribeWorkload: (() => void) | undefined;
   #unsubscribeRoot: (() => void) | undefined;
@@ -70,7 +65,7 @@ abstract class SecretStream<Response> implements CertificateSubscriber, RootList
     protected readonly source: SecretSource,
     readonly identity: WorkloadIdentity,
     readonly token: string,
-    protected readonly sink: StreamSink<Response>,
+    protected readonly sink: StreamSink,
     protected readonly log: Logger,
   ) {}
 
@@ -139,7 +134,7 @@ abstract class SecretStream<Response> implements CertificateSubscriber, RootList
  * State-of-the-world xDS (StreamSecrets). Every response carries all the names the client
  * asks for, under one version_info made of their content versions, and a fresh nonce.
  */
-export class SotwStream extends SecretStream<DiscoveryResponse> {
+export class SotwStream extends SecretStream {
   #names: ResourceName[] = [];
   #nonce: string | undefined;
   #version: string | undefined;
@@ -189,7 +184,7 @@ export class SotwStream extends SecretStream<DiscoveryResponse> {
     const nonce = this.source.nonce();
     this.#nonce = nonce;
     this.#version = version;
-    this.sink.write({ version_info: version, resources: resources.map((r) => r.any), type_url: SECRET_TYPE_URL, nonce });
+    this.sink.write(encodeDiscoveryResponse(version, resources.map((r) => r.sotwField), SECRET_TYPE_URL, nonce));
   }
 }
 
@@ -197,7 +192,7 @@ export class SotwStream extends SecretStream<DiscoveryResponse> {
  * Incremental xDS (DeltaSecrets). Each resource has its own version; a response carries only
  * the resources whose version the client does not have yet.
  */
-export class DeltaStream extends SecretStream<DeltaDiscoveryResponse> {
+export class DeltaStream extends SecretStream {
   /** Subscribed names, each with the version last sent (or the one the client said it had). */
   readonly #sent = new Map<ResourceName, string | undefined>();
   #nonce: string | undefined;
@@ -249,12 +244,6 @@ export class DeltaStream extends SecretStream<DeltaDiscoveryResponse> {
     this.#nonce = nonce;
     this.#lastResponse = new Map(changed.map((r) => [r.name, r.version]));
     for (const r of changed) this.#sent.set(r.name, r.version);
-    this.sink.write({
-      system_version_info: '',
-      resources: changed.map((r) => ({ name: r.name, version: r.version, resource: r.any })),
-      type_url: SECRET_TYPE_URL,
-      removed_resources: [],
-      nonce,
-    });
+    this.sink.write(encodeDeltaDiscoveryResponse(changed.map((r) => r.deltaField), SECRET_TYPE_URL, nonce));
   }
 }

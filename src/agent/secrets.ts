@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { encodeSecret, SECRET_TYPE_URL, type AnyMessage } from './sds-protos.ts';
+import { encodeSecret, SECRET_TYPE_URL } from './sds-protos.ts';
+import { deltaResourceField, encodeAny, sotwResourceField } from './wire.ts';
 
 /** Istio's names: Envoy asks for the workload's key and chain, and for the roots to trust. */
 export const WORKLOAD_RESOURCE = 'default';
@@ -19,7 +20,15 @@ export interface PackedSecret {
   readonly name: ResourceName;
   /** Derived from the content, so an agent restart never reuses a version for other bytes. */
   readonly version: string;
-  readonly any: AnyMessage;
+  /** The resource as a DiscoveryResponse.resources field (an Any holding the Secret). */
+  readonly sotwField: Buffer;
+  /** The resource as a DeltaDiscoveryResponse.resources field (a Resource holding the Any). */
+  readonly deltaField: Buffer;
+}
+
+function packed(name: ResourceName, version: string, secret: Buffer): PackedSecret {
+  const any = encodeAny(SECRET_TYPE_URL, secret);
+  return { name, version, sotwField: sotwResourceField(any), deltaField: deltaResourceField(name, version, any) };
 }
 
 function contentVersion(parts: string[]): string {
@@ -46,12 +55,12 @@ export function workloadSecret(chainPem: readonly string[], keyPem: string): Pac
     tls_certificate: { certificate_chain: { inline_bytes: Buffer.from(chainText) }, private_key: { inline_bytes: Buffer.from(keyPem) } },
   });
   // The version hashes the public chain only: key material never feeds anything printable.
-  return { name: WORKLOAD_RESOURCE, version: contentVersion(chain), any: { type_url: SECRET_TYPE_URL, value: bytes } };
+  return packed(WORKLOAD_RESOURCE, contentVersion(chain), bytes);
 }
 
 /** `ROOTCA`: every root of the bundle; during a rotation, old and new together. */
 export function rootSecret(rootsPem: readonly string[]): PackedSecret {
   const roots = [...new Set(rootsPem.map(pemLines))];
   const bytes = encodeSecret({ name: ROOT_RESOURCE, validation_context: { trusted_ca: { inline_bytes: Buffer.from(roots.join('')) } } });
-  return { name: ROOT_RESOURCE, version: contentVersion(roots), any: { type_url: SECRET_TYPE_URL, value: bytes } };
+  return packed(ROOT_RESOURCE, contentVersion(roots), bytes);
 }

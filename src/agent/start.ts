@@ -1,5 +1,5 @@
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
-import type { Logger } from '../core/index.ts';
+import { MeshidError, type Logger } from '../core/index.ts';
 import { ServiceAccountTokenReviewer, watchObjects, type SecretWatch } from '../kube/index.ts';
 import { ROOT_CONFIGMAP_KEY, SIGNING_ROOT_ANNOTATION, splitPem } from '../ca/index.ts';
 import { GrpcCaClient, type CertificateSigner } from './ca-client.ts';
@@ -40,8 +40,14 @@ export async function startAgent(kc: KubeConfig, settings: AgentSettings, log: L
   let caClient: GrpcCaClient | undefined;
   const caClientFor = (roots: string[]): GrpcCaClient =>
     new GrpcCaClient({ address: settings.caAddress, rootCertPem: roots.join(''), ...(settings.caServerName ? { serverName: settings.caServerName } : {}) });
-  // Swapped when the bundle changes: after a rotation the CA serves from the new root.
-  const signer: CertificateSigner = { sign: (csr, token, ttl) => (caClient ?? caClientFor(bundle.roots())).sign(csr, token, ttl) };
+  // Swapped when the bundle changes: after a rotation the CA serves from the new root. Until
+  // the first bundle arrives there is nothing to trust the CA with, so signing waits for it.
+  const signer: CertificateSigner = {
+    sign: (csr, token, ttl) => {
+      if (!caClient) return Promise.reject(new MeshidError('ERR_CA_UNAVAILABLE', `no trust bundle yet from ConfigMap ${settings.namespace}/${settings.rootConfigMap}`));
+      return caClient.sign(csr, token, ttl);
+    },
+  };
   const server = new SdsServer({
     socketPath: settings.socketPath,
     reviewer: new ServiceAccountTokenReviewer(kc, settings.audiences),
@@ -56,8 +62,12 @@ export async function startAgent(kc: KubeConfig, settings: AgentSettings, log: L
   const apply = (cm: V1ConfigMap): void => {
     const roots = splitPem(cm.data?.[ROOT_CONFIGMAP_KEY] ?? '');
     if (roots.length === 0) return;
+    const changed = roots.join('') !== bundle.roots().join('');
     bundle.set(roots);
-    caClient = caClientFor(roots);
+    if (changed || !caClient) {
+      caClient?.close();
+      caClient = caClientFor(roots);
+    }
     const signing = cm.metadata?.annotations?.[SIGNING_ROOT_ANNOTATION];
     if (signingRoot !== undefined && signing !== undefined && signing !== signingRoot) {
       log.info({ signingRoot: signing }, 'the CA signs from a new root; renewing every certificate');
@@ -83,6 +93,7 @@ export async function startAgent(kc: KubeConfig, settings: AgentSettings, log: L
     async stop() {
       await server.stop();
       await watch.stop();
+      caClient?.close();
     },
   };
 }

@@ -310,6 +310,44 @@ describe('SDS server: one certificate per identity', () => {
   });
 });
 
+describe('SDS server: what it asks of the CA and checks in its answer', () => {
+  it('refuses a certificate for another identity or another key with PERMISSION_DENIED, and caches nothing', async () => {
+    const h = await startHarness();
+    try {
+      for (const tamper of ['identity', 'key'] as const) {
+        h.ca.tamper = tamper;
+        const token = h.reviewer.add(`token-tamper-${tamper}`, 'tamper', tamper);
+        const stream = openStream(h.client(), bearer(token));
+        stream.send(request(['default']));
+        const ended = await stream.status();
+        assert.equal(ended.code, status.PERMISSION_DENIED);
+        assert.match(ended.details ?? '', /ERR_CSR_IDENTITY/);
+      }
+      assert.equal(h.server.stats().identities, 0);
+      h.ca.tamper = undefined;
+      const ok = await fetchSecrets(h.client(), bearer('token-tamper-key'), request(['default']));
+      assert.equal(ok.resources.length, 1);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('asks for the configured trust domain and TTL', async () => {
+    const h = await startHarness({ trustDomain: 'prod.example.org', server: { trustDomain: 'prod.example.org', certificateTtlSeconds: 7200 } });
+    try {
+      const token = h.reviewer.add('token-td', 'td', 'web');
+      const response = await fetchSecrets(h.client(), bearer(token), request(['default']));
+      const leaf = new X509Certificate(pemBlocks(workloadOf(response.resources[0]).chainPem)[0] ?? '');
+      assert.equal(leaf.subjectAltName, 'URI:spiffe://prod.example.org/ns/td/sa/web');
+      assert.equal(Date.parse(leaf.validTo) - Date.parse(leaf.validFrom), 7200 * 1000);
+      // Renewal at half of what was granted.
+      assert.equal(h.scheduler.nextIn(), 3600 * 1000);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('SDS server: RSA keys', () => {
   it('makes RSA-2048 keys when asked', async () => {
     const h = await startHarness({ server: { keyType: 'rsa' } });

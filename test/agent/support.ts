@@ -65,6 +65,8 @@ export class TestCa implements CertificateSigner {
   readonly refused = new Set<string>();
   readonly csrs: x509.Pkcs10CertificateRequest[] = [];
   readonly tokensSeen: string[] = [];
+  /** Makes the CA misbehave: sign another identity, or another key, than asked. */
+  tamper: 'identity' | 'key' | undefined;
   #held: Promise<void> | undefined;
   #release: (() => void) | undefined;
 
@@ -105,20 +107,22 @@ export class TestCa implements CertificateSigner {
     this.csrs.push(csr);
     const signer = this.issuer ?? this.root;
     const now = this.clock.now();
+    const named = this.tamper === 'identity' ? { namespace: 'victim', serviceAccount: 'admin' } : identity;
+    const publicKey = this.tamper === 'key' ? (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])).publicKey : csr.publicKey;
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1'),
       issuer: signer.cert.subject,
       notBefore: new Date(now),
       notAfter: new Date(now + ttlSeconds * 1000),
       signingAlgorithm: EC_SIGN,
-      publicKey: csr.publicKey,
+      publicKey,
       signingKey: signer.keys.privateKey,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
         // The identity comes from the token, never from the CSR.
-        new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${this.trustDomain}/ns/${identity.namespace}/sa/${identity.serviceAccount}` }], true),
+        new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${this.trustDomain}/ns/${named.namespace}/sa/${named.serviceAccount}` }], true),
       ],
     });
     return [cert.toString('pem'), ...(this.issuer ? [this.issuer.certPem] : []), this.root.certPem];
@@ -170,14 +174,14 @@ export interface Harness {
 
 /** A started agent in a fresh temp dir, with the clock and timers in the test's hands. */
 export async function startHarness(
-  options: { intermediate?: boolean; start?: boolean; server?: Partial<SdsServerOptions>; socketDir?: string } = {},
+  options: { intermediate?: boolean; start?: boolean; server?: Partial<SdsServerOptions>; socketDir?: string; trustDomain?: string } = {},
 ): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'meshid-agent-'));
   const socketPath = join(options.socketDir ?? join(dir, 'sds'), 'agent.sock');
   const clock = new ManualClock(START);
   const scheduler = new ManualScheduler(clock);
   const reviewer = new MemoryReviewer();
-  const ca = await TestCa.create(reviewer, clock, options.intermediate ? { intermediate: true } : {});
+  const ca = await TestCa.create(reviewer, clock, { intermediate: options.intermediate ?? false, trustDomain: options.trustDomain ?? 'cluster.local' });
   const bundle = new StaticTrustBundle([ca.root.certPem]);
   const { log, lines } = memoryLog();
   const server = new SdsServer({ socketPath, reviewer, signer: ca, trustBundle: bundle, log, clock, scheduler, random: () => 0.5, ...options.server });

@@ -1,0 +1,138 @@
+// The agent side of bench/agent.bench.ts. The agent runs in a child process of plain `node`
+// on the compiled agent (dist/), as `meshid agent` will be deployed: under tsx, its compiler
+// and source maps alone would add about 100 MB to the RSS being measured. So the child's
+// program is the short JavaScript below; the CA it signs with lives in the parent and is
+// meshid's real signing core (LeafSigner), reached over the IPC channel.
+import { readdirSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { checkCsr, createSelfSignedRoot, loadCaMaterial, LeafSigner } from '../src/ca/index.ts';
+import { forkChild, type CallEnvelope, type Child } from './agent-ipc.ts';
+
+const REPO = join(import.meta.dirname, '..');
+
+/** The compiled tree the agent child runs; MESHID_BENCH_DIST points elsewhere (e.g. a private build). */
+export function distDir(): string {
+  return process.env['MESHID_BENCH_DIST'] ?? join(REPO, 'dist');
+}
+
+/** Refuses to measure stale code: every src/agent module must have a newer compiled twin. */
+export function checkDistFresh(dist: string): void {
+  const src = join(REPO, 'src', 'agent');
+  for (const file of readdirSync(src).filter((f) => f.endsWith('.ts'))) {
+    const compiled = join(dist, 'agent', file.replace(/\.ts$/, '.js'));
+    let fresh = false;
+    try {
+      fresh = statSync(compiled).mtimeMs >= statSync(join(src, file)).mtimeMs;
+    } catch {
+      fresh = false;
+    }
+    if (!fresh) throw new Error(`${compiled} is missing or older than src/agent/${file}: run \`npm run build\` first (\`npm run bench\` does)`);
+  }
+}
+
+/**
+ * The child's program. Bench tokens are `bench.<namespace>.<serviceAccount>.<pod>`; the
+ * reviewer reads the identity from them, and the signer asks the parent over IPC.
+ */
+function program(dist: string): string {
+  const url = (path: string): string => JSON.stringify(pathToFileURL(join(dist, path)).href);
+  return `
+import { SdsServer, StaticTrustBundle } from ${url('agent/index.js')};
+import { MeshidError, createLogger } from ${url('core/index.js')};
+
+const reviewer = {
+  async review(token) {
+    const [prefix, namespace, serviceAccount] = token.split('.');
+    if (prefix !== 'bench' || !namespace || !serviceAccount) throw new MeshidError('ERR_UNAUTHENTICATED', 'not a bench token');
+    return { namespace, serviceAccount };
+  },
+};
+let calls = 0;
+const signing = new Map();
+const signer = {
+  sign(csr, token, ttlSeconds) {
+    const cid = ++calls;
+    process.send({ call: 'sign', cid, csr, token, ttlSeconds });
+    return new Promise((resolve, reject) => signing.set(cid, { resolve, reject }));
+  },
+};
+const now = () => performance.timeOrigin + performance.now();
+const memory = () => {
+  globalThis.gc?.();
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+};
+let server;
+let bundle;
+const handlers = {
+  async start(m) {
+    bundle = new StaticTrustBundle(m.roots);
+    server = new SdsServer({ socketPath: m.socketPath, reviewer, signer, trustBundle: bundle, log: createLogger('bench-agent', 'warn') });
+    await server.start();
+    return { memory: memory() };
+  },
+  async measure() {
+    return { memory: memory(), stats: server.stats() };
+  },
+  async rotate(m) {
+    const t0 = now();
+    bundle.set(m.roots);
+    const rootsQueued = now();
+    await server.rotateCertificates();
+    return { t0, rootsQueued, renewed: now(), stats: server.stats() };
+  },
+  async stop() {
+    await server?.stop();
+    return {};
+  },
+};
+process.on('message', (m) => {
+  if (m.cid !== undefined) {
+    const waiter = signing.get(m.cid);
+    signing.delete(m.cid);
+    if (m.chain) waiter?.resolve(m.chain);
+    else waiter?.reject(new MeshidError(m.code ?? 'ERR_CA_UNAVAILABLE', m.error));
+    return;
+  }
+  if (m.type === 'exit') process.exit(0);
+  const handler = handlers[m.type];
+  if (!handler) return void process.send({ id: m.id, type: 'error', message: 'unknown request ' + m.type });
+  handler(m).then(
+    (reply) => process.send({ ...reply, id: m.id, type: 'reply' }),
+    (error) => process.send({ id: m.id, type: 'error', message: String(error?.stack ?? error) }),
+  );
+});
+`;
+}
+
+export interface BenchAgent {
+  child: Child;
+  /** The first root, served from the start, and the one a rotation adds. */
+  roots: [string, string];
+  /** CSRs the parent signed. */
+  signed(): number;
+}
+
+/** Starts the CA in this process and the agent child on it; `dir` holds the child's program. */
+export async function forkAgent(dir: string): Promise<BenchAgent> {
+  const dist = distDir();
+  checkDistFresh(dist);
+  const root = await createSelfSignedRoot({ keyType: 'ec' });
+  const next = await createSelfSignedRoot({ keyType: 'ec', organization: 'cluster.local rotated' });
+  const ca = new LeafSigner(loadCaMaterial({ certPem: root.certPem, keyPem: root.keyPem }));
+  let signed = 0;
+  const sign = async (message: CallEnvelope): Promise<Record<string, unknown>> => {
+    // The real CA takes the identity from a TokenReview; the bench token names it.
+    const [, namespace, serviceAccount] = String(message['token']).split('.');
+    const uri = `spiffe://cluster.local/ns/${namespace}/sa/${serviceAccount}`;
+    const { publicKey } = checkCsr(String(message['csr']), uri);
+    signed += 1;
+    return { chain: ca.sign({ publicKey, uri, ttlSeconds: Number(message['ttlSeconds']) }) };
+  };
+  const file = join(dir, 'agent-child.mjs');
+  await writeFile(file, program(dist));
+  const child = forkChild(file, { execArgv: [], onCall: sign });
+  return { child, roots: [root.certPem, next.certPem], signed: () => signed };
+}
