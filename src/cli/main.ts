@@ -9,6 +9,8 @@ import { registerTokenCommands } from './token-commands.ts';
 import { registerCaCommands } from './ca-commands.ts';
 import { registerAgentCommands } from './agent-commands.ts';
 import { registerGenerateCommands } from './generate-commands.ts';
+import { registerRecoverCommands } from './recover-commands.ts';
+import { registerRegistryCommands } from './registry-commands.ts';
 import { issueUserTokenOnline } from './online-issue.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -28,6 +30,8 @@ export function buildProgram(): Command {
   registerCaCommands(program);
   registerAgentCommands(program);
   registerGenerateCommands(program, issueUserTokenOnline);
+  registerRecoverCommands(program);
+  registerRegistryCommands(program);
   return program;
 }
 

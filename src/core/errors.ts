@@ -43,6 +43,12 @@ export type ErrorCode =
   | 'ERR_CA_UNAVAILABLE'
   | 'ERR_SDS_UNKNOWN_RESOURCE'
   | 'ERR_SDS_CREDENTIAL'
+  // Recovery and registry credentials
+  | 'ERR_CONFIRMATION_REQUIRED'
+  | 'ERR_RECOVERY_FAILED'
+  | 'ERR_RECOVERY_UNVERIFIED'
+  | 'ERR_REGISTRY_INVALID'
+  | 'ERR_REGISTRY_EXISTS'
   // Kubernetes itself
   | 'ERR_KUBE_UNAVAILABLE'
   | 'ERR_KUBE_REJECTED';

@@ -1,0 +1,11 @@
+export { STEPS, STEP_DESCRIPTIONS, parseSteps, isStep, type StepName } from './steps.ts';
+export { MESH_LABEL, WELL_KNOWN_MESH_NAMESPACES, meshScope, parseNamespaceList, resolveMeshNamespaces, type MeshScope, type MeshScopeInput } from './namespaces.ts';
+export { buildPlan, renderPlan, type PlannedAction, type RecoveryPlan, type StepPlan, type PlanOptions, type ActionVerb } from './plan.ts';
+export { gatherInventory, SERVICE_ACCOUNT_TOKEN_TYPE, type Inventory, type TokenSecretRef, type CaInventory } from './inventory.ts';
+export { planRecovery, runRecovery, type RecoveryDeps } from './run.ts';
+export { renderReport, type RecoveryReport, type StepReport, type CheckResult, type CheckStatus, type StepStatus, type TouchedObject } from './report.ts';
+export { JOURNAL_CONFIGMAP, parseJournal, resumable, type JournalState } from './journal.ts';
+export { rolloutState, podsToDelete, RESTARTED_AT_ANNOTATION, type Workload, type WorkloadKind, type PodRef, type RolloutState } from './workloads.ts';
+export { parseSessionKeys, PROBE_USER } from './step-keys.ts';
+export { rotationComplete } from './step-ca.ts';
+export type { RecoveryOptions, ServerProbe, PluggedMaterial } from './context.ts';
