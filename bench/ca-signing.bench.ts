@@ -5,7 +5,7 @@ import 'reflect-metadata';
 import { createPrivateKey, createPublicKey, sign, verify, webcrypto, type JsonWebKey, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { LeafSigner, checkCsr, createSelfSignedRoot, loadCaMaterial } from '../src/ca/index.ts';
-import { TAG, bitStringBytes, children, readRoot, slice } from '../src/ca/der.ts';
+import { TAG, bitStringBytes, children, readRoot, slice } from '../src/pki/index.ts';
 import { rate } from './lib/rate.ts';
 import type { Benchmark, Row } from './lib/types.ts';
 

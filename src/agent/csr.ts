@@ -1,5 +1,5 @@
 import { webcrypto } from 'node:crypto';
-import { bitString, booleanTrue, ecdsaSignatureDer, nullValue, octetString, oid, pem, sequence, set, smallInteger, tlv } from './der.ts';
+import { bitString, booleanTrue, ecdsaSignatureDer, encodeOid as oid, nullValue, octetString, sequence, set, toPem as pem, tlv, unsignedInteger } from '../pki/index.ts';
 
 export type KeyType = 'ec' | 'rsa';
 
@@ -46,7 +46,7 @@ export async function createKeyAndCsr(spiffeUri: string, keyType: KeyType = 'ec'
   const [spki, pkcs8] = await Promise.all([webcrypto.subtle.exportKey('spki', keys.publicKey), webcrypto.subtle.exportKey('pkcs8', keys.privateKey)]);
   const san = sequence(tlv(0x86, Buffer.from(spiffeUri, 'ascii'))); // GeneralNames { uniformResourceIdentifier [6] }
   const info = sequence(
-    smallInteger(0),
+    unsignedInteger(Uint8Array.of(0)),
     sequence(), // the empty subject
     Buffer.from(spki),
     tlv(0xa0, sequence(oid(OID.extensionRequest), set(sequence(sequence(oid(OID.subjectAltName), booleanTrue(), octetString(san)))))),

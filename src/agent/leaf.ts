@@ -1,4 +1,4 @@
-import { DerError, children, pemBody, readTlv, type Tlv } from './der.ts';
+import { DerError, children, pemBlocks, readTlv, type Tlv } from '../pki/index.ts';
 
 /** What the agent needs to know about the leaf the CA answered. */
 export interface LeafFields {
@@ -31,7 +31,8 @@ function readTime(der: Buffer, node: Tlv): number {
 
 /** Reads serial, validity, public key and URI SANs of the first certificate in `pemText`. */
 export function readLeaf(pemText: string): LeafFields {
-  const der = pemBody(pemText, 'CERTIFICATE');
+  const der = pemBlocks(pemText, 'CERTIFICATE')[0];
+  if (!der) throw new DerError('no PEM CERTIFICATE');
   const certificate = expect(readTlv(der, 0, der.length), 0x30, 'Certificate');
   const tbs = expect(children(der, certificate)[0], 0x30, 'tbsCertificate');
   const fields = children(der, tbs);

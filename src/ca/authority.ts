@@ -3,7 +3,7 @@ import { X509Certificate, createPrivateKey, webcrypto, type KeyObject } from 'no
 import * as x509 from '@peculiar/x509';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
 import { KEY_USAGE, OID, basicConstraintsCa, keyUsageBits, readCertificate, type CertificateFields } from './certificate.ts';
-import { DerError, pemBlocks, toPem } from './der.ts';
+import { DerError, pemBlocks, toPem } from '../pki/index.ts';
 import { DEFAULT_TRUST_DOMAIN } from './identity.ts';
 
 export type CaKeyType = 'rsa' | 'ec';

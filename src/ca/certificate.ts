@@ -1,4 +1,4 @@
-import { DerError, TAG, bitStringBytes, children, contentOf, expectTlv, oidHex, oidKey, readRoot, readTime, readTlv, slice } from './der.ts';
+import { DerError, TAG, bitStringBytes, children, contentOf, expectTlv, oidHex, oidKey, readRoot, readTime, readTlv, slice } from '../pki/index.ts';
 
 export const OID = {
   subjectKeyIdentifier: oidHex('2.5.29.14'),

@@ -2,7 +2,7 @@ import { X509Certificate, createHash, createPrivateKey, randomFillSync, sign, ty
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
 import type { CaMaterial } from './authority.ts';
 import { OID, keyIdentifier, readCertificate } from './certificate.ts';
-import { TAG, bitString, encodeOid, encodeTime, extension, pemBlocks, sequence, tlv, toPem, unsignedInteger } from './der.ts';
+import { TAG, bitString, encodeOid, encodeTime, extension, pemBlocks, sequence, tlv, toPem, unsignedInteger } from '../pki/index.ts';
 
 export interface SignRequest {
   /** The subject's public key, as checkCsr returns it. */

@@ -4,7 +4,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isMeshidError, type ErrorCode } from '../../src/core/index.ts';
 import { MAX_CSR_BYTES, checkCsr } from '../../src/ca/index.ts';
-import { TAG, encodeOid, extension, sequence, tlv } from '../../src/ca/der.ts';
+import { TAG, encodeOid, extension, sequence, tlv } from '../../src/pki/index.ts';
 import { GO_ISTIO_EC_CSR, GO_ISTIO_RSA_CSR, URI, buildCsr, name, peculiarCsr, san, uriName } from './fixtures.ts';
 
 function refusedWith(code: ErrorCode, pattern?: RegExp) {

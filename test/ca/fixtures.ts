@@ -3,7 +3,7 @@
 import 'reflect-metadata';
 import { generateKeyPairSync, sign, webcrypto, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { TAG, bitString, encodeOid, extension, sequence, tlv, toPem } from '../../src/ca/der.ts';
+import { TAG, bitString, encodeOid, extension, sequence, tlv, toPem } from '../../src/pki/index.ts';
 
 export const URI = 'spiffe://cluster.local/ns/default/sa/sleep';
 

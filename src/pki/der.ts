@@ -1,6 +1,7 @@
-// The few DER pieces the CA needs, read and written by hand. Certificates are signed on a
-// hot path where a general ASN.1 library (schema objects, ArrayBuffer copies) would cost more
-// than OpenSSL's signature itself, and the structures involved are small and fixed.
+// The few DER pieces the CA and the agent need, read and written by hand. The CA signs
+// certificates and the agent writes CSRs on hot paths where a general ASN.1 library (schema
+// objects, ArrayBuffer copies) would cost more than OpenSSL's signature itself, and the
+// structures involved are small and fixed.
 
 /** A malformed encoding; the module that called the reader turns it into its own MeshidError. */
 export class DerError extends Error {
@@ -170,6 +171,19 @@ export function tlv(tag: number, ...parts: Uint8Array[]): Buffer {
 
 export function sequence(...parts: Uint8Array[]): Buffer {
   return tlv(TAG.SEQUENCE, ...parts);
+}
+
+export function set(...parts: Uint8Array[]): Buffer {
+  return tlv(TAG.SET, ...parts);
+}
+
+export const nullValue = (): Buffer => tlv(TAG.NULL);
+export const booleanTrue = (): Buffer => tlv(TAG.BOOLEAN, Uint8Array.of(0xff));
+
+/** An ECDSA signature as WebCrypto gives it (r‖s, fixed width) in X.509's form, SEQUENCE { r, s }. */
+export function ecdsaSignatureDer(p1363: Uint8Array): Buffer {
+  const half = p1363.length / 2;
+  return sequence(unsignedInteger(p1363.subarray(0, half)), unsignedInteger(p1363.subarray(half)));
 }
 
 export function encodeOid(dotted: string): Buffer {
