@@ -5,7 +5,9 @@ import { globalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
 
 // Loaded when a command runs, so `--help` stays instant.
-const lazy = async () => ({ ...(await import('../kube/index.ts')), ...(await import('../registry/index.ts')), ...(await import('../recovery/index.ts')) });
+const lazy = async () => ({ ...(await import('../kube/index.ts')), ...(await import('../registry/index.ts')) });
+// Which namespaces are the mesh's is recovery's notion; only reconcile needs it.
+const lazyScope = async () => ({ ...(await lazy()), ...(await import('../recovery/index.ts')) });
 
 const REGISTRY_NAMESPACE_DEFAULT = 'meshid-registry-access';
 
@@ -18,7 +20,7 @@ function withRegistryNamespace(command: Command): Command {
 }
 
 async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw new MeshidError('ERR_REGISTRY_INVALID', '--password-stdin reads the password from standard input, which is a terminal', { hint: 'Pipe it in: `echo "$PASSWORD" | meshid registry add … --password-stdin`.' });
+  if (process.stdin.isTTY) throw new MeshidError('ERR_REGISTRY_INVALID', 'the credentials are read from standard input, which is a terminal', { hint: 'Pipe them in: `echo "$PASSWORD" | meshid registry add … --password-stdin`.' });
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
@@ -47,7 +49,7 @@ export function registerRegistryCommands(program: Command): void {
     .option('--server <address>', 'registry address, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com')
     .option('--username <user>', 'registry user')
     .option('--password-stdin', 'read the password from standard input')
-    .option('--docker-config <file>', 'a docker config.json ({"auths": …}) instead of --server/--username/--password-stdin')
+    .option('--docker-config <file>', 'a docker config.json ({"auths": …}), or - for standard input, instead of --server/--username/--password-stdin')
     .option('--replace', 'replace the credentials of an existing entry (re-keying)')
     .action(async (flags: RegistryFlags & { name?: string; server?: string; username?: string; passwordStdin?: boolean; dockerConfig?: string; replace?: boolean }, command: Command) => {
       const g = globalOptions(command);
@@ -58,7 +60,7 @@ export function registerRegistryCommands(program: Command): void {
         if (flags.server !== undefined || flags.username !== undefined || flags.passwordStdin) {
           throw new MeshidError('ERR_REGISTRY_INVALID', '--docker-config cannot be combined with --server, --username or --password-stdin');
         }
-        const text = await readFile(flags.dockerConfig, 'utf8').catch((error: unknown) => {
+        const text = flags.dockerConfig === '-' ? await readStdin() : await readFile(flags.dockerConfig, 'utf8').catch((error: unknown) => {
           throw new MeshidError('ERR_REGISTRY_INVALID', `--docker-config ${flags.dockerConfig ?? ''}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
         });
         config = parseDockerConfig(text, `--docker-config ${flags.dockerConfig}`);
@@ -98,7 +100,7 @@ export function registerRegistryCommands(program: Command): void {
     .option('--dry-run', 'say what would change, and change nothing')
     .action(async (flags: RegistryFlags & { meshNamespaces?: string; meshLabel?: string; dryRun?: boolean }, command: Command) => {
       const g = globalOptions(command);
-      const { loadKubeConfig, reconcileRegistries, meshScope, parseNamespaceList, resolveMeshNamespaces } = await lazy();
+      const { loadKubeConfig, reconcileRegistries, meshScope, parseNamespaceList, resolveMeshNamespaces } = await lazyScope();
       const kc = loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context });
       const scope = meshScope({
         meshidNamespace: g.namespace,
@@ -106,8 +108,8 @@ export function registerRegistryCommands(program: Command): void {
         namespaces: flags.meshNamespaces === undefined ? undefined : parseNamespaceList(flags.meshNamespaces),
         label: flags.meshLabel,
       });
-      const { present } = await resolveMeshNamespaces(kc, scope);
-      const result = await reconcileRegistries(kc, { registryNamespace: flags.registryNamespace, namespaces: present, dryRun: flags.dryRun ?? false });
+      const { present, absent } = await resolveMeshNamespaces(kc, scope);
+      const result = await reconcileRegistries(kc, { registryNamespace: flags.registryNamespace, namespaces: [...present, ...absent], dryRun: flags.dryRun ?? false });
       const conflicts = result.copies.filter((c) => c.action === 'conflict');
       if (g.output !== 'text') printStructured(result, g.output);
       else {
