@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,26 +121,18 @@ export function registerAuthCommands(program: Command): void {
       }
     });
 
-  withConnectFlags(program.command('dashboard').description('log in and open the dashboard in a browser'))
+  withConnectFlags(program.command('dashboard').description("log in and open the dashboard in a browser, through a local proxy to the apiserver's service proxy"))
     .option('--no-browser', 'print the URL instead of opening a browser')
-    .action(async (flags: ConnectFlags & { browser: boolean }, command: Command) => {
-      const { login } = await lazy();
-      const conn = await open(command, flags);
-      if (conn.mode !== 'url') {
-        throw new MeshidError('ERR_INVALID_ARGUMENT', 'the dashboard needs a direct address for now', {
-          hint: 'Pass --url, or log in once with --url so the context remembers it.',
-        });
-      }
-      const result = await login(conn);
-      const url = new URL(`/api/login?wrapped-token=${encodeURIComponent(result.wrappedToken)}`, conn.base).toString();
-      if (!flags.browser) {
-        process.stdout.write(`${url}\n`);
-        return;
-      }
-      const opener = process.platform === 'darwin' ? 'open' : 'xdg-open';
-      spawn(opener, [url], { stdio: 'ignore', detached: true }).on('error', () => {
-        process.stderr.write(`Could not start ${opener}; open this URL within 10 seconds:\n${url}\n`);
-      }).unref();
-      process.stderr.write(`Opened the dashboard as ${result.user.name}.\n`);
+    .option('--port <port>', 'local port of the dashboard proxy on 127.0.0.1 (0: any free port)', '50500')
+    .option('--port-forward', "reach meshid through a port-forward to one of its pods instead of the apiserver's service proxy")
+    .action(async (flags: ConnectFlags & { browser: boolean; port: string; portForward?: boolean }, command: Command) => {
+      const { runDashboard, parsePort } = await import('./dashboard.ts');
+      await runDashboard(globalOptions(command), {
+        url: flags.url,
+        insecureSkipTlsVerify: flags.insecureSkipTlsVerify,
+        portForward: flags.portForward,
+        port: parsePort(flags.port),
+        browser: flags.browser,
+      });
     });
 }

@@ -27,6 +27,8 @@ export interface Connection {
 export interface ConnectOptions {
   url?: string | undefined;
   insecureSkipTlsVerify?: boolean | undefined;
+  /** Go through the apiserver's service proxy even when the context remembers a server. */
+  serviceProxy?: boolean | undefined;
 }
 
 export async function connect(globals: GlobalOptions, options: ConnectOptions = {}): Promise<Connection> {
@@ -44,7 +46,7 @@ export async function connect(globals: GlobalOptions, options: ConnectOptions = 
       ? { type: 'certificate', certPem: pemText(tlsOptions.cert), keyPem: pemText(tlsOptions.key) }
       : { type: 'none' };
 
-  const direct = options.url ?? extension.server;
+  const direct = options.url ?? (options.serviceProxy ? undefined : extension.server);
   if (direct) {
     const base = new URL(direct);
     const ca = extension['certificate-authority-data'] ? Buffer.from(extension['certificate-authority-data'], 'base64').toString('utf8') : undefined;

@@ -1,0 +1,115 @@
+import { Agent as HttpsAgent } from 'node:https';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { Duplex, PassThrough, Writable, type Readable } from 'node:stream';
+import { CoreV1Api, PortForward, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { MeshidError } from '../core/index.ts';
+import { HTTPS_PORT } from '../install/index.ts';
+import type { DashboardUpstream } from './dashboard-proxy.ts';
+
+/** The label every meshid server pod carries (install's Deployment selector). */
+export const MESHID_POD_SELECTOR = 'app.kubernetes.io/name=meshid';
+
+/** client-node's PortForward, narrowed to what the tunnel uses (tests pass a fake). */
+export interface PortForwarder {
+  portForward(namespace: string, pod: string, ports: number[], output: Writable, err: Writable | null, input: Readable): Promise<unknown>;
+}
+
+/** The first (by name) meshid pod that runs, is Ready and is not going away. */
+export function pickMeshidPod(pods: V1Pod[], namespace: string): string {
+  const ready = pods
+    .filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Running' && (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'))
+    .map((p) => p.metadata?.name)
+    .filter((name): name is string => !!name)
+    .sort();
+  const pod = ready[0];
+  if (!pod) throw new MeshidError('ERR_NOT_FOUND', `no running meshid pod in ${namespace}: use the default service proxy or --url`);
+  return pod;
+}
+
+export async function findMeshidPod(kc: KubeConfig, namespace: string): Promise<string> {
+  const list = await kc
+    .makeApiClient(CoreV1Api)
+    .listNamespacedPod({ namespace, labelSelector: MESHID_POD_SELECTOR })
+    .catch((error: unknown) => {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code !== 'number') throw new MeshidError('ERR_KUBE_UNAVAILABLE', `cannot list meshid pods in ${namespace}: ${error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error)}`);
+      throw new MeshidError(code === 403 ? 'ERR_FORBIDDEN' : 'ERR_KUBE_REJECTED', `cannot list meshid pods in ${namespace}: HTTP ${code}`, {
+        hint: 'port-forward needs get/list on pods and create on pods/portforward there; the default service proxy needs neither.',
+      });
+    });
+  return pickMeshidPod(list.items, namespace);
+}
+
+/**
+ * One TCP connection to the pod's port through the apiserver's pods/portforward, as a
+ * Duplex: what is written goes to the pod, what the pod sends comes out.
+ */
+export function openTunnel(forwarder: PortForwarder, namespace: string, pod: string, port: number): Duplex {
+  const toPod = new PassThrough();
+  let socket: { close(): void; on(event: 'close', listener: () => void): unknown } | undefined;
+  const local = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      toPod.write(chunk, callback);
+    },
+    final(callback) {
+      toPod.end();
+      callback();
+    },
+    destroy(error, callback) {
+      socket?.close();
+      toPod.destroy();
+      callback(error);
+    },
+  });
+  const fromPod = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      local.push(chunk);
+      callback();
+    },
+  });
+  const errors = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      const text = chunk.toString('utf8').trim();
+      if (text) local.destroy(new Error(`port-forward to ${pod}:${port}: ${text}`));
+      callback();
+    },
+  });
+  forwarder.portForward(namespace, pod, [port], fromPod, errors, toPod).then(
+    (ws) => {
+      socket = (typeof ws === 'function' ? (ws as () => unknown)() : ws) as typeof socket;
+      if (local.destroyed) socket?.close();
+      socket?.on('close', () => local.push(null));
+    },
+    (error: unknown) => local.destroy(error instanceof Error ? error : new Error(String(error))),
+  );
+  return local;
+}
+
+/**
+ * Upstream through a port-forward to one meshid pod's HTTPS port. The local side stays plain
+ * HTTP on 127.0.0.1, like the service-proxy mode, so the browser sees no certificate warning.
+ * The pod's serving certificate is checked against the context's meshid CA when it has one;
+ * the tunnel itself is the apiserver's, authenticated with the user's credentials.
+ */
+export function portForwardUpstream(kc: KubeConfig, namespace: string, pod: string, options: { ca?: string; forwarder?: PortForwarder } = {}): DashboardUpstream {
+  const forwarder = options.forwarder ?? new PortForward(kc);
+  const origin = `https://localhost:${HTTPS_PORT}`;
+  const agent = new HttpsAgent({ keepAlive: true });
+  const tls: ConnectionOptions = options.ca ? { ca: options.ca, checkServerIdentity: () => undefined } : { rejectUnauthorized: false };
+  (agent as unknown as { createConnection: (o: ConnectionOptions) => Duplex }).createConnection = (o) =>
+    tlsConnect({ ...o, ...tls, servername: 'localhost', socket: openTunnel(forwarder, namespace, pod, HTTPS_PORT) });
+  return {
+    moveAuthorization: false,
+    prepare: (localPath) => Promise.resolve({ url: new URL(`${origin}${localPath}`), agent, headers: {} }),
+    toLocal(location) {
+      try {
+        const url = new URL(location, origin);
+        return url.origin === origin ? `${url.pathname}${url.search}${url.hash}` : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    close: () => agent.destroy(),
+  };
+}
