@@ -6,7 +6,7 @@ import { JOURNAL_CONFIGMAP, parseJournal, type RecoveryPlan, type RecoveryReport
 import { testEnv } from '../support/env.ts';
 import { runCli } from '../support/cli.ts';
 import { startTestServer, within, type TestServer } from '../support/server.ts';
-import { createWorkloads, fingerprint, legacyTokenSecret, publishedRoots, snapshot, spawnCli, tokenAccepted, waitForDefaultAccount } from './support.ts';
+import { createWorkloads, fingerprint, legacyTokenSecret, publishedRoots, runInTerminal, snapshot, spawnCli, tokenAccepted, waitForDefaultAccount } from './support.ts';
 
 const env = testEnv();
 const admin = loadKubeConfig({ kubeconfig: env.kubeconfigs.admin });
@@ -35,7 +35,8 @@ describe('meshid recover: dry run, confirmation, and an interrupted run resumed'
     await waitForDefaultAccount(core, APP);
     token = await legacyTokenSecret(core, APP, 'legacy-token');
     await createWorkloads(admin, APP);
-    assert.notEqual(await within(15_000, async () => (await publishedRoots(core, NS, ROOTS)).length === 1), undefined, 'the CA publishes its root');
+    // The CA publishes its root into every namespace; wait for it, so no later snapshot catches it arriving.
+    for (const ns of MESH) assert.notEqual(await within(15_000, async () => (await publishedRoots(core, ns, ROOTS)).length === 1), undefined, `the CA publishes its root in ${ns}`);
   });
   after(async () => {
     await t?.close();
@@ -83,6 +84,26 @@ describe('meshid recover: dry run, confirmation, and an interrupted run resumed'
       assert.match(res.stderr, message);
     }
     assert.equal(await journal(), undefined);
+  });
+
+  it('on a terminal, asks before acting: "n" changes nothing, "y" carries the plan out', async () => {
+    const before = await snapshot(admin, MESH, [ROOTS, JOURNAL_CONFIGMAP]);
+    const no = await runInTerminal(recover(), 'n\n');
+    assert.equal(no.code, 1, no.output);
+    assert.match(no.output, /^1\. service-account-tokens: /m);
+    assert.match(no.output, /Carry out this plan\? \[y\/N\]/);
+    assert.match(no.output, /Nothing was changed\./);
+    assert.deepEqual(await snapshot(admin, MESH, [ROOTS, JOURNAL_CONFIGMAP]), before);
+
+    const kid = async () => (JSON.parse(Buffer.from((await core.readNamespacedSecret({ namespace: NS, name: 'meshid-authentication' })).data?.['keys.json'] ?? '', 'base64').toString()) as { kid: string }[]).map((k) => k.kid);
+    const kids = await kid();
+    const yes = await runInTerminal(['--kubeconfig', env.kubeconfigs.admin, '-n', NS, 'recover', 'jwt-key', '--url', t.server.httpUrl], 'y\n');
+    assert.equal(yes.code, 0, yes.output);
+    assert.match(yes.output, /jwt-key +done/);
+    assert.match(yes.output, /✔ jwt-key: a session signed with an old key is refused/);
+    const now = await kid();
+    assert.equal(now.length, 1);
+    assert.ok(!kids.includes(now[0] ?? ''), 'a new session key');
   });
 
   it('resumes after being killed midway: done steps are skipped, nothing is rotated twice, and it completes', async () => {

@@ -93,3 +93,29 @@ export async function createWorkloads(kc: KubeConfig, namespace: string): Promis
   await apps.createNamespacedDaemonSet({ namespace, body: { metadata: { name: 'node-agent' }, spec: { selector: { matchLabels: labels('node-agent') }, template: template('node-agent') } } });
   await core.createNamespacedPod({ namespace, body: { metadata: { name: 'debug' }, spec: { containers: [{ name: 'sh', image: 'registry.example.com/busybox:1' }] } } });
 }
+
+/**
+ * Runs the CLI on a pseudo-terminal (util-linux `script`), typing `input`, so the y/N prompt
+ * is exercised as a person meets it. Answers the exit code and everything the terminal showed.
+ */
+export function runInTerminal(args: string[], input: string, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+  const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  // A pty from `script` has no size; give it a real terminal's, as spinners measure it.
+  const command = `stty cols 120 rows 40; ${[process.execPath, MESHID_BIN, ...args].map(quote).join(' ')}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`meshid ${args.join(' ')} on a terminal timed out\n${output}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+    child.stdin.end(input);
+  });
+}
