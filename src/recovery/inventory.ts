@@ -25,6 +25,8 @@ export interface CaInventory {
   /** Roots trusted now. */
   bundle: string[];
   rotationInProgress: boolean;
+  /** A new root is announced and not yet signing. */
+  pendingRoot: boolean;
 }
 
 /** Everything a plan is built from, read with the operator's RBAC and nothing written. */
@@ -67,9 +69,15 @@ export async function tokenSecrets(kc: KubeConfig, namespace: string): Promise<{
 export async function readCa(kc: KubeConfig, namespace: string): Promise<CaInventory> {
   try {
     const status = await caStatus(kc, namespace);
-    return { mode: status.mode, rootFingerprint: status.rootFingerprint, bundle: status.trustBundle.map((r) => r.fingerprint), rotationInProgress: status.rotation !== undefined };
+    return {
+      mode: status.mode,
+      rootFingerprint: status.rootFingerprint,
+      bundle: status.trustBundle.map((r) => r.fingerprint),
+      rotationInProgress: status.rotation !== undefined,
+      pendingRoot: status.rotation?.newRootSignsAt !== undefined,
+    };
   } catch (error) {
-    if (isMeshidError(error, 'ERR_NOT_FOUND')) return { mode: 'absent', bundle: [], rotationInProgress: false };
+    if (isMeshidError(error, 'ERR_NOT_FOUND')) return { mode: 'absent', bundle: [], rotationInProgress: false, pendingRoot: false };
     throw error;
   }
 }
@@ -90,7 +98,7 @@ export async function gatherInventory(kc: KubeConfig, options: InventoryOptions)
     session: { present: false, keys: 0 },
     signingKeys: [],
     adminToken: false,
-    ca: { mode: 'absent', bundle: [], rotationInProgress: false },
+    ca: { mode: 'absent', bundle: [], rotationInProgress: false, pendingRoot: false },
     registry: { entries: [], reconcile: undefined },
     journal: (await Journal.peek(kc, options.meshidNamespace)).state,
   };

@@ -115,7 +115,7 @@ function signingKey(inv: Inventory, options: PlanOptions, newSerial: number | un
   };
 }
 
-function ca(inv: Inventory, options: PlanOptions): StepPlan {
+function ca(inv: Inventory, options: PlanOptions, announced: string | undefined): StepPlan {
   const base = { step: 'ca' as const, description: STEP_DESCRIPTIONS.ca };
   const restarts = options.ca.restartWorkloads ? restartActions(inv) : [];
   const publish: PlannedAction = {
@@ -141,9 +141,17 @@ function ca(inv: Inventory, options: PlanOptions): StepPlan {
       actions: [{ action: 'plug', kind: 'Secret', namespace: inv.meshidNamespace, name: PLUGGED_CA_SECRET, detail: `new root sha256:${options.ca.pluggedRoot}` }, publish, ...restarts],
     };
   }
+  if (announced && inv.ca.bundle.includes(announced)) {
+    return {
+      ...base,
+      summary: `follow the rotation to root sha256:${announced.slice(0, 16)}… that the interrupted run announced, until the old roots are gone${options.ca.restartWorkloads ? `; then ${restartSummary(inv)}` : ''}`,
+      actions: [publish, ...restarts],
+    };
+  }
+  const pending = inv.ca.pendingRoot ? ' (the rotation under way is dropped first: its new root sat beside the old key)' : '';
   return {
     ...base,
-    summary: `new self-signed root replacing sha256:${(inv.ca.rootFingerprint ?? '').slice(0, 16)}…: ${timing}${options.ca.restartWorkloads ? `; then ${restartSummary(inv)}` : ''}`,
+    summary: `new self-signed root replacing sha256:${(inv.ca.rootFingerprint ?? '').slice(0, 16)}…${pending}: ${timing}${options.ca.restartWorkloads ? `; then ${restartSummary(inv)}` : ''}`,
     actions: [{ action: 'rotate', kind: 'Secret', namespace: inv.meshidNamespace, name: CA_SECRET, detail: timing }, publish, ...restarts],
   };
 }
@@ -198,7 +206,7 @@ export function buildPlan(inv: Inventory, options: PlanOptions): RecoveryPlan {
       case 'signing-key':
         return signingKey(inv, options, journal?.progress['signing-key']?.newSerial);
       case 'ca':
-        return ca(inv, options);
+        return ca(inv, options, journal?.progress.ca?.newRoot);
       case 'registry':
         return registry(inv);
     }

@@ -43,7 +43,7 @@ function inventory(over: Partial<Inventory> = {}): Inventory {
     session: { present: true, keys: 2 },
     signingKeys: [1, 2],
     adminToken: true,
-    ca: { mode: 'self-signed', rootFingerprint: 'ab'.repeat(32), bundle: ['ab'.repeat(32)], rotationInProgress: false },
+    ca: { mode: 'self-signed', rootFingerprint: 'ab'.repeat(32), bundle: ['ab'.repeat(32)], rotationInProgress: false, pendingRoot: false },
     registry: {
       entries: [{ name: 'corp', servers: [{ server: 'r.example.com', username: 'robot' }], updatedAt: '2030-01-01T00:00:00.000Z' }],
       reconcile: {
@@ -143,14 +143,23 @@ describe('the recovery plan (built from an inventory, without Kubernetes)', () =
     assert.equal(rotate.blocked, undefined);
     const restarting = step(buildPlan(inventory(), options({ ca: { propagationMs: 5000, graceMs: 0, restartWorkloads: true } })), 'ca');
     assert.ok(restarting.actions.some((a) => a.action === 'restart' && a.name === 'web'), '--restart-workloads adds the restarts');
-    const plugged = inventory({ ca: { mode: 'plugged-in', rootFingerprint: 'cd'.repeat(32), bundle: [], rotationInProgress: false } });
+    const plugged = inventory({ ca: { mode: 'plugged-in', rootFingerprint: 'cd'.repeat(32), bundle: [], rotationInProgress: false, pendingRoot: false } });
     const blocked = step(buildPlan(plugged, options()), 'ca');
     assert.match(blocked.blocked ?? '', /--cert-chain, --key and --root/);
     const plug = step(buildPlan(plugged, options({ ca: { propagationMs: 0, graceMs: 0, restartWorkloads: false, pluggedRoot: 'ef'.repeat(32) } })), 'ca');
     assert.equal(plug.blocked, undefined);
     assert.deepEqual(plug.actions.map((a) => `${a.action} ${a.name}`), ['plug cacerts', 'publish istio-ca-root-cert']);
-    const absent = step(buildPlan(inventory({ ca: { mode: 'absent', bundle: [], rotationInProgress: false } }), options()), 'ca');
+    const absent = step(buildPlan(inventory({ ca: { mode: 'absent', bundle: [], rotationInProgress: false, pendingRoot: false } }), options()), 'ca');
     assert.equal(absent.actions.length, 0);
+  });
+
+  it('says a pending rotation is dropped, and follows the one an interrupted recovery announced', () => {
+    const pending = inventory({ ca: { mode: 'self-signed', rootFingerprint: 'ab'.repeat(32), bundle: ['ab'.repeat(32), 'cd'.repeat(32)], rotationInProgress: true, pendingRoot: true } });
+    assert.match(step(buildPlan(pending, options()), 'ca').summary, /the rotation under way is dropped first/);
+    const journal = { id: 'r2', steps: [...STEPS], startedAt: 't', progress: { ca: { startedAt: 't', newRoot: 'cd'.repeat(32) } } };
+    const resumed = step(buildPlan({ ...pending, journal }, options()), 'ca');
+    assert.match(resumed.summary, /follow the rotation to root sha256:cdcdcdcdcdcdcdcd… that the interrupted run announced/);
+    assert.deepEqual(resumed.actions.map((a) => a.action), ['publish'], 'no second rotation');
   });
 
   it('lists registry entries by server and user, and what reconcile would change', () => {

@@ -6,7 +6,7 @@ import { JOURNAL_CONFIGMAP, parseJournal, type RecoveryPlan, type RecoveryReport
 import { testEnv } from '../support/env.ts';
 import { runCli } from '../support/cli.ts';
 import { startTestServer, within, type TestServer } from '../support/server.ts';
-import { createWorkloads, fingerprint, legacyTokenSecret, publishedRoots, runInTerminal, snapshot, spawnCli, tokenAccepted, waitForDefaultAccount } from './support.ts';
+import { createWorkloads, fingerprint, legacyTokenSecret, publishedRoots, runInTerminal, snapshot, spawnCli, tokenAccepted, waitForDefaultAccount, workloadsSettled } from './support.ts';
 
 const env = testEnv();
 const admin = loadKubeConfig({ kubeconfig: env.kubeconfigs.admin });
@@ -35,6 +35,7 @@ describe('meshid recover: dry run, confirmation, and an interrupted run resumed'
     await waitForDefaultAccount(core, APP);
     token = await legacyTokenSecret(core, APP, 'legacy-token');
     await createWorkloads(admin, APP);
+    await workloadsSettled(admin, APP);
     // The CA publishes its root into every namespace; wait for it, so no later snapshot catches it arriving.
     for (const ns of MESH) assert.notEqual(await within(15_000, async () => (await publishedRoots(core, ns, ROOTS)).length === 1), undefined, `the CA publishes its root in ${ns}`);
   });
@@ -97,7 +98,7 @@ describe('meshid recover: dry run, confirmation, and an interrupted run resumed'
 
     const kid = async () => (JSON.parse(Buffer.from((await core.readNamespacedSecret({ namespace: NS, name: 'meshid-authentication' })).data?.['keys.json'] ?? '', 'base64').toString()) as { kid: string }[]).map((k) => k.kid);
     const kids = await kid();
-    const yes = await runInTerminal(['--kubeconfig', env.kubeconfigs.admin, '-n', NS, 'recover', 'jwt-key', '--url', t.server.httpUrl], 'y\n');
+    const yes = await runInTerminal(['--kubeconfig', env.kubeconfigs.admin, '-n', NS, 'recover', 'jwt-key', '--mesh-namespaces', MESH.join(','), '--url', t.server.httpUrl], 'y\n');
     assert.equal(yes.code, 0, yes.output);
     assert.match(yes.output, /jwt-key +done/);
     assert.match(yes.output, /✔ jwt-key: a session signed with an old key is refused/);
@@ -121,6 +122,10 @@ describe('meshid recover: dry run, confirmation, and an interrupted run resumed'
     assert.equal(interrupted.progress.ca?.completedAt, undefined);
     const serial = interrupted.progress['signing-key']?.newSerial;
     const newRoot = interrupted.progress.ca?.newRoot;
+
+    const preview = await runCli(recover('--dry-run'), { timeoutMs: 60_000 });
+    assert.match(preview.stdout, new RegExp(`Resumes the interrupted recovery ${interrupted.id} .*done already: service-account-tokens, jwt-key, signing-key`));
+    assert.match(preview.stdout, /4\. ca: follow the rotation to root sha256:.* that the interrupted run announced/);
 
     const again = await runCli(recover('--yes', '-o', 'json'), { timeoutMs: 180_000 });
     assert.equal(again.code, 0, `${again.stderr}\n${again.stdout}`);

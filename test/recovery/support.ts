@@ -119,3 +119,17 @@ export function runInTerminal(args: string[], input: string, timeoutMs = 60_000)
     child.stdin.end(input);
   });
 }
+
+/** Waits until the controllers have caught up with the workloads, so a later snapshot sees no late status write. */
+export async function workloadsSettled(kc: KubeConfig, namespace: string): Promise<void> {
+  const apps = kc.makeApiClient(AppsV1Api);
+  const settled = await within(30_000, async () => {
+    const [d, s, ds] = await Promise.all([apps.listNamespacedDeployment({ namespace }), apps.listNamespacedStatefulSet({ namespace }), apps.listNamespacedDaemonSet({ namespace })]);
+    const seen = [...d.items, ...s.items, ...ds.items].every((o) => (o.status?.observedGeneration ?? 0) >= (o.metadata?.generation ?? 1));
+    const scaled = d.items.every((o) => (o.status?.replicas ?? 0) === (o.spec?.replicas ?? 1));
+    return seen && scaled;
+  });
+  if (settled === undefined) throw new Error(`the workloads in ${namespace} did not settle within 30 s`);
+  // The last status writes of a round land together; let them.
+  await new Promise((r) => setTimeout(r, 1000));
+}
