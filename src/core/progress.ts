@@ -20,7 +20,8 @@ export const silentProgress: Progress = {
 };
 
 export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
-  if (!stream.isTTY) return lineProgress(stream);
+  // A terminal that reports no width (a pty nobody sized) makes a spinner redraw endlessly.
+  if (!stream.isTTY || !stream.columns) return lineProgress(stream);
   let spinner: Ora | undefined;
   return {
     start(text) {

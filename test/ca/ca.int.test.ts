@@ -32,7 +32,7 @@ describe('workload CA against the real apiserver', () => {
   before(async () => {
     t = await startTestServer(NS, { ca: { enabled: true, port: 0, keyType: 'ec', maxTtlSeconds: 7 * 24 * 3600, rootConfigMap: ROOTS } });
     address = t.server.caAddress ?? '';
-    assert.ok(await within(10_000, async () => (await publishedRoots(NS)).length === 1), 'roots published in the CA namespace');
+    assert.notEqual(await within(10_000, async () => (await publishedRoots(NS)).length === 1), undefined, 'roots published in the CA namespace');
     root = (await publishedRoots(NS))[0] ?? '';
     token = await workloadToken(admin, 'ca-work', 'web');
   });
@@ -130,9 +130,9 @@ describe('workload CA against the real apiserver', () => {
   it('publishes the root in every namespace, including one created later', async () => {
     await core.createNamespace({ body: { metadata: { name: 'ca-late' } } });
     try {
-      assert.ok(await within(10_000, async () => (await publishedRoots('ca-late'))[0]?.trim() === root.trim()), 'ConfigMap in the new namespace');
+      assert.notEqual(await within(10_000, async () => (await publishedRoots('ca-late'))[0]?.trim() === root.trim()), undefined, 'ConfigMap in the new namespace');
       await core.deleteNamespacedConfigMap({ namespace: 'ca-late', name: ROOTS });
-      assert.ok(await within(10_000, async () => (await publishedRoots('ca-late')).length === 1), 'a deleted copy comes back');
+      assert.notEqual(await within(10_000, async () => (await publishedRoots('ca-late')).length === 1), undefined, 'a deleted copy comes back');
     } finally {
       await core.deleteNamespace({ name: 'ca-late' }).catch(() => undefined);
     }
@@ -143,21 +143,21 @@ describe('workload CA against the real apiserver', () => {
     assert.equal(status0.mode, 'self-signed');
     const rotated = await runCli(['--kubeconfig', env.kubeconfigs.admin, '-n', NS, 'ca', 'rotate', '--propagation', '2s', '--grace', '3s']);
     assert.equal(rotated.code, 0, rotated.stderr);
-    assert.ok(await within(10_000, async () => (await publishedRoots('ca-work')).length === 2), 'bundle holds old and new roots');
+    assert.notEqual(await within(10_000, async () => (await publishedRoots('ca-work')).length === 2), undefined, 'bundle holds old and new roots');
     const bundle = await publishedRoots('ca-work');
     assert.equal(bundle[0]?.trim(), root.trim(), 'the old root still signs, so it comes first');
     const newRoot = bundle.find((r) => r.trim() !== root.trim()) ?? '';
     const { csr } = await makeCsr({ uris: [spiffe('ca-work', 'web')] });
     let chain: string[] = [];
-    assert.ok(
+    assert.notEqual(
       await within(10_000, async () => {
         chain = (await createCertificate(address, bundle.join(''), token, csr)).chain ?? [];
         return chain.at(-1)?.trim() === newRoot.trim();
-      }),
+      }), undefined,
       'leaves come from the new root after the propagation delay',
     );
     assert.ok(new X509Certificate(chain[0] ?? '').verify(new X509Certificate(newRoot).publicKey));
-    assert.ok(await within(15_000, async () => (await publishedRoots('ca-work')).length === 1), 'the old root leaves the bundle after the grace period');
+    assert.notEqual(await within(15_000, async () => (await publishedRoots('ca-work')).length === 1), undefined, 'the old root leaves the bundle after the grace period');
     assert.equal((await publishedRoots('ca-work'))[0]?.trim(), newRoot.trim());
     const after = JSON.parse((await runCli(['--kubeconfig', env.kubeconfigs.admin, '-n', NS, 'ca', 'status', '-o', 'json'])).stdout) as { rootFingerprint: string };
     assert.notEqual(after.rootFingerprint, status0.rootFingerprint);
