@@ -37,6 +37,11 @@ export function buildProgram(): Command {
 
 /** Runs the CLI; errors become one line on stderr (plus a hint) and a non-zero exit. */
 export async function main(argv: string[] = process.argv): Promise<number> {
+  // `meshid … | head` closes the pipe early; that is the reader's choice, not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   try {
     await buildProgram().parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
