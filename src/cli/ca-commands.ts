@@ -1,28 +1,13 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { MeshidError } from '../core/index.ts';
+import { durationFlag, readFlagFile } from './flags.ts';
 import { globalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
 
 // Loaded when a command runs, so `--help` stays instant.
-const lazy = async () => ({ ...(await import('../kube/index.ts')), ...(await import('../ca/index.ts')), ...(await import('../tokens/index.ts')) });
+const lazy = async () => ({ ...(await import('../kube/index.ts')), ...(await import('../ca/index.ts')) });
 
-async function readPemFile(flag: string, path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    throw new MeshidError('ERR_INVALID_ARGUMENT', `${flag} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
-  }
-}
 
-async function duration(flag: string, text: string): Promise<number> {
-  const { parseDuration } = await lazy();
-  try {
-    return parseDuration(text);
-  } catch (error) {
-    throw new MeshidError('ERR_INVALID_ARGUMENT', `${flag}: ${(error as Error).message}`, { cause: error });
-  }
-}
 
 export function registerCaCommands(program: Command): void {
   const ca = program.command('ca').description('the workload CA: its root (Secret istio-ca-secret or cacerts) and trust bundle');
@@ -54,8 +39,8 @@ export function registerCaCommands(program: Command): void {
       const g = globalOptions(command);
       const { loadKubeConfig, rotateCa } = await lazy();
       const result = await rotateCa(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }), g.namespace, {
-        propagationMs: await duration('--propagation', flags.propagation),
-        graceMs: await duration('--grace', flags.grace),
+        propagationMs: await durationFlag('--propagation', flags.propagation),
+        graceMs: await durationFlag('--grace', flags.grace),
       });
       if (g.output !== 'text') return printStructured(result, g.output);
       process.stderr.write(
@@ -78,11 +63,11 @@ export function registerCaCommands(program: Command): void {
       }
       const { loadKubeConfig, plugCa } = await lazy();
       const result = await plugCa(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }), g.namespace, {
-        certChainPem: await readPemFile('--cert-chain', flags.certChain ?? ''),
-        keyPem: await readPemFile('--key', flags.key ?? ''),
-        rootCertPem: await readPemFile('--root', flags.root ?? ''),
-        ...(flags.caCert ? { caCertPem: await readPemFile('--ca-cert', flags.caCert) } : {}),
-        graceMs: await duration('--grace', flags.grace),
+        certChainPem: await readFlagFile('--cert-chain', flags.certChain ?? ''),
+        keyPem: await readFlagFile('--key', flags.key ?? ''),
+        rootCertPem: await readFlagFile('--root', flags.root ?? ''),
+        ...(flags.caCert ? { caCertPem: await readFlagFile('--ca-cert', flags.caCert) } : {}),
+        graceMs: await durationFlag('--grace', flags.grace),
       });
       if (g.output !== 'text') return printStructured(result, g.output);
       process.stderr.write(`Plugged in the CA with root sha256:${result.rootFingerprint}; agents renew every leaf from it now.\n`);

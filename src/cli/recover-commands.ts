@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { MeshidError, terminalProgress } from '../core/index.ts';
+import { durationFlag, readFlagFile } from './flags.ts';
 import { globalOptions, type GlobalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
 
@@ -34,22 +34,7 @@ interface RecoverFlags {
   insecureSkipTlsVerify?: boolean;
 }
 
-async function duration(flag: string, text: string): Promise<number> {
-  const { parseDuration } = await lazy();
-  try {
-    return parseDuration(text);
-  } catch (error) {
-    throw new MeshidError('ERR_INVALID_ARGUMENT', `${flag}: ${(error as Error).message}`, { cause: error });
-  }
-}
 
-async function pemFile(flag: string, path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    throw new MeshidError('ERR_INVALID_ARGUMENT', `${flag} ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
-  }
-}
 
 /**
  * The meshid server for the checks only it can answer, reached the way `meshid login`
@@ -131,23 +116,23 @@ export function registerRecoverCommands(program: Command): void {
         }),
         steps,
         ca: {
-          propagationMs: await duration('--ca-propagation', flags.caPropagation),
-          graceMs: await duration('--ca-grace', flags.caGrace),
+          propagationMs: await durationFlag('--ca-propagation', flags.caPropagation),
+          graceMs: await durationFlag('--ca-grace', flags.caGrace),
           restartWorkloads: flags.restartWorkloads ?? false,
           ...(given === 3
             ? {
                 plugged: {
-                  certChainPem: await pemFile('--cert-chain', flags.certChain ?? ''),
-                  keyPem: await pemFile('--key', flags.key ?? ''),
-                  rootCertPem: await pemFile('--root', flags.root ?? ''),
-                  ...(flags.caCert ? { caCertPem: await pemFile('--ca-cert', flags.caCert) } : {}),
+                  certChainPem: await readFlagFile('--cert-chain', flags.certChain ?? ''),
+                  keyPem: await readFlagFile('--key', flags.key ?? ''),
+                  rootCertPem: await readFlagFile('--root', flags.root ?? ''),
+                  ...(flags.caCert ? { caCertPem: await readFlagFile('--ca-cert', flags.caCert) } : {}),
                 },
               }
             : {}),
         },
         reissueAdminToken: flags.reissueAdminToken,
-        rolloutTimeoutMs: await duration('--rollout-timeout', flags.rolloutTimeout),
-        verifyTimeoutMs: await duration('--verify-timeout', flags.verifyTimeout),
+        rolloutTimeoutMs: await durationFlag('--rollout-timeout', flags.rolloutTimeout),
+        verifyTimeoutMs: await durationFlag('--verify-timeout', flags.verifyTimeout),
       };
       const kc = loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context });
       const { plan, inventory } = await planRecovery(kc, options);

@@ -15,7 +15,6 @@ import { runCli } from '../support/cli.ts';
 import { startTestServer, within, type TestServer } from '../support/server.ts';
 import { ownKubeconfig } from '../support/session.ts';
 import { createCertificate, makeCsr, workloadToken } from '../support/workload.ts';
-import { runCliWithInput } from '../registry/cli-input.ts';
 import { createWorkloads, fingerprint, legacyTokenSecret, publishedRoots, tokenAccepted, waitForDefaultAccount } from './support.ts';
 
 const env = testEnv();
@@ -103,11 +102,11 @@ describe('compromise drill: `meshid recover all --yes` against a dedicated insta
     await createWorkloads(admin, A);
 
     // A registry entry reconciled into A; then re-keyed by the operator but not yet reconciled.
-    const added = await runCliWithInput(registryCli('add', '--name', 'corp', '--server', 'registry.example.com', '--username', 'robot', '--password-stdin'), 'old-password\n');
+    const added = await runCli(registryCli('add', '--name', 'corp', '--server', 'registry.example.com', '--username', 'robot', '--password-stdin'), { input: 'old-password\n' });
     assert.equal(added.code, 0, added.stderr);
     const reconciled = await runCli(registryCli('reconcile', '--mesh-namespaces', A));
     assert.equal(reconciled.code, 0, reconciled.stderr);
-    const rekeyed = await runCliWithInput(registryCli('add', '--name', 'corp', '--server', 'registry.example.com', '--username', 'robot', '--password-stdin', '--replace'), 'new-password\n');
+    const rekeyed = await runCli(registryCli('add', '--name', 'corp', '--server', 'registry.example.com', '--username', 'robot', '--password-stdin', '--replace'), { input: 'new-password\n' });
     assert.equal(rekeyed.code, 0, rekeyed.stderr);
 
     const res = await runCli(

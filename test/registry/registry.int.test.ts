@@ -7,7 +7,6 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { decodeSecret, loadKubeConfig } from '../../src/kube/index.ts';
 import { testEnv } from '../support/env.ts';
 import { runCli } from '../support/cli.ts';
-import { runCliWithInput } from './cli-input.ts';
 
 const env = testEnv();
 const admin = loadKubeConfig({ kubeconfig: env.kubeconfigs.admin });
@@ -18,7 +17,7 @@ const common = ['--kubeconfig', env.kubeconfigs.admin, 'registry'];
 const scope = ['--registry-namespace', STORE];
 const targets = [...scope, '--mesh-namespaces', `${A},${B},reg-int-absent`];
 const meshid = (...args: string[]) => runCli([...common, ...args]);
-const add = (password: string, ...args: string[]) => runCliWithInput([...common, 'add', ...scope, '--password-stdin', ...args], password);
+const add = (password: string, ...args: string[]) => runCli([...common, 'add', ...scope, '--password-stdin', ...args], { input: password });
 
 /** Every Secret of a namespace by name and resourceVersion: what "nothing changed" compares. */
 async function snapshot(namespace: string): Promise<Record<string, string>> {
@@ -139,7 +138,7 @@ describe('meshid registry against the real apiserver', () => {
 
   it("leaves a Secret that is not meshid's alone, and says so with a non-zero exit", async () => {
     await core.createNamespacedSecret({ namespace: B, body: { metadata: { name: 'other' }, type: 'Opaque', stringData: { x: 'y' } } });
-    const added = await runCliWithInput([...common, 'add', ...scope, '--name', 'other', '--docker-config', '-'], JSON.stringify({ auths: { 'ghcr.io': { username: 'u', password: 'p' } } }));
+    const added = await runCli([...common, 'add', ...scope, '--name', 'other', '--docker-config', '-'], { input: JSON.stringify({ auths: { 'ghcr.io': { username: 'u', password: 'p' } } }) });
     assert.equal(added.code, 0, added.stderr);
     const res = await meshid('reconcile', ...targets);
     assert.equal(res.code, 1, res.stderr);
