@@ -1,79 +1,15 @@
 import assert from 'node:assert/strict';
-import { X509Certificate, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { Agent, createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { ManualClock, MeshidError, createLogger, systemClock, type Clock } from '../../src/core/index.ts';
-import { createAuthority, issueLeaf, type Authority } from '../../src/pki/index.ts';
-import {
-  LoginService,
-  PROOF_CONTEXT,
-  SESSION_TTL_MS,
-  SessionTokens,
-  StaticSessionKeys,
-  type Capabilities,
-  type Identity,
-  type KubeReviews,
-} from '../../src/authn/index.ts';
-import { buildApp } from '../../src/server/app.ts';
-import { ServerMetrics } from '../../src/server/metrics.ts';
+import { ManualClock, systemClock } from '../../src/core/index.ts';
+import { createAuthority, issueLeaf } from '../../src/pki/index.ts';
+import { PROOF_CONTEXT, SESSION_TTL_MS, type Capabilities } from '../../src/authn/index.ts';
+import { alice, caps, testApp } from '../support/app.ts';
 import type { Upstream } from '../../src/server/upstream.ts';
-
-const alice: Identity = { name: 'alice', groups: ['dev', 'system:authenticated'] };
-const carol: Identity = { name: 'carol', groups: ['qa'], uid: 'carol-uid', extra: { scopes: ['read', 'write'] } };
-const caps: Capabilities = { 'pods/list': true, 'usertokens.meshid.io/create': false };
-
-class FakeReviews implements KubeReviews {
-  async reviewToken(token: string): Promise<Identity> {
-    if (token === 'good') return alice;
-    if (token === 'carol') return carol;
-    throw new MeshidError('ERR_LOGIN_FAILED', 'Kubernetes did not accept the token');
-  }
-
-  async capabilities(): Promise<Capabilities> {
-    return caps;
-  }
-}
-
-/** An Upstream for apps whose tests never reach Kubernetes; nothing listens on port 1. */
-function unusedUpstream(): Upstream {
-  const agent = new Agent();
-  return { url: new URL('https://127.0.0.1:1'), agent, authorization: () => 'Bearer server-token', close: () => agent.destroy() };
-}
-
-interface TestApp {
-  app: FastifyInstance;
-  tokens: SessionTokens;
-  clock: Clock;
-  metrics: ServerMetrics;
-  /** The cluster's client CA, as the fake ClientCaSource publishes it. */
-  clientCa: Authority;
-}
-
-async function testApp(options: { anonymousAuth?: boolean; ready?: () => boolean; upstream?: Upstream; clock?: Clock } = {}): Promise<TestApp> {
-  // Certificates are made against the wall clock, so the test clock starts there.
-  const clock = options.clock ?? new ManualClock(Date.now());
-  const keys = new StaticSessionKeys();
-  const tokens = new SessionTokens(keys, clock);
-  const ca = await createAuthority('cluster-client-ca');
-  const roots = { roots: async () => [new X509Certificate(ca.certPem)] };
-  const metrics = new ServerMetrics();
-  const app = buildApp({
-    log: createLogger('test', 'silent'),
-    tokens,
-    login: new LoginService({ reviews: new FakeReviews(), clientCa: roots, tokens, keys, clock }),
-    upstream: options.upstream ?? unusedUpstream(),
-    metrics,
-    anonymousAuth: options.anonymousAuth ?? false,
-    bodyLimitBytes: 65536,
-    ready: options.ready ?? (() => true),
-    clock,
-  });
-  await app.ready();
-  return { app, tokens, clock, metrics, clientCa: ca };
-}
 
 interface ProblemBody {
   type: string;
