@@ -3,7 +3,6 @@
 // in-process signing limit (CSR check + sign, one core) measured in the same run. The CA
 // runs as its own process and the load comes from ghz (Go), so neither shares an event loop.
 import { execFile } from 'node:child_process';
-import { webcrypto } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -11,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api } from '@kubernetes/client-node';
-import * as x509 from '@peculiar/x509';
 import { CA_SERVICE_NAME, LeafSigner, ROOT_CONFIGMAP_KEY, checkCsr, createSelfSignedRoot, loadCaMaterial } from '../src/ca/index.ts';
+import { createKeyAndCsr } from '../src/agent/index.ts';
 import { MESHID_BIN, ensureGhz, freePort, spawnPeer } from '../src/cluster/index.ts';
 import { terminalProgress } from '../src/core/index.ts';
 import { loadKubeConfig } from '../src/kube/index.ts';
@@ -27,13 +26,6 @@ const PROTO = fileURLToPath(new URL('../proto/istio-ca.proto', import.meta.url))
 const run = promisify(execFile);
 const URI = 'spiffe://cluster.local/ns/bench-ca/sa/load';
 
-/** The CSR Istio's agent sends by default: an RSA-2048 key and the SPIFFE URI only. */
-async function rsaCsr(): Promise<string> {
-  const alg = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
-  const keys = await webcrypto.subtle.generateKey(alg, false, ['sign', 'verify']);
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ keys, signingAlgorithm: alg, extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: URI }])] });
-  return csr.toString('pem');
-}
 
 interface GhzReport {
   /** Nanoseconds. */
@@ -73,7 +65,8 @@ export const benchmark: Benchmark = {
     await core.createNamespace({ body: { metadata: { name: 'bench-ca' } } }).catch(() => undefined);
     await core.createNamespacedServiceAccount({ namespace: 'bench-ca', body: { metadata: { name: 'load' } } }).catch(() => undefined);
     const token = (await core.createNamespacedServiceAccountToken({ namespace: 'bench-ca', name: 'load', body: { spec: { audiences: ['istio-ca'], expirationSeconds: 3600 } } })).status?.token ?? '';
-    const csr = await rsaCsr();
+    // Istio's agent sends RSA-2048 CSRs by default; meshid's agent makes the same shape.
+    const csr = (await createKeyAndCsr(URI, 'rsa')).csrPem;
     const binary = await ensureGhz({ progress: terminalProgress() });
     const rows: Row[] = [];
     for (const keyType of ['rsa', 'ec'] as const) {
