@@ -20,8 +20,6 @@ export const SCHEMA = /* GraphQL */ `
     registries: [Registry!]!
     "Logins, tokens issued and revoked, rotations and recovery runs, newest first (Kubernetes Events)."
     securityEvents(limit: Int = 50): [SecurityEvent!]!
-    "Read-only: the plan that meshid recover all would run now."
-    recoverPlan: RecoveryPlan!
   }
 
   type Mutation {
@@ -31,6 +29,8 @@ export const SCHEMA = /* GraphQL */ `
     rotateCA: CertificateAuthority!
     registryAdd(name: String!, server: String!, username: String!, password: String!, email: String): Registry!
     registryRemove(name: String!): Boolean!
+    "Read-only: the plan that meshid recover all would run now. A mutation because it is authorized as create recoveries.meshid.io: the plan lists every key."
+    recoverPlan: RecoveryPlan!
   }
 
   type Me {
