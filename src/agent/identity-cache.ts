@@ -195,7 +195,12 @@ export class CertificateCache {
     if (this.#closed || this.#entries.get(entry.key) !== entry) return issued;
     entry.current = issued;
     entry.failures = 0;
-    this.#schedule(entry, renewalDelay(issued.notBefore, issued.notAfter, clock.now(), this.#options.random));
+    // CAs backdate notBefore against clock skew (meshid's and Istio's by a minute). The life
+    // the workload gets starts now: measured from a backdated notBefore, "half" would come a
+    // minute early, and for a TTL under about two minutes it lies in the past (a renewal
+    // every 100 ms).
+    const now = clock.now();
+    this.#schedule(entry, renewalDelay(Math.max(issued.notBefore, now), issued.notAfter, now, this.#options.random));
     log.info({ namespace: entry.identity.namespace, serviceAccount: entry.identity.serviceAccount, serial: issued.serial, notAfter: new Date(issued.notAfter).toISOString() }, 'issued a workload certificate');
     for (const subscriber of [...entry.subscribers]) subscriber.certificateIssued(issued);
     return issued;

@@ -89,6 +89,29 @@ describe('renewal and pushes', () => {
       stream.close();
     }));
 
+  it('measures half the lifetime from the issue, not from a notBefore the CA backdated', async () => {
+    // A 20 s certificate from a CA that backdates a minute, as meshid's does: 80 s between
+    // notBefore and notAfter, whose half lies 20 s in the past at the moment of issue.
+    const h = await startHarness({ server: { certificateTtlSeconds: 20 } });
+    try {
+      h.ca.backdateMs = 60_000;
+      const token = h.reviewer.add('token-backdated', 'renew', 'short');
+      const stream = openStream(h.client(), bearer(token));
+      stream.send(request(['default']));
+      const first = await stream.next();
+      stream.send(ack(first, ['default']));
+      assert.equal(Date.parse(leafOf(first).validFrom), h.clock.now() - 60_000, 'the leaf is backdated');
+      assert.equal(h.scheduler.nextIn(), 10_000, 'half of the 20 s the workload really has');
+      h.scheduler.advance(10_000);
+      const renewed = await stream.next();
+      assert.notEqual(renewed.version_info, first.version_info);
+      assert.equal(h.ca.calls, 2);
+      stream.close();
+    } finally {
+      await h.close();
+    }
+  });
+
   it('drops, rather than renews, a certificate that no stream serves any more', () =>
     withHarness(async (h) => {
       const token = h.reviewer.add('token-gone', 'renew', 'gone');

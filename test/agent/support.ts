@@ -67,6 +67,8 @@ export class TestCa implements CertificateSigner {
   readonly tokensSeen: string[] = [];
   /** Makes the CA misbehave: sign another identity, or another key, than asked. */
   tamper: 'identity' | 'key' | undefined;
+  /** How far before the signing time notBefore lies; meshid's CA backdates by a minute. */
+  backdateMs = 0;
   #held: Promise<void> | undefined;
   #release: (() => void) | undefined;
 
@@ -112,7 +114,7 @@ export class TestCa implements CertificateSigner {
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1'),
       issuer: signer.cert.subject,
-      notBefore: new Date(now),
+      notBefore: new Date(now - this.backdateMs),
       notAfter: new Date(now + ttlSeconds * 1000),
       signingAlgorithm: EC_SIGN,
       publicKey,
