@@ -19,6 +19,8 @@ export interface AgentSettings {
   trustDomain: string;
   keyType: KeyType;
   audiences: string[];
+  /** The lifetime asked of the CA (Istio's SECRET_TTL); default 24 h. */
+  certificateTtlSeconds?: number;
   directoryMode?: number;
   socketMode?: number;
 }
@@ -56,6 +58,7 @@ export async function startAgent(kc: KubeConfig, settings: AgentSettings, log: L
     log,
     trustDomain: settings.trustDomain,
     keyType: settings.keyType,
+    ...(settings.certificateTtlSeconds !== undefined ? { certificateTtlSeconds: settings.certificateTtlSeconds } : {}),
     ...(settings.directoryMode !== undefined ? { directoryMode: settings.directoryMode } : {}),
     ...(settings.socketMode !== undefined ? { socketMode: settings.socketMode } : {}),
   });

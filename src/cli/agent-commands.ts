@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { MeshidError, createLogger } from '../core/index.ts';
+import { durationFlag } from './flags.ts';
 import { globalOptions } from './globals.ts';
 
 interface AgentFlags {
@@ -8,6 +9,7 @@ interface AgentFlags {
   caServerName?: string;
   trustDomain: string;
   keyType: string;
+  certificateTtl: string;
   rootConfigMap: string;
   socketMode: string;
   dirMode: string;
@@ -27,12 +29,16 @@ export function registerAgentCommands(program: Command): void {
     .option('--ca-server-name <name>', "name to check the CA's certificate against, when the address is an IP or alias")
     .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
     .option('--key-type <type>', 'workload keys: ec (P-256) or rsa (2048)', 'ec')
+    .option('--certificate-ttl <duration>', 'lifetime asked of the CA for workload certificates (renewed at about half of it)', '24h')
     .option('--root-config-map <name>', 'ConfigMap in -n NAMESPACE holding the trust bundle', 'istio-ca-root-cert')
     .option('--socket-mode <mode>', "the socket's file mode", '660')
     .option('--dir-mode <mode>', "mode of the socket's directory when the agent creates it", '750')
     .action(async (flags: AgentFlags, command: Command) => {
       const g = globalOptions(command);
       if (flags.keyType !== 'ec' && flags.keyType !== 'rsa') throw new MeshidError('ERR_INVALID_ARGUMENT', `--key-type "${flags.keyType}" is not ec or rsa`);
+      // The CA takes whole seconds, and reads 0 as "your default" (24 h): refuse what would round to it.
+      const ttlMs = await durationFlag('--certificate-ttl', flags.certificateTtl);
+      if (ttlMs < 1000) throw new MeshidError('ERR_INVALID_ARGUMENT', `--certificate-ttl "${flags.certificateTtl}" is shorter than a second`);
       const { loadKubeConfig, CA_AUDIENCE } = await import('../kube/index.ts');
       const { startAgent } = await import('../agent/index.ts');
       const agent = await startAgent(
@@ -45,6 +51,7 @@ export function registerAgentCommands(program: Command): void {
           rootConfigMap: flags.rootConfigMap,
           trustDomain: flags.trustDomain,
           keyType: flags.keyType,
+          certificateTtlSeconds: Math.floor(ttlMs / 1000),
           audiences: [CA_AUDIENCE],
           socketMode: fileMode('--socket-mode', flags.socketMode),
           directoryMode: fileMode('--dir-mode', flags.dirMode),
