@@ -24,7 +24,7 @@ export default tseslint.config(
   },
   {
     // Tools read their config from a default export.
-    files: ['eslint.config.js'],
+    files: ['eslint.config.js', 'web/vite.config.ts'],
     ...tseslint.configs.disableTypeChecked,
     rules: { ...tseslint.configs.disableTypeChecked.rules, 'no-restricted-exports': 'off' },
   },

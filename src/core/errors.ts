@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'ERR_CSRF'
   | 'ERR_PAYLOAD_TOO_LARGE'
   | 'ERR_NOT_FOUND'
+  | 'ERR_DASHBOARD_NOT_BUILT'
   // User tokens
   | 'ERR_ISSUER_DISABLED'
   | 'ERR_TOKEN_NAME_REQUIRED'

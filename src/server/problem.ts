@@ -36,6 +36,7 @@ const HTTP: Partial<Record<ErrorCode, { status: number; code: string; title: str
   ERR_CSRF: { status: 403, code: 'csrf-token-required', title: 'A matching X-CSRF-Token header is required' },
   ERR_NOT_FOUND: { status: 404, code: 'not-found', title: 'Not found' },
   ERR_PAYLOAD_TOO_LARGE: { status: 413, code: 'payload-too-large', title: 'The request is too large' },
+  ERR_DASHBOARD_NOT_BUILT: { status: 503, code: 'dashboard-not-built', title: 'The dashboard is not built' },
   ERR_KUBE_UNAVAILABLE: { status: 503, code: 'kube-unavailable', title: 'Kubernetes is unavailable' },
   ERR_SESSION_KEY_UNAVAILABLE: { status: 503, code: 'session-key-unavailable', title: 'The session key is being recreated' },
   ERR_KUBE_REJECTED: { status: 502, code: 'kube-rejected', title: 'Kubernetes refused a request meshid needs' },
