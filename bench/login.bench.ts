@@ -3,6 +3,7 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { PROOF_CONTEXT } from '../src/authn/index.ts';
 import { httpsClient, runLoad } from './lib/load.ts';
+import { loginTasks } from './lib/meshid-calls.ts';
 import { sharedPlayground, userTls } from './lib/playground.ts';
 import type { Benchmark, Row } from './lib/types.ts';
 
@@ -14,23 +15,12 @@ export const benchmark: Benchmark = {
   async run() {
     const pg = await sharedPlayground();
     const bob = await userTls(pg.env.kubeconfigs.bob);
-    const alice = await userTls(pg.env.kubeconfigs.alice);
     const admin = await userTls(pg.env.kubeconfigs.admin);
-    if (!bob.token || !alice.cert || !alice.key || !admin.cert || !admin.key) throw new Error('sample users lack credentials');
-    const meshid = httpsClient({ ca: bob.meshidCa });
+    if (!admin.cert || !admin.key) throw new Error('admin lacks a client certificate');
     const apiserver = httpsClient({ ca: admin.ca, cert: admin.cert, key: admin.key });
-    const loginUrl = new URL('/api/login', pg.env.server.https);
-    const challengeUrl = new URL('/api/login/challenge', pg.env.server.https);
-
-    const tokenLogin = async (): Promise<boolean> => (await meshid('POST', loginUrl, { authorization: `Bearer ${bob.token ?? ''}` })).status === 200;
+    const { byToken: tokenLogin, byCertificate: certLogin } = await loginTasks(pg);
     const tokenReview = async (): Promise<boolean> =>
       (await apiserver('POST', new URL('/apis/authentication.k8s.io/v1/tokenreviews', admin.server), {}, JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: bob.token } }))).status === 201;
-    const certLogin = async (): Promise<boolean> => {
-      const c = await meshid('GET', challengeUrl, {});
-      const challenge = (JSON.parse(c.body) as { challenge: string }).challenge;
-      const signature = sign('sha256', Buffer.from(PROOF_CONTEXT + challenge), alice.key ?? '').toString('base64');
-      return (await meshid('POST', loginUrl, {}, JSON.stringify({ certificate: alice.cert, challenge, signature }))).status === 200;
-    };
     const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const data = Buffer.from(PROOF_CONTEXT + 'x'.repeat(120));
     const crypto = async (): Promise<boolean> => verify('sha256', data, keys.publicKey, sign('sha256', data, keys.privateKey));

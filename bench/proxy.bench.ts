@@ -1,8 +1,7 @@
 // List pods through meshid's impersonation proxy against the same list sent straight to
 // kube-apiserver, with the same client in the same run.
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { call } from '../src/cli/http.ts';
 import { httpsClient, runLoad, type LoadResult } from './lib/load.ts';
+import { bobSession, seedPods } from './lib/meshid-calls.ts';
 import { sharedPlayground, userTls } from './lib/playground.ts';
 import type { Benchmark, Row } from './lib/types.ts';
 
@@ -11,26 +10,14 @@ const CONCURRENCY = 16;
 const DURATION_MS = 8_000;
 const SEQUENTIAL = 400;
 
-async function seedPods(adminKubeconfig: string): Promise<void> {
-  const kc = new KubeConfig();
-  kc.loadFromFile(adminKubeconfig);
-  const api = kc.makeApiClient(CoreV1Api);
-  for (let i = 0; i < PODS; i++) {
-    await api
-      .createNamespacedPod({ namespace: 'dev', body: { metadata: { name: `bench-${i}` }, spec: { containers: [{ name: 'c', image: 'registry.invalid/none:1' }] } } })
-      .catch(() => undefined);
-  }
-}
-
 export const benchmark: Benchmark = {
   name: 'proxy',
   async run() {
     const pg = await sharedPlayground();
-    await seedPods(pg.env.kubeconfigs.admin);
+    await seedPods(pg.env.kubeconfigs.admin, PODS);
     const bob = await userTls(pg.env.kubeconfigs.bob);
     if (!bob.token) throw new Error('bob has no token');
-    const login = await call({ method: 'POST', url: new URL('/api/login', pg.env.server.http), headers: { authorization: `Bearer ${bob.token}` } });
-    const idToken = (login.body as { token: string }).token;
+    const idToken = await bobSession(pg);
 
     const admin = await userTls(pg.env.kubeconfigs.admin);
     const direct = httpsClient({ ca: bob.ca });

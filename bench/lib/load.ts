@@ -1,4 +1,5 @@
 import { request as httpsRequest, Agent, type RequestOptions } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface LoadResult {
   requests: number;
@@ -13,17 +14,22 @@ const percentile = (sorted: number[], p: number): number => sorted[Math.min(sort
 
 /**
  * Runs `task` from `concurrency` workers until the duration or the request cap is reached,
- * whichever comes first: bounded in time and in count.
+ * whichever comes first: bounded in time and in count. With `perSecond`, starts are paced
+ * to that steady rate (a soak) instead of as fast as the workers go (a throughput test).
  */
-export async function runLoad(options: { concurrency: number; durationMs: number; maxRequests: number; task: () => Promise<boolean> }): Promise<LoadResult> {
+export async function runLoad(options: { concurrency: number; durationMs: number; maxRequests: number; perSecond?: number; task: () => Promise<boolean> }): Promise<LoadResult> {
   const latencies: number[] = [];
   let errors = 0;
   let started = 0;
   const t0 = performance.now();
   const deadline = t0 + options.durationMs;
+  const interval = options.perSecond ? 1000 / options.perSecond : 0;
   const worker = async (): Promise<void> => {
     while (performance.now() < deadline && started < options.maxRequests) {
+      const slot = t0 + started * interval;
       started += 1;
+      if (slot > performance.now()) await sleep(slot - performance.now());
+      if (performance.now() >= deadline) break;
       const s = performance.now();
       const ok = await options.task().catch(() => false);
       latencies.push(performance.now() - s);

@@ -13,6 +13,8 @@ export interface Row {
 export interface BenchOptions {
   /** Skip the slowest measurements (e.g. a build with an empty Go cache). */
   quick: boolean;
+  /** How long the soak runs (`--soak-duration`; 5 min, or 30 s with --quick). */
+  soakDurationMs: number;
 }
 
 export interface Benchmark {
