@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerR
 import type { Duplex } from 'node:stream';
 import { MeshidError } from '../core/index.ts';
 import type { Identity } from '../authn/index.ts';
+import { changedInTransit } from '../tokens/index.ts';
 import type { Upstream } from './upstream.ts';
 
 export const K8S_PREFIX = '/api/k8s';
@@ -40,8 +41,16 @@ const extraKey = (key: string): string =>
     .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
     .toLowerCase();
 
-/** Impersonate-User, one Impersonate-Group per group, Impersonate-Uid and Impersonate-Extra-*. */
+/**
+ * Impersonate-User, one Impersonate-Group per group, Impersonate-Uid and Impersonate-Extra-*.
+ * An identity Kubernetes would receive changed (a group " system:masters" is trimmed to
+ * system:masters) is refused rather than sent.
+ */
 export function impersonationHeaders(user: Identity): OutgoingHttpHeaders {
+  const values = [user.name, ...user.groups, ...(user.uid ? [user.uid] : []), ...Object.values(user.extra ?? {}).flat()];
+  if (values.some(changedInTransit)) {
+    throw new MeshidError('ERR_FORBIDDEN', `${JSON.stringify(user.name)} cannot be impersonated: a name, group, uid or extra holds control characters or surrounding spaces, which Kubernetes would receive changed`);
+  }
   const headers: OutgoingHttpHeaders = { 'impersonate-user': utf8Bytes(user.name) };
   if (user.groups.length > 0) headers['impersonate-group'] = user.groups.map(utf8Bytes);
   if (user.uid) headers['impersonate-uid'] = utf8Bytes(user.uid);

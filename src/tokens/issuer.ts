@@ -1,6 +1,6 @@
 import { randomUUID, sign, type KeyObject } from 'node:crypto';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
-import { CLOCK_SKEW_SECONDS, b64url, reservedIdentity, RESERVED_PREFIX, type UserTokenClaims, type UserTokenHeader } from './user-token.ts';
+import { CLOCK_SKEW_SECONDS, b64url, changedInTransit, reservedIdentity, RESERVED_PREFIX, type UserTokenClaims, type UserTokenHeader } from './user-token.ts';
 
 export interface IssueRequest {
   name: string;
@@ -30,6 +30,9 @@ export function signUserToken(key: SigningKey, request: IssueRequest, clock: Clo
     throw new MeshidError('ERR_TOKEN_IDENTITY_RESERVED', `"${reserved}" is reserved by Kubernetes: user tokens never carry names or groups starting with "${RESERVED_PREFIX}"`, {
       hint: 'Bind RBAC roles to a group of your own instead, e.g. --group ops.',
     });
+  }
+  if ([request.name, ...request.groups].some(changedInTransit)) {
+    throw new MeshidError('ERR_INVALID_ARGUMENT', 'names and groups may not hold control characters, nor start or end with a space or tab: Kubernetes would receive them changed');
   }
   if (!key.kid) throw new MeshidError('ERR_INVALID_ARGUMENT', 'kid must not be empty');
   const now = Math.floor(clock.now() / 1000);

@@ -1,6 +1,6 @@
 import { verify, type KeyObject } from 'node:crypto';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
-import { AUTHENTICATED_GROUP, CLOCK_SKEW_SECONDS, reservedIdentity } from './user-token.ts';
+import { AUTHENTICATED_GROUP, CLOCK_SKEW_SECONDS, changedInTransit, reservedIdentity } from './user-token.ts';
 
 /** Where validation finds a public key by `kid`: Secrets, static config, or both. */
 export interface PublicKeySource {
@@ -72,6 +72,7 @@ export class UserTokenValidator {
     if (groups !== undefined && (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string'))) throw invalid('Groups must be a list of strings');
     const reserved = reservedIdentity(name, groups ?? []);
     if (reserved !== undefined) throw invalid(`claims ${JSON.stringify(reserved)}, which is reserved by Kubernetes`);
+    if ([name, ...(groups ?? [])].some(changedInTransit)) throw invalid('has a Name or group that Kubernetes would receive changed (control characters, surrounding spaces)');
     if (typeof jti !== 'string' || jti.length === 0) throw invalid('has no jti');
     if (typeof exp !== 'number') throw invalid('has no exp');
     const now = this.clock.now() / 1000;

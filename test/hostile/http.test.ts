@@ -5,24 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { alice, testApp, type TestApp } from '../support/app.ts';
-
-const SEED = 20261123;
-const settings = (numRuns: number) => ({ seed: SEED, numRuns });
-
-const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
-
-/** Strings shaped like JWTs and JWEs, with the header tricks attackers use. */
-const jwtLike = fc.oneof(
-  fc.string({ maxLength: 300 }),
-  fc
-    .tuple(
-      fc.record({ alg: fc.constantFrom('none', 'None', 'HS256', 'RS256', 'ES256', 'dir', ''), kid: fc.oneof(fc.string(), fc.constant('../../etc/passwd'), fc.integer()), typ: fc.constantFrom('JWT', 'jwt', undefined) }, { requiredKeys: ['alg'] }),
-      fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 6 }),
-      fc.string({ maxLength: 80 }),
-    )
-    .map(([header, payload, signature]) => `${b64(header)}.${b64(payload)}.${b64(signature)}`),
-  fc.array(fc.base64String({ maxLength: 60 }), { minLength: 2, maxLength: 6 }).map((parts) => parts.join('.')),
-);
+import { jwtLike, settings } from './arbitraries.ts';
 
 describe('hostile input on the HTTP surface (fast-check, seeded)', () => {
   let t: TestApp;

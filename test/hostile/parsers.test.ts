@@ -2,37 +2,14 @@
 // tokens, wrapped tokens and workload CSRs. Seeded, so every run sees the same cases. The
 // property: each input is either refused with a MeshidError carrying an expected code, or
 // (for the genuine case the generator also makes) accepted; nothing else ever happens.
-import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ManualClock, isMeshidError, type ErrorCode } from '../../src/core/index.ts';
+import { ManualClock } from '../../src/core/index.ts';
 import { SessionTokens, StaticSessionKeys } from '../../src/authn/index.ts';
 import { StaticPublicKeys, UserTokenValidator, noRevocations } from '../../src/tokens/index.ts';
 import { checkCsr } from '../../src/ca/index.ts';
-
-const SEED = 20261123;
-const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
-
-function refusedWith(codes: ErrorCode[], run: () => unknown): void {
-  try {
-    run();
-  } catch (error) {
-    assert.ok(isMeshidError(error) && codes.includes(error.code), `unexpected failure: ${String(error)}`);
-    return;
-  }
-  assert.fail('accepted a forged input');
-}
-
-async function refusedWithAsync(codes: ErrorCode[], run: () => Promise<unknown>): Promise<void> {
-  try {
-    await run();
-  } catch (error) {
-    assert.ok(isMeshidError(error) && codes.includes(error.code), `unexpected failure: ${String(error)}`);
-    return;
-  }
-  assert.fail('accepted a forged input');
-}
+import { b64, refusedWith, refusedWithAsync, settings } from './arbitraries.ts';
 
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
@@ -72,13 +49,13 @@ describe('hostile input on the credential parsers (fast-check, seeded)', () => {
     const validator = new UserTokenValidator([new StaticPublicKeys([{ kid: '1', key: publicKey }])], noRevocations, new ManualClock(NOW));
     fc.assert(
       fc.property(forgedUserToken, (token) => refusedWith(['ERR_TOKEN_INVALID', 'ERR_TOKEN_EXPIRED'], () => validator.validate(token))),
-      { seed: SEED, numRuns: 1500 },
+      settings(1500),
     );
   });
 
   it('refuses arbitrary strings as user tokens (2,000 cases)', () => {
     const validator = new UserTokenValidator([new StaticPublicKeys([{ kid: '1', key: publicKey }])], noRevocations, new ManualClock(NOW));
-    fc.assert(fc.property(fc.string({ maxLength: 2000 }), (token) => refusedWith(['ERR_TOKEN_INVALID'], () => validator.validate(token))), { seed: SEED, numRuns: 2000 });
+    fc.assert(fc.property(fc.string({ maxLength: 2000 }), (token) => refusedWith(['ERR_TOKEN_INVALID'], () => validator.validate(token))), settings(2000));
   });
 
   it('refuses forged session and wrapped tokens (2,000 cases)', async () => {
@@ -93,7 +70,7 @@ describe('hostile input on the credential parsers (fast-check, seeded)', () => {
         await refusedWithAsync(['ERR_TOKEN_INVALID', 'ERR_TOKEN_EXPIRED', 'ERR_UNAUTHENTICATED'], () => tokens.verify(token));
         await refusedWithAsync(['ERR_WRAPPED_TOKEN_INVALID', 'ERR_WRAPPED_TOKEN_REPLAYED'], () => tokens.unwrap(token));
       }),
-      { seed: SEED, numRuns: 2000 },
+      settings(2000),
     );
   });
 
@@ -102,7 +79,7 @@ describe('hostile input on the credential parsers (fast-check, seeded)', () => {
     const input = fc.oneof(fc.string({ maxLength: 3000 }), fc.uint8Array({ maxLength: 2000 }).map(pemOf), fc.uint8Array({ minLength: 17_000, maxLength: 20_000 }).map(pemOf));
     fc.assert(
       fc.property(input, (csr) => refusedWith(['ERR_CSR_INVALID', 'ERR_CSR_TOO_LARGE', 'ERR_CSR_IDENTITY'], () => checkCsr(csr, 'spiffe://cluster.local/ns/a/sa/b'))),
-      { seed: SEED, numRuns: 2000 },
+      settings(2000),
     );
   });
 });

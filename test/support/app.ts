@@ -1,12 +1,13 @@
 // An app built by buildApp with in-memory versions of meshid's own interfaces (DESIGN.md §4):
 // for unit tests of the HTTP surface and for hostile-input properties.
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { Agent } from 'node:https';
 import type { FastifyInstance } from 'fastify';
 import { ManualClock, MeshidError, createLogger, type Clock } from '../../src/core/index.ts';
 import { createAuthority, type Authority } from '../../src/pki/index.ts';
 import { LoginService, SessionTokens, StaticSessionKeys, type Capabilities, type Identity, type KubeReviews } from '../../src/authn/index.ts';
-import { buildApp } from '../../src/server/app.ts';
+import { KeyedIssuer, StaticPublicKeys, UserTokenValidator, type SigningKey } from '../../src/tokens/index.ts';
+import { buildApp, type UserTokenDeps } from '../../src/server/app.ts';
 import { ServerMetrics } from '../../src/server/metrics.ts';
 import type { Upstream } from '../../src/server/upstream.ts';
 
@@ -26,6 +27,31 @@ export class FakeReviews implements KubeReviews {
   }
 }
 
+/** Who may issue user tokens in apps with `memoryUserTokens`: RBAC's answer, in memory. */
+export const TOKEN_ISSUERS_GROUP = 'token-issuers';
+
+/**
+ * User tokens on a fresh RSA key (kid "1"), revocations in a set, and a SubjectAccessReview
+ * stand-in that lets only group `token-issuers` create them.
+ */
+export function memoryUserTokens(clock: Clock): { deps: UserTokenDeps; signingKey: SigningKey; publicKey: KeyObject; revoked: Set<string> } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const signingKey = { kid: '1', privateKey };
+  const revoked = new Set<string>();
+  const logins = new FakeReviews();
+  const reviews: KubeReviews = {
+    reviewToken: (token) => logins.reviewToken(token),
+    capabilities: async (user) => ({ ...caps, 'usertokens.meshid.io/create': user.groups.includes(TOKEN_ISSUERS_GROUP) }),
+  };
+  const deps: UserTokenDeps = {
+    validator: new UserTokenValidator([new StaticPublicKeys([{ kid: '1', key: publicKey }])], { isRevoked: (jti) => revoked.has(jti) }, clock),
+    issuer: new KeyedIssuer(() => signingKey, clock),
+    reviews,
+    publicKeys: () => [{ kid: '1', key: publicKey }],
+  };
+  return { deps, signingKey, publicKey, revoked };
+}
+
 /** An Upstream for apps whose tests never reach Kubernetes; nothing listens on port 1. */
 export function unusedUpstream(): Upstream {
   const agent = new Agent();
@@ -41,7 +67,9 @@ export interface TestApp {
   clientCa: Authority;
 }
 
-export async function testApp(options: { anonymousAuth?: boolean; ready?: () => boolean; upstream?: Upstream; clock?: Clock } = {}): Promise<TestApp> {
+export async function testApp(
+  options: { anonymousAuth?: boolean; ready?: () => boolean; upstream?: Upstream; clock?: Clock; userTokens?: UserTokenDeps } = {},
+): Promise<TestApp> {
   // Certificates are made against the wall clock, so the test clock starts there.
   const clock = options.clock ?? new ManualClock(Date.now());
   const keys = new StaticSessionKeys();
@@ -59,6 +87,7 @@ export async function testApp(options: { anonymousAuth?: boolean; ready?: () => 
     bodyLimitBytes: 65536,
     ready: options.ready ?? (() => true),
     clock,
+    ...(options.userTokens ? { userTokens: options.userTokens } : {}),
   });
   await app.ready();
   return { app, tokens, clock, metrics, clientCa: ca };

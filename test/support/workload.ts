@@ -35,20 +35,32 @@ export interface CaCallResult {
   details?: string;
 }
 
+export type CaClient = Client & {
+  CreateCertificate(req: unknown, md: Metadata, opts: { deadline: number }, cb: (e: ServiceError | null, r?: CertificateResponseMessage) => void): void;
+};
+
+/** A CreateCertificate client over TLS that trusts `rootPem`, as Istio's agent dials the CA. */
+export function caClient(address: string, rootPem: string): CaClient {
+  const Ctor = caClientConstructor();
+  return new Ctor(address, credentials.createSsl(Buffer.from(rootPem)), { 'grpc.ssl_target_name_override': 'localhost' }) as unknown as CaClient;
+}
+
+/** One CreateCertificate call with whatever request and metadata the caller makes up. */
+export function callCa(client: CaClient, request: unknown, md: Metadata): Promise<CaCallResult> {
+  return new Promise<CaCallResult>((resolve) => {
+    client.CreateCertificate(request, md, { deadline: Date.now() + 10_000 }, (error, res) =>
+      resolve(error ? { code: error.code, details: error.details } : { chain: res?.cert_chain ?? [] }),
+    );
+  });
+}
+
 /** One CreateCertificate call over TLS, as Istio's agent makes it. */
 export async function createCertificate(address: string, rootPem: string, token: string | undefined, csr: string, validity = 0): Promise<CaCallResult> {
-  const Ctor = caClientConstructor();
-  const client = new Ctor(address, credentials.createSsl(Buffer.from(rootPem)), { 'grpc.ssl_target_name_override': 'localhost' }) as unknown as Client & {
-    CreateCertificate(req: unknown, md: Metadata, opts: { deadline: number }, cb: (e: ServiceError | null, r?: CertificateResponseMessage) => void): void;
-  };
+  const client = caClient(address, rootPem);
   const md = new Metadata();
   if (token !== undefined) md.set('authorization', `Bearer ${token}`);
   try {
-    return await new Promise<CaCallResult>((resolve) => {
-      client.CreateCertificate({ csr, validity_duration: validity }, md, { deadline: Date.now() + 10_000 }, (error, res) =>
-        resolve(error ? { code: error.code, details: error.details } : { chain: res?.cert_chain ?? [] }),
-      );
-    });
+    return await callCa(client, { csr, validity_duration: validity }, md);
   } finally {
     client.close();
   }

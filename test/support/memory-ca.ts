@@ -1,0 +1,44 @@
+// meshid's real CreateCertificate service and gRPC listener on loopback, with in-memory
+// versions of its own interfaces behind it (DESIGN.md §4): a CaView holding one self-signed
+// root, and a CallerReviewer that knows which identity each test token proves. For unit-level
+// tests of the CA's request handling; TokenReview itself is the integration tests' business.
+import { createLogger, MeshidError } from '../../src/core/index.ts';
+import { authorityFromPem, issueLeaf, pemBundle } from '../../src/pki/index.ts';
+import { CaServer, CertificateService, LeafSigner, createSelfSignedRoot, describeCa, loadCaMaterial, type CallerReviewer, type CaView } from '../../src/ca/index.ts';
+
+export interface MemoryCa {
+  address: string;
+  rootPem: string;
+  /** Test tokens and the identity each proves; anything else is refused as TokenReview would. */
+  tokens: Map<string, { namespace: string; serviceAccount: string }>;
+  close(): Promise<void>;
+}
+
+export async function startMemoryCa(options: { maxTtlSeconds?: number } = {}): Promise<MemoryCa> {
+  const root = await createSelfSignedRoot({ keyType: 'ec' });
+  const material = loadCaMaterial(root);
+  const signer = new LeafSigner(material);
+  const view: CaView = {
+    signer: () => signer,
+    material: () => material,
+    bundle: () => [root.certPem],
+    signingRoot: () => root.certPem,
+    status: () => describeCa(root.certPem, undefined, false, undefined),
+    onChange: () => () => undefined,
+  };
+  const tokens = new Map<string, { namespace: string; serviceAccount: string }>();
+  const reviewer: CallerReviewer = {
+    review: async (token) => {
+      const identity = tokens.get(token);
+      if (!identity) throw new MeshidError('ERR_UNAUTHENTICATED', 'the test reviewer does not know this token');
+      return identity;
+    },
+  };
+  const log = createLogger('memory-ca', 'silent');
+  const service = new CertificateService(view, reviewer, { trustDomain: 'cluster.local', defaultTtlSeconds: 24 * 3600, maxTtlSeconds: options.maxTtlSeconds ?? 7 * 24 * 3600, log });
+  const leaf = await issueLeaf(await authorityFromPem(material.certPem, material.keyPem), { commonName: 'meshid-ca', dnsNames: ['localhost'], ips: ['127.0.0.1'], usage: 'server' });
+  const serving = { certPem: pemBundle(leaf.certPem, material.certPem), keyPem: leaf.keyPem, rootPems: [root.certPem] };
+  const server = new CaServer(service, { host: '127.0.0.1', port: 0, servingCert: () => serving }, log);
+  await server.start();
+  return { address: server.address, rootPem: root.certPem, tokens, close: () => server.stop() };
+}
