@@ -40,6 +40,4 @@ export const CAP = {
   addRegistry: 'registries.meshid.io/create',
   removeRegistry: 'registries.meshid.io/delete',
   listEvents: 'events/list',
-  listNamespaces: 'namespaces/list',
-  listPods: 'pods/list',
 } as const;

@@ -4,7 +4,7 @@ import { formatTime, relativeTime } from '../time.ts';
 const WIDTH = 960;
 const LABEL = 250;
 const RIGHT = 16;
-const AXIS = 30;
+const AXIS = 44;
 const ROW = 24;
 const BAR = 14;
 const MAX_ROWS = 40;
@@ -64,8 +64,8 @@ export function ExpiryTimeline({ identities, now }: { identities: IssuedIdentity
       >
         {ticks.map((t) => (
           <g key={t}>
-            <line className="tl-grid" x1={x(t)} x2={x(t)} y1={AXIS - 6} y2={height - 4} />
-            <text className="tl-tick" x={x(t)} y={AXIS - 12} textAnchor="middle">
+            <line className="tl-grid" x1={x(t)} x2={x(t)} y1={20} y2={height - 4} />
+            <text className="tl-tick" x={x(t)} y={14} textAnchor="middle">
               {tickLabel(t, span)}
             </text>
           </g>
@@ -87,8 +87,8 @@ export function ExpiryTimeline({ identities, now }: { identities: IssuedIdentity
             </g>
           );
         })}
-        <line className="tl-now" x1={x(now)} x2={x(now)} y1={AXIS - 4} y2={height - 2} />
-        <text className="tl-now-label" x={x(now) + 4} y={AXIS - 1}>
+        <line className="tl-now" x1={x(now)} x2={x(now)} y1={AXIS - 12} y2={height - 2} />
+        <text className="tl-now-label" x={x(now)} y={AXIS - 16} textAnchor="middle">
           now
         </text>
       </svg>

@@ -12,7 +12,7 @@ const MEANING: Record<string, string> = {
   'usertokens.meshid.io': 'issue user tokens',
   'signingkeys.meshid.io': 'see and rotate token signing keys',
   'revocations.meshid.io': 'revoke user tokens',
-  'certificateauthorities.meshid.io': 'rotate the workload CA',
+  'certificateauthorities.meshid.io': 'see and rotate the workload CA',
   'recoveries.meshid.io': 'see the recovery plan',
   'registries.meshid.io': 'manage registry credentials',
   namespaces: 'see every namespace',
@@ -22,9 +22,13 @@ const MEANING: Record<string, string> = {
 
 const resourceName = (c: Capability): string => (c.group ? `${c.resource}.${c.group}` : c.resource);
 
+/** Columns in kubectl's order of reach: reading before writing. */
+const VERB_ORDER = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'];
+const verbRank = (verb: string): number => (VERB_ORDER.includes(verb) ? VERB_ORDER.indexOf(verb) : VERB_ORDER.length);
+
 export function OverviewPage() {
   return (
-    <div className="grid-2">
+    <div className="grid-overview">
       <WhoAmI />
       <CanIMatrix />
       <RecentEvents />
@@ -58,7 +62,7 @@ function WhoAmI() {
 
 function CanIMatrix() {
   const { me } = useSession();
-  const verbs = [...new Set(me.capabilities.map((c) => c.verb))];
+  const verbs = [...new Set(me.capabilities.map((c) => c.verb))].sort((a, b) => verbRank(a) - verbRank(b));
   const resources = [...new Set(me.capabilities.map(resourceName))];
   const cell = (resource: string, verb: string): Capability | undefined => me.capabilities.find((c) => resourceName(c) === resource && c.verb === verb);
   return (

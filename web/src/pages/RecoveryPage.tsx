@@ -60,7 +60,7 @@ function Plan({ plan }: { plan: RecoveryPlan }) {
               <h3>
                 <code>{step.step}</code> {step.description}
               </h3>
-              {step.blocked ? <Badge tone="bad">blocked</Badge> : <Badge tone="info">{step.actions.length} action(s)</Badge>}
+              {step.blocked ? <Badge tone="bad">blocked</Badge> : step.actions.length > 0 ? <Badge tone="info">{step.actions.length === 1 ? '1 action' : `${step.actions.length} actions`}</Badge> : <Badge tone="neutral">nothing to do</Badge>}
             </div>
             <p>{step.summary}</p>
             {step.blocked ? <p className="note note-forbidden">{step.blocked}</p> : null}

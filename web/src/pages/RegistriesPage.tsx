@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from 'react';
+import { ConfirmAction } from '../components/ConfirmAction.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { Field } from '../components/Field.tsx';
 import { GuardedButton } from '../components/GuardedButton.tsx';
@@ -50,9 +51,13 @@ export function RegistriesPage() {
                       </td>
                       <td className="nowrap">{formatTime(r.updatedAt)}</td>
                       <td>
-                        <GuardedButton capability={CAP.removeRegistry} variant="danger" busy={removing.status === 'running'} onClick={() => void remove({ name: r.name }).then((done) => done && registries.reload())}>
-                          Remove {r.name}
-                        </GuardedButton>
+                        <ConfirmAction
+                          capability={CAP.removeRegistry}
+                          label={`Remove ${r.name}`}
+                          busy={removing.status === 'running'}
+                          consequence={`Deletes the credentials of ${r.name}; pods that pull with them fail on their next pull.`}
+                          onConfirm={() => void remove({ name: r.name }).then((done) => done && registries.reload())}
+                        />
                       </td>
                     </tr>
                   ))}
