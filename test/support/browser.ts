@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -20,10 +20,12 @@ export function serverKeyPin(url: string): Promise<string> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect({ host: hostname, port: Number(port), rejectUnauthorized: false, servername: hostname === '127.0.0.1' ? '' : hostname }, () => {
-      const der = socket.getPeerCertificate().pubkey;
+      const { raw } = socket.getPeerCertificate();
       socket.end();
-      if (!der) reject(new Error(`${url} presented no certificate`));
-      else resolve(createHash('sha256').update(der).digest('base64'));
+      if (!raw) return reject(new Error(`${url} presented no certificate`));
+      // The pin is over the whole SubjectPublicKeyInfo, as Chromium computes it.
+      const spki = new X509Certificate(raw).publicKey.export({ type: 'spki', format: 'der' });
+      resolve(createHash('sha256').update(spki).digest('base64'));
     });
     socket.setTimeout(5000, () => socket.destroy(new Error(`no TLS handshake with ${url} within 5 s`)));
     socket.on('error', reject);

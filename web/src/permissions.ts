@@ -1,10 +1,10 @@
 import type { Permission } from './api.ts';
 import type { Capability, Me } from './queries.ts';
 
-/** `create usertokens.meshid.io`, `list pods in dev`: the RBAC rule, as kubectl auth can-i reads it. */
+/** `create usertokens.meshid.io`, `list pods in namespace dev`: the RBAC rule, as kubectl auth can-i reads it. */
 export function describePermission(permission: Permission): string {
   const resource = permission.group ? `${permission.resource}.${permission.group}` : permission.resource;
-  return `${permission.verb} ${resource}${permission.namespace ? ` in ${permission.namespace}` : ''}`;
+  return `${permission.verb} ${resource}${permission.namespace ? ` in namespace ${permission.namespace}` : ''}`;
 }
 
 /**
