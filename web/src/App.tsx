@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError, answerError, graphql, hasSession, isUnauthenticated } from './api.ts';
 import { ErrorNote } from './components/ErrorNote.tsx';
 import { Header } from './components/Header.tsx';
@@ -80,7 +80,6 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
     else heading.current?.focus();
   }, [page]);
 
-  const body = useMemo(() => (page ? <page.Component /> : null), [page]);
   return (
     <div className="shell">
       <a className="skip-link" href="#main">
@@ -95,7 +94,7 @@ function Shell({ onLoggedOut }: { onLoggedOut: () => void }) {
         {page ? (
           <>
             <p className="page-lead">{page.lead}</p>
-            {body}
+            <page.Component />
           </>
         ) : (
           <p>
