@@ -38,8 +38,18 @@ export interface LocalCluster {
   processes: PeerProcess[];
   /** Milliseconds from the first peer's start: to /readyz, and to a usable playground. */
   timings: { apiserverReady: number; total: number };
+  /** SIGKILLs one peer, as a crash would, and waits for it to be gone; its data stays. */
+  kill(name: ClusterPeer): Promise<void>;
+  /**
+   * Starts a peer again with its original flags and data dir (killing it first if it still
+   * runs), then waits until kube-apiserver's /readyz answers 200 again.
+   */
+  restart(name: ClusterPeer): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** The processes a local cluster is made of; fault tests kill and restart them by name. */
+export type ClusterPeer = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
 
 type Paths = {
   pki: string;
@@ -71,14 +81,34 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
   const [etcdPort, etcdPeerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
   const apiServer = `https://127.0.0.1:${apiPort}`;
   const processes: PeerProcess[] = [];
+  /** How each peer was started, so `restart` brings it back exactly as it was. */
+  const commands = new Map<ClusterPeer, { binary: string; args: string[] }>();
   const stop = async (): Promise<void> => {
     // Reverse start order: controllers, then the apiserver, then its store.
     for (const p of [...processes].reverse()) await stopPid(p.pid);
   };
-  const spawnLogged = (name: string, binary: string, args: string[]): PeerProcess => {
+  const spawnLogged = (name: ClusterPeer, binary: string, args: string[]): PeerProcess => {
     const peer = spawnPeer(name, binary, args, { logFile: join(paths.logs, `${name}.log`), detached });
-    processes.push(peer);
+    commands.set(name, { binary, args });
+    // A restarted peer takes its predecessor's place, keeping the start order `stop` relies on.
+    const index = processes.findIndex((p) => p.name === name);
+    if (index >= 0) processes[index] = peer;
+    else processes.push(peer);
     return peer;
+  };
+  const kill = async (name: ClusterPeer): Promise<void> => {
+    const peer = processes.find((p) => p.name === name);
+    if (!peer) throw new MeshidError('ERR_INVALID_ARGUMENT', `the cluster has no peer named ${name}`);
+    peer.child.kill('SIGKILL');
+    await peer.exited;
+  };
+  const restart = async (name: ClusterPeer): Promise<void> => {
+    const command = commands.get(name);
+    if (!command) throw new MeshidError('ERR_INVALID_ARGUMENT', `the cluster has no peer named ${name}`);
+    await kill(name);
+    // Only the restarted peer counts as a failed start: another one may have died of the
+    // outage itself (the controller manager exits when it cannot reach the apiserver).
+    await waitForReady(apiServer, pki, [spawnLogged(name, command.binary, command.args)], paths.logs);
   };
 
   const bootStarted = performance.now();
@@ -142,7 +172,7 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
     progress.succeed('Wrote kubeconfigs and RBAC for admin, alice, bob and carol');
 
     const timings = { apiserverReady, total: performance.now() - bootStarted };
-    return { dir: options.dir, apiServer, kubeconfigs: kubeconfigs.users, clientCaFile: pki.clientCa.cert, kubectl: binaries.kubectl, processes, timings, stop };
+    return { dir: options.dir, apiServer, kubeconfigs: kubeconfigs.users, clientCaFile: pki.clientCa.cert, kubectl: binaries.kubectl, processes, timings, kill, restart, stop };
   } catch (error) {
     progress.fail('The local cluster did not start');
     await stop();

@@ -15,6 +15,10 @@ export interface SpawnPeerOptions {
   logFile: string;
   /** Detached peers outlive this process (`meshid up --detach`); attached ones die with it. */
   detached: boolean;
+  /** The environment; this process's own when absent. */
+  env?: NodeJS.ProcessEnv;
+  /** The working directory; this process's own when absent. */
+  cwd?: string;
 }
 
 const HAS_SETPRIV = spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -28,7 +32,7 @@ export function spawnPeer(name: string, binary: string, args: string[], options:
   const log = openSync(options.logFile, 'a');
   const [command, argv] =
     !options.detached && HAS_SETPRIV ? ['setpriv', ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
-  const child = spawn(command, argv, { stdio: ['ignore', log, log], detached: options.detached });
+  const child = spawn(command, argv, { stdio: ['ignore', log, log], detached: options.detached, ...(options.env ? { env: options.env } : {}), ...(options.cwd ? { cwd: options.cwd } : {}) });
   closeSync(log);
   if (options.detached) child.unref();
   const exited = new Promise<string>((resolve) => {

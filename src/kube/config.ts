@@ -1,5 +1,25 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, type RequestContext } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
+
+/**
+ * A request to Kubernetes that has no answer after this long counts as an outage. Without a
+ * bound, an apiserver that lost etcd holds each call for its own 60 s request timeout, and
+ * whoever waits on meshid waits with it.
+ */
+export const KUBE_REQUEST_TIMEOUT_MS = 10_000;
+
+/** Every API client made from it gives up after `timeoutMs`; watches are not API clients and stay open. */
+class BoundedKubeConfig extends KubeConfig {
+  constructor(private readonly timeoutMs: number) {
+    super();
+  }
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    // Armed after authentication, so a slow exec credential plugin is not counted.
+    if (!context.getSignal()) context.setSignal(AbortSignal.timeout(this.timeoutMs));
+  }
+}
 
 export interface KubeTarget {
   /** Path to a kubeconfig file; like kubectl, falls back to $KUBECONFIG, then ~/.kube/config. */
@@ -7,9 +27,12 @@ export interface KubeTarget {
   context?: string | undefined;
 }
 
-/** Loads credentials the way kubectl does, so `--kubeconfig` and `--context` mean the same. */
+/**
+ * Loads credentials the way kubectl does, so `--kubeconfig` and `--context` mean the same.
+ * Unlike kubectl, each call is bounded by KUBE_REQUEST_TIMEOUT_MS.
+ */
 export function loadKubeConfig(target: KubeTarget = {}): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new BoundedKubeConfig(KUBE_REQUEST_TIMEOUT_MS);
   try {
     if (target.kubeconfig) kc.loadFromFile(target.kubeconfig);
     else kc.loadFromDefault();

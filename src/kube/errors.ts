@@ -8,6 +8,8 @@ export function kubeStatus(error: unknown): number | undefined {
 export function isKubeUnavailable(error: unknown): boolean {
   const status = kubeStatus(error);
   if (status !== undefined) return status >= 500 || status === 429;
+  // node-fetch names an aborted request so: our own deadline (KUBE_REQUEST_TIMEOUT_MS) ran out.
+  if ((error as { name?: unknown } | undefined)?.name === 'AbortError') return true;
   const code = (error as { code?: unknown; cause?: { code?: unknown } } | undefined)?.cause?.code ?? (error as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'].includes(code);
 }

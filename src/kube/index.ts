@@ -1,4 +1,4 @@
-export { loadKubeConfig, type KubeTarget } from './config.ts';
+export { loadKubeConfig, KUBE_REQUEST_TIMEOUT_MS, type KubeTarget } from './config.ts';
 export { applyObjects, FIELD_MANAGER } from './apply.ts';
 export { kubeStatus, isKubeUnavailable } from './errors.ts';
 export { SecretClient, decodeSecret, PART_OF_LABEL, KEY_LABEL, type SecretSpec, type SecretStrings } from './secrets.ts';

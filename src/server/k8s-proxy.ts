@@ -1,7 +1,9 @@
 import { request as httpsRequest } from 'node:https';
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MeshidError } from '../core/index.ts';
+import { KUBE_REQUEST_TIMEOUT_MS } from '../kube/index.ts';
 import type { Identity } from '../authn/index.ts';
 import { changedInTransit } from '../tokens/index.ts';
 import type { Upstream } from './upstream.ts';
@@ -109,6 +111,37 @@ export function isStreaming(path: string): boolean {
 }
 
 /**
+ * The apiserver must accept the connection and, once it has the whole request, start
+ * answering within `ms`; otherwise the call fails with ETIMEDOUT, which the caller turns
+ * into a 503. What is not bounded here: a client slowly sending its body (the listener's
+ * request timeout bounds that) and an answer that streams for long (a watch may).
+ */
+function answerDeadline(out: ClientRequest, ms: number = KUBE_REQUEST_TIMEOUT_MS): void {
+  let timer: NodeJS.Timeout | undefined;
+  let sent = false;
+  const disarm = (): void => clearTimeout(timer);
+  const arm = (): void => {
+    disarm();
+    timer = setTimeout(() => out.destroy(Object.assign(new Error(`kube-apiserver did not answer within ${ms} ms`), { code: 'ETIMEDOUT' })), ms);
+    timer.unref();
+  };
+  arm();
+  out.on('socket', (socket: Socket) => {
+    const connected = (): void => {
+      if (!sent) disarm();
+    };
+    // A pooled keep-alive socket is connected already; a new one is after its TLS handshake.
+    if (socket.connecting) socket.once('secureConnect', connected);
+    else connected();
+  });
+  out.on('finish', () => {
+    sent = true;
+    arm();
+  });
+  for (const event of ['response', 'upgrade', 'close']) out.on(event, disarm);
+}
+
+/**
  * Streams one request to the apiserver as `user` and the answer back, so watches and
  * large lists flow without buffering. A client that goes away cancels the upstream call.
  */
@@ -117,13 +150,18 @@ export function proxyRequest(req: IncomingMessage, res: ServerResponse, path: st
     { protocol: 'https:', hostname: upstream.url.hostname, port: upstream.url.port, method: req.method, path, agent: upstream.agent, headers: outgoingHeaders(req.headers, user, upstream, false) },
     (answer) => {
       res.writeHead(answer.statusCode ?? 502, responseHeaders(answer.headers));
-      // A watch may not send a body byte for minutes: its headers go now. Anything else
-      // sends them with the first chunk, one write instead of two (writes are syscalls).
-      if (isStreaming(path)) res.flushHeaders();
+      // A watch may not send a body byte for minutes: its headers go now, and the listener's
+      // idle timeout must not cut it. Anything else sends them with the first chunk, one
+      // write instead of two (writes are syscalls).
+      if (isStreaming(path)) {
+        res.flushHeaders();
+        req.socket.setTimeout(0);
+      }
       answer.pipe(res);
       answer.on('error', () => res.destroy());
     },
   );
+  answerDeadline(out);
   out.on('error', (error) => {
     if (!res.headersSent) onUnavailable(error);
     else res.destroy();
@@ -151,6 +189,7 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     key: upstream.agent.options.key,
     headers: outgoingHeaders(req.headers, user, upstream, true),
   });
+  answerDeadline(out);
   out.on('upgrade', (answer, upSocket, upHead) => {
     socket.write(rawHead(101, answer.statusMessage ?? 'Switching Protocols', answer.rawHeaders));
     if (upHead.length > 0) socket.write(upHead);

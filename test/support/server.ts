@@ -1,7 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../../src/core/index.ts';
 import { install, uninstall, SERVICE_ACCOUNT } from '../../src/install/index.ts';
 import { loadKubeConfig, serviceAccountKubeconfig } from '../../src/kube/index.ts';
@@ -15,17 +15,44 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+export interface TestInstall {
+  namespace: string;
+  admin: KubeConfig;
+  /** A kubeconfig file (in a fresh temp dir) that authenticates as one of the installation's ServiceAccounts. */
+  kubeconfigFor(serviceAccount?: string): Promise<string>;
+  /** Deletes what install made, namespace included. */
+  remove(): Promise<void>;
+}
+
+/** meshid installed into a namespace of its own (on the playground unless told), with nothing started yet. */
+export async function installNamespace(namespace: string, adminKubeconfig: string = testEnv().kubeconfigs.admin): Promise<TestInstall> {
+  const admin = loadKubeConfig({ kubeconfig: adminKubeconfig });
+  await install(admin, { namespace, anonymousAuth: false, image: 'meshid:test', replicas: 0 });
+  return {
+    namespace,
+    admin,
+    kubeconfigFor: (serviceAccount = SERVICE_ACCOUNT) => serviceAccountKubeconfigFile(admin, namespace, serviceAccount),
+    async remove() {
+      await uninstall(admin, { namespace, purge: false });
+      await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace }).catch(() => undefined);
+    },
+  };
+}
+
+async function serviceAccountKubeconfigFile(admin: KubeConfig, namespace: string, serviceAccount: string): Promise<string> {
+  const file = join(await mkdtemp(join(tmpdir(), `meshid-${namespace}-`)), `${serviceAccount}.kubeconfig`);
+  await writeFile(file, await serviceAccountKubeconfig(admin, namespace, serviceAccount, 3600), { mode: 0o600 });
+  return file;
+}
+
 /**
  * A meshid server of its own, in its own freshly installed namespace, authenticating as
  * that installation's ServiceAccount: exactly what an in-cluster replica would be.
  */
 export async function startTestServer(namespace: string, config: Partial<ServerConfigInput> = {}): Promise<TestServer> {
-  const admin = loadKubeConfig({ kubeconfig: testEnv().kubeconfigs.admin });
-  await install(admin, { namespace, anonymousAuth: false, image: 'meshid:test', replicas: 0 });
-  const file = join(await mkdtemp(join(tmpdir(), `meshid-${namespace}-`)), 'server.kubeconfig');
-  await writeFile(file, await serviceAccountKubeconfig(admin, namespace, SERVICE_ACCOUNT, 3600));
+  const installed = await installNamespace(namespace);
   const server = await startServer(
-    { kubeconfig: file, namespace, host: '127.0.0.1', httpPort: 0, httpsPort: 0, ...config },
+    { kubeconfig: await installed.kubeconfigFor(), namespace, host: '127.0.0.1', httpPort: 0, httpsPort: 0, ...config },
     { log: createLogger(namespace, 'silent') },
   );
   return {
@@ -33,8 +60,7 @@ export async function startTestServer(namespace: string, config: Partial<ServerC
     namespace,
     async close() {
       await server.close();
-      await uninstall(admin, { namespace, purge: false });
-      await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace }).catch(() => undefined);
+      await installed.remove();
     },
   };
 }
@@ -42,8 +68,7 @@ export async function startTestServer(namespace: string, config: Partial<ServerC
 /** A second replica of an existing installation. */
 export async function startReplica(namespace: string, config: Partial<ServerConfigInput> = {}): Promise<RunningServer> {
   const admin = loadKubeConfig({ kubeconfig: testEnv().kubeconfigs.admin });
-  const file = join(await mkdtemp(join(tmpdir(), `meshid-${namespace}-`)), 'server.kubeconfig');
-  await writeFile(file, await serviceAccountKubeconfig(admin, namespace, SERVICE_ACCOUNT, 3600));
+  const file = await serviceAccountKubeconfigFile(admin, namespace, SERVICE_ACCOUNT);
   return startServer({ kubeconfig: file, namespace, host: '127.0.0.1', httpPort: 0, httpsPort: 0, ...config }, { log: createLogger(`${namespace}-b`, 'silent') });
 }
 
