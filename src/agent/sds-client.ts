@@ -24,15 +24,21 @@ export interface SdsClientOptions {
 type Stream = ClientDuplexStream<Partial<DiscoveryRequest>, DiscoveryResponse>;
 type SdsGrpcClient = Client & { StreamSecrets(md: Metadata): Stream };
 
+/** Waits before reopening a stream that ended: doubling from the first to the last. */
+const REOPEN_MS = { first: 250, max: 5_000 };
+
 /**
  * An SDS client that behaves as Envoy does: one stream per resource, every response ACKed
- * with its version and nonce. Used by the playground's demo workloads and by tests.
+ * with its version and nonce, and a stream that ends (the agent restarted) opened again
+ * with a fresh token. Used by the playground's demo workloads and by tests.
  */
 export class SdsClient {
   readonly #client: SdsGrpcClient;
-  readonly #streams: Stream[] = [];
+  readonly #streams = new Map<string, Stream>();
+  readonly #timers = new Set<NodeJS.Timeout>();
   #chain: { certChainPem: string; keyPem: string } | undefined;
   #roots: string | undefined;
+  #closed = false;
 
   constructor(private readonly options: SdsClientOptions) {
     const Ctor = sdsClientConstructor();
@@ -70,16 +76,31 @@ export class SdsClient {
   }
 
   close(): void {
-    for (const stream of this.#streams) stream.cancel();
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    for (const stream of this.#streams.values()) stream.cancel();
     this.#client.close();
   }
 
-  #open(name: string): void {
+  /** `failures`: streams of this resource that ended in a row without an answer. */
+  #open(name: string, failures = 0): void {
     const md = new Metadata();
     md.set(SDS_CREDENTIAL_HEADER, Buffer.from(this.options.token()));
     const stream = this.#client.StreamSecrets(md);
-    this.#streams.push(stream);
+    this.#streams.set(name, stream);
+    let answered = false;
+    stream.on('status', () => {
+      if (this.#closed) return;
+      const wait = Math.min(REOPEN_MS.max, REOPEN_MS.first * 2 ** (answered ? 0 : failures));
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        if (!this.#closed) this.#open(name, answered ? 0 : failures + 1);
+      }, wait);
+      timer.unref();
+      this.#timers.add(timer);
+    });
     stream.on('data', (response: DiscoveryResponse) => {
+      answered = true;
       // ACK first, as Envoy does, so the agent never waits on our handling.
       stream.write({ type_url: SECRET_TYPE_URL, resource_names: [name], version_info: response.version_info, response_nonce: response.nonce });
       for (const any of response.resources) {

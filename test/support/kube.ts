@@ -1,5 +1,5 @@
 import { request } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
 export interface RawResponse {
   status: number;
@@ -40,4 +40,14 @@ export async function kubeRequest(
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/**
+ * Deletes every ConfigMap called `name`, in every namespace: what a test's own CA published
+ * its roots as (a CA publishes into all namespaces, as istiod does).
+ */
+export async function deleteConfigMapsNamed(admin: KubeConfig, name: string): Promise<void> {
+  const api = admin.makeApiClient(CoreV1Api);
+  const list = await api.listConfigMapForAllNamespaces({ fieldSelector: `metadata.name=${name}` });
+  for (const cm of list.items) await api.deleteNamespacedConfigMap({ name, namespace: cm.metadata?.namespace ?? '' }).catch(() => undefined);
 }
