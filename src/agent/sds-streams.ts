@@ -28,11 +28,18 @@ export interface StreamSink {
   fail(error: unknown): void;
 }
 
+/** At most this many unknown names are quoted back, each cut short: the status travels in one HTTP/2 header. */
+const QUOTED_NAMES = 3;
+const QUOTED_LENGTH = 100;
+
 /** Checks requested names against the two the agent serves. */
 export function resourceNames(names: readonly string[]): ResourceName[] {
   const unknown = names.filter((n) => !isResourceName(n));
   if (unknown.length > 0) {
-    throw new MeshidError('ERR_SDS_UNKNOWN_RESOURCE', `unknown SDS resource ${unknown.map((n) => JSON.stringify(n)).join(', ')}: this agent serves only "${WORKLOAD_RESOURCE}" and "${ROOT_RESOURCE}"`);
+    // Quoting every name of a huge list made a status too large to send, and the call hung.
+    const quoted = unknown.slice(0, QUOTED_NAMES).map((n) => JSON.stringify(n.length > QUOTED_LENGTH ? `${n.slice(0, QUOTED_LENGTH)}…` : n));
+    const more = unknown.length > QUOTED_NAMES ? ` and ${unknown.length - QUOTED_NAMES} more` : '';
+    throw new MeshidError('ERR_SDS_UNKNOWN_RESOURCE', `unknown SDS resource ${quoted.join(', ')}${more}: this agent serves only "${WORKLOAD_RESOURCE}" and "${ROOT_RESOURCE}"`);
   }
   // Canonical order and no duplicates, so version_info depends on what is asked, not how.
   return RESOURCE_NAMES.filter((n) => names.includes(n));

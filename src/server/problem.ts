@@ -36,6 +36,8 @@ const HTTP: Partial<Record<ErrorCode, { status: number; code: string; title: str
   ERR_CSRF: { status: 403, code: 'csrf-token-required', title: 'A matching X-CSRF-Token header is required' },
   ERR_NOT_FOUND: { status: 404, code: 'not-found', title: 'Not found' },
   ERR_PAYLOAD_TOO_LARGE: { status: 413, code: 'payload-too-large', title: 'The request is too large' },
+  ERR_HEADERS_TOO_LARGE: { status: 431, code: 'headers-too-large', title: 'The request headers are too large' },
+  ERR_REQUEST_TIMEOUT: { status: 408, code: 'request-timeout', title: 'The request was not received in time' },
   ERR_DASHBOARD_NOT_BUILT: { status: 503, code: 'dashboard-not-built', title: 'The dashboard is not built' },
   ERR_KUBE_UNAVAILABLE: { status: 503, code: 'kube-unavailable', title: 'Kubernetes is unavailable' },
   ERR_SESSION_KEY_UNAVAILABLE: { status: 503, code: 'session-key-unavailable', title: 'The session key is being recreated' },
@@ -88,5 +90,6 @@ export function endSocketWithProblem(socket: Duplex, error: unknown, log: Logger
   logProblem(log, error, problem, 'UPGRADE', url);
   const body = JSON.stringify(problem);
   const headers = { ...problemHeaders(problem), 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
-  socket.end(`HTTP/1.1 ${problem.status} ${problem.title}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`);
+  // Closed for good once the answer is out: a client that never closes its side keeps nothing.
+  socket.end(`HTTP/1.1 ${problem.status} ${problem.title}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
 }

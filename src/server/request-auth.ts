@@ -32,10 +32,13 @@ function isUserToken(token: string): boolean {
   }
 }
 
-/** Refuses client-sent Impersonate-* headers, whatever their case (Node lower-cases names). */
+/**
+ * Refuses client-sent Impersonate-* headers, whatever their case (Node lower-cases names),
+ * and Impersonate_* too: proxies and frameworks that treat _ as - would turn them into one.
+ */
 export function refuseImpersonationHeaders(headers: IncomingHttpHeaders): void {
   for (const name of Object.keys(headers)) {
-    if (name.startsWith('impersonate-')) {
+    if (name.startsWith('impersonate-') || name.startsWith('impersonate_')) {
       throw new MeshidError('ERR_IMPERSONATION_FORBIDDEN', `header ${name} is not accepted: meshid sets impersonation itself`);
     }
   }

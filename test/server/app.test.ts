@@ -1,58 +1,17 @@
 import assert from 'node:assert/strict';
 import { sign } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
-import { Agent, createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { LightMyRequestResponse } from 'fastify';
 import { ManualClock, systemClock } from '../../src/core/index.ts';
-import { createAuthority, issueLeaf } from '../../src/pki/index.ts';
-import { PROOF_CONTEXT, SESSION_TTL_MS, type Capabilities } from '../../src/authn/index.ts';
-import { alice, caps, testApp } from '../support/app.ts';
-import type { Upstream } from '../../src/server/upstream.ts';
-
-interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  code: string;
-  detail?: string;
-}
-
-function assertProblem(res: { statusCode: number | undefined; headers: OutgoingHttpHeaders | IncomingHttpHeaders; body: string }, status: number, code: string): ProblemBody {
-  assert.equal(res.statusCode, status, res.body);
-  assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
-  const problem = JSON.parse(res.body) as ProblemBody;
-  assert.equal(problem.code, code);
-  assert.equal(problem.status, status);
-  assert.equal(problem.type, `https://meshid.io/problems/${code}`);
-  return problem;
-}
-
-interface LoginBody {
-  user: { name: string; groups: string[]; uid?: string };
-  capabilities: Capabilities;
-  token: string;
-  wrappedToken: string;
-  expiresAt: string;
-}
-
-async function login(app: FastifyInstance, token = 'good'): Promise<LoginBody> {
-  const res = await app.inject({ method: 'POST', url: '/api/login', headers: { authorization: `Bearer ${token}` } });
-  assert.equal(res.statusCode, 200, res.body);
-  return res.json<LoginBody>();
-}
+import { issueLeaf } from '../../src/pki/index.ts';
+import { PROOF_CONTEXT, SESSION_TTL_MS } from '../../src/authn/index.ts';
+import { alice, assertProblem, caps, cookieHeader, fakeApiServer, login, testApp, upstreamAt, type LoginBody, type Seen } from '../support/app.ts';
 
 function setCookies(res: LightMyRequestResponse): string[] {
   const value = res.headers['set-cookie'];
   return Array.isArray(value) ? value : value === undefined ? [] : [String(value)];
-}
-
-function cookieHeader(res: LightMyRequestResponse): { cookie: string; csrf: string } {
-  const session = res.cookies.find((c) => c.name === 'meshid_session');
-  const csrf = res.cookies.find((c) => c.name === 'meshid_csrf');
-  assert.ok(session && csrf);
-  return { cookie: `meshid_session=${session.value}; meshid_csrf=${csrf.value}`, csrf: csrf.value };
 }
 
 describe('login API', async () => {
@@ -325,37 +284,6 @@ describe('anonymous mode', async () => {
 
 // ---------------------------------------------------------------------------------------
 // The Kubernetes proxy, against a local HTTPS server that plays the apiserver.
-
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  distinct: NodeJS.Dict<string[]>;
-  body: string;
-}
-
-async function fakeApiServer(): Promise<{ server: Server; caPem: string; port: number; seen: Seen[] }> {
-  const ca = await createAuthority('fake-apiserver-ca');
-  const tls = await issueLeaf(ca, { commonName: '127.0.0.1', ips: ['127.0.0.1'], usage: 'server' });
-  const seen: Seen[] = [];
-  const server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const record: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, distinct: req.headersDistinct, body: Buffer.concat(chunks).toString() };
-      seen.push(record);
-      res.writeHead(req.url?.includes('status=418') ? 418 : 201, { 'content-type': 'application/json', 'x-from-upstream': 'yes' });
-      res.end(JSON.stringify({ kind: 'Echo', method: record.method, url: record.url }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, caPem: ca.certPem, port: (server.address() as AddressInfo).port, seen };
-}
-
-function upstreamAt(port: number, caPem: string, authorization: string | undefined): Upstream {
-  const agent = new Agent({ ca: caPem, keepAlive: false });
-  return { url: new URL(`https://127.0.0.1:${port}`), agent, authorization: () => authorization, close: () => agent.destroy() };
-}
 
 /** A raw HTTP request to a listening app, with the path sent exactly as written. */
 function rawRequest(

@@ -1,10 +1,13 @@
 // An app built by buildApp with in-memory versions of meshid's own interfaces (DESIGN.md §4):
 // for unit tests of the HTTP surface and for hostile-input properties.
+import assert from 'node:assert/strict';
 import { X509Certificate, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { Agent } from 'node:https';
-import type { FastifyInstance } from 'fastify';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { Agent, createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { ManualClock, MeshidError, createLogger, type Clock } from '../../src/core/index.ts';
-import { createAuthority, type Authority } from '../../src/pki/index.ts';
+import { createAuthority, issueLeaf, type Authority } from '../../src/pki/index.ts';
 import { LoginService, SessionTokens, StaticSessionKeys, type Capabilities, type Identity, type KubeReviews } from '../../src/authn/index.ts';
 import { KeyedIssuer, StaticPublicKeys, UserTokenValidator, type SigningKey } from '../../src/tokens/index.ts';
 import { buildApp, type UserTokenDeps } from '../../src/server/app.ts';
@@ -93,3 +96,79 @@ export async function testApp(
   return { app, tokens, clock, metrics, clientCa: ca };
 }
 
+/** RFC 9457 problem details as meshid sends them. */
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail?: string;
+}
+
+/** Asserts a problem+json answer with this status and code. */
+export function assertProblem(res: { statusCode: number | undefined; headers: OutgoingHttpHeaders | IncomingHttpHeaders; body: string }, status: number, code: string): ProblemBody {
+  assert.equal(res.statusCode, status, res.body);
+  assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+  const problem = JSON.parse(res.body) as ProblemBody;
+  assert.equal(problem.code, code);
+  assert.equal(problem.status, status);
+  assert.equal(problem.type, `https://meshid.io/problems/${code}`);
+  return problem;
+}
+
+export interface LoginBody {
+  user: { name: string; groups: string[]; uid?: string };
+  capabilities: Capabilities;
+  token: string;
+  wrappedToken: string;
+  expiresAt: string;
+}
+
+/** Logs in through POST /api/login with a bearer token FakeReviews knows. */
+export async function login(app: FastifyInstance, token = 'good'): Promise<LoginBody> {
+  const res = await app.inject({ method: 'POST', url: '/api/login', headers: { authorization: `Bearer ${token}` } });
+  assert.equal(res.statusCode, 200, res.body);
+  return res.json<LoginBody>();
+}
+
+/** The session and CSRF cookies a handoff set, as a Cookie header, and the CSRF value. */
+export function cookieHeader(res: LightMyRequestResponse): { cookie: string; csrf: string } {
+  const session = res.cookies.find((c) => c.name === 'meshid_session');
+  const csrf = res.cookies.find((c) => c.name === 'meshid_csrf');
+  assert.ok(session && csrf);
+  return { cookie: `meshid_session=${session.value}; meshid_csrf=${csrf.value}`, csrf: csrf.value };
+}
+
+// A local HTTPS server that plays the apiserver for the proxy's unit tests: it records
+// every request and answers 201 (418 when the query asks).
+
+export interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  distinct: NodeJS.Dict<string[]>;
+  body: string;
+}
+
+export async function fakeApiServer(): Promise<{ server: Server; caPem: string; port: number; seen: Seen[] }> {
+  const ca = await createAuthority('fake-apiserver-ca');
+  const tls = await issueLeaf(ca, { commonName: '127.0.0.1', ips: ['127.0.0.1'], usage: 'server' });
+  const seen: Seen[] = [];
+  const server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const record: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, distinct: req.headersDistinct, body: Buffer.concat(chunks).toString() };
+      seen.push(record);
+      res.writeHead(req.url?.includes('status=418') ? 418 : 201, { 'content-type': 'application/json', 'x-from-upstream': 'yes' });
+      res.end(JSON.stringify({ kind: 'Echo', method: record.method, url: record.url }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, caPem: ca.certPem, port: (server.address() as AddressInfo).port, seen };
+}
+
+export function upstreamAt(port: number, caPem: string, authorization: string | undefined): Upstream {
+  const agent = new Agent({ ca: caPem, keepAlive: false });
+  return { url: new URL(`https://127.0.0.1:${port}`), agent, authorization: () => authorization, close: () => agent.destroy() };
+}
