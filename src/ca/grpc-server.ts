@@ -3,6 +3,7 @@ import { isMeshidError, systemClock, type Clock, type ErrorCode, type Logger } f
 import { MeshidError } from '../core/index.ts';
 import type { ServiceAccountCaller } from '../kube/index.ts';
 import { checkCsr } from './csr.ts';
+import type { IssuanceLedger } from './issued.ts';
 import { spiffeId } from './identity.ts';
 import type { CaView } from './kube-ca.ts';
 import { caServiceDefinition, type CertificateRequestMessage, type CertificateResponseMessage } from './proto.ts';
@@ -18,6 +19,8 @@ export interface CaServiceOptions {
   maxTtlSeconds: number;
   clock?: Clock;
   log: Logger;
+  /** Remembers the newest leaf per identity for the dashboard. */
+  ledger?: Pick<IssuanceLedger, 'record'>;
 }
 
 export interface CallerReviewer {
@@ -56,9 +59,17 @@ export class CertificateService {
     const ttl = this.#ttl(Number(request.validity_duration));
     const uri = spiffeId({ trustDomain: this.options.trustDomain, namespace: caller.namespace, serviceAccount: caller.serviceAccount });
     const { publicKey } = checkCsr(request.csr, uri);
-    const chain = this.ca.signer().sign({ publicKey, uri, ttlSeconds: ttl });
+    const leaf = this.ca.signer().issue({ publicKey, uri, ttlSeconds: ttl });
+    this.options.ledger?.record({
+      spiffeId: uri,
+      namespace: caller.namespace,
+      serviceAccount: caller.serviceAccount,
+      serial: leaf.serial,
+      issuedAt: new Date(this.#clock.now()).toISOString(),
+      notAfter: new Date(leaf.notAfter).toISOString(),
+    });
     this.options.log.info({ identity: uri, ttlSeconds: ttl, at: new Date(this.#clock.now()).toISOString() }, 'issued a workload certificate');
-    return chain;
+    return leaf.chain;
   }
 
   #ttl(requested: number): number {

@@ -33,4 +33,5 @@ export {
   type RootSummary,
   type SelfSignedRootOptions,
 } from './authority.ts';
-export { LeafSigner, type SignRequest } from './signer.ts';
+export { LeafSigner, type SignRequest, type IssuedLeaf } from './signer.ts';
+export { IssuanceLedger, ISSUED_CONFIGMAP, MAX_LEDGER_ENTRIES, mergeIssued, readIssued, type IssuedIdentity } from './issued.ts';

@@ -11,7 +11,8 @@ export interface CaStatus {
   mode: 'self-signed' | 'plugged-in';
   rootFingerprint: string;
   notAfter: string;
-  trustBundle: RootSummary[];
+  /** Every root workloads trust now, with its PEM (what istio-ca-root-cert carries). */
+  trustBundle: (RootSummary & { pem: string })[];
   rotation?: { newRootSignsAt?: string; oldRootsDroppedAt?: string };
   /** Set when `cacerts` is present but unusable: the CA keeps signing with what it had. */
   error?: string;
@@ -25,7 +26,7 @@ export function describeCa(signingRoot: string, stored: StoredCa | undefined, pl
     mode: plugged && !error ? 'plugged-in' : 'self-signed',
     rootFingerprint: root.fingerprint,
     notAfter: root.notAfter,
-    trustBundle: trustBundle(signingRoot, stored).map(describeRoot),
+    trustBundle: trustBundle(signingRoot, stored).map((pem) => ({ ...describeRoot(pem), pem })),
     ...(next || previous
       ? { rotation: { ...(next ? { newRootSignsAt: new Date(next.signAt).toISOString() } : {}), ...(previous ? { oldRootsDroppedAt: new Date(previous.dropAt).toISOString() } : {}) } }
       : {}),

@@ -12,6 +12,14 @@ export interface SignRequest {
   ttlSeconds: number;
 }
 
+export interface IssuedLeaf {
+  chain: string[];
+  /** The leaf's serial, lowercase hex as `openssl x509 -serial` prints it. */
+  serial: string;
+  notBefore: number;
+  notAfter: number;
+}
+
 /** Leaves start a minute in the past, so that a peer whose clock lags a little accepts them at once. */
 const BACKDATE_MS = 60_000;
 const MAX_URI_LENGTH = 2048;
@@ -111,6 +119,11 @@ export class LeafSigner {
 
   /** cert_chain as Istio's CA answers it: the leaf, the signing certificate, intermediates, the root last. */
   sign(request: SignRequest): string[] {
+    return this.issue(request).chain;
+  }
+
+  /** The chain, plus what the issuance ledger keeps about the leaf. */
+  issue(request: SignRequest): IssuedLeaf {
     const { publicKey, uri, ttlSeconds } = request;
     if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) throw new MeshidError('ERR_INVALID_ARGUMENT', `ttlSeconds must be a positive number, not ${ttlSeconds}`);
     if (typeof uri !== 'string' || uri.length > MAX_URI_LENGTH || !PRINTABLE_ASCII.test(uri)) {
@@ -126,9 +139,10 @@ export class LeafSigner {
     const spki = subjectPublicKeyInfo(publicKey);
     const extensions = publicKey.asymmetricKeyType === 'ed25519' ? this.#extensions.signatureOnly : this.#extensions.default;
     const san = sequence(SAN_OID, CRITICAL, tlv(TAG.OCTET_STRING, sequence(tlv(0x86, Buffer.from(uri, 'latin1')))));
+    const serial = randomSerial();
     const tbs = sequence(
       VERSION_3,
-      randomSerial(),
+      unsignedInteger(serial),
       this.#algorithmAndIssuer,
       sequence(encodeTime(notBefore), encodeTime(notAfter)),
       EMPTY_NAME,
@@ -137,7 +151,7 @@ export class LeafSigner {
     );
     const signature = sign(this.#hash, tbs, this.#key);
     const leaf = sequence(tbs, this.#signatureAlgorithm, bitString(signature));
-    return [toPem('CERTIFICATE', leaf), ...this.#chain];
+    return { chain: [toPem('CERTIFICATE', leaf), ...this.#chain], serial: serial.toString('hex'), notBefore, notAfter };
   }
 }
 
@@ -146,7 +160,7 @@ const SERIAL_BYTES = 16;
 const pool = Buffer.alloc(SERIAL_BYTES * 256);
 let poolOffset = pool.length;
 
-/** A positive INTEGER of 128 random bits, in its shortest DER form. */
+/** 128 random bits, never all zero: a leaf's serial before its DER encoding. */
 function randomSerial(): Buffer {
   for (;;) {
     if (poolOffset === pool.length) {
@@ -155,7 +169,7 @@ function randomSerial(): Buffer {
     }
     const bytes = pool.subarray(poolOffset, (poolOffset += SERIAL_BYTES));
     // Zero is not a valid serial (RFC 5280); at 2^-128 it never happens, but the loop costs nothing.
-    if (bytes.some((b) => b !== 0)) return unsignedInteger(Buffer.from(bytes));
+    if (bytes.some((b) => b !== 0)) return Buffer.from(bytes);
   }
 }
 

@@ -4,6 +4,7 @@ import { ServiceAccountTokenReviewer } from '../kube/index.ts';
 import { authorityFromPem, issueLeaf, pemBundle } from '../pki/index.ts';
 import type { CaKeyType } from './authority.ts';
 import { CaServer, CertificateService } from './grpc-server.ts';
+import { IssuanceLedger } from './issued.ts';
 import { KubeCa } from './kube-ca.ts';
 import { RootPublisher } from './root-publisher.ts';
 
@@ -36,7 +37,10 @@ export async function startCa(kc: KubeConfig, settings: CaSettings, log: Logger,
   await ca.start();
   const publisher = new RootPublisher(kc, ca, log, settings.rootConfigMap);
   await publisher.start();
+  const ledger = new IssuanceLedger(kc, settings.namespace, log, clock);
+  ledger.start();
   const service = new CertificateService(ca, new ServiceAccountTokenReviewer(kc, settings.audiences, clock), {
+    ledger,
     trustDomain: settings.trustDomain,
     defaultTtlSeconds: settings.defaultTtlSeconds,
     maxTtlSeconds: settings.maxTtlSeconds,
@@ -73,6 +77,7 @@ export async function startCa(kc: KubeConfig, settings: CaSettings, log: Logger,
       unsubscribe();
       clearInterval(timer);
       await server.stop();
+      await ledger.stop();
       await publisher.stop();
       await ca.stop();
     },

@@ -74,6 +74,8 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
         { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+        // The CA's ledger of issued identities (meshid-issued-identities), merged by replicas.
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['update'] },
       ],
     }),
     obj({

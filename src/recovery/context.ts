@@ -14,6 +14,14 @@ export interface PluggedMaterial {
   caCertPem?: string;
 }
 
+/**
+ * After a compromise the old roots are suspect: the new one signs soon, the old ones go soon
+ * after. `meshid recover`'s --ca-propagation and --ca-grace default to these (as literals: the
+ * CLI loads recovery lazily).
+ */
+export const RECOVERY_CA_PROPAGATION_MS = 5_000;
+export const RECOVERY_CA_GRACE_MS = 5_000;
+
 export interface RecoveryOptions {
   meshidNamespace: string;
   registryNamespace: string;

@@ -8,4 +8,4 @@ export { JOURNAL_CONFIGMAP, parseJournal, resumable, type JournalState } from '.
 export { rolloutState, podsToDelete, RESTARTED_AT_ANNOTATION, type Workload, type WorkloadKind, type PodRef, type RolloutState } from './workloads.ts';
 export { parseSessionKeys, PROBE_USER } from './step-keys.ts';
 export { rotationComplete } from './step-ca.ts';
-export type { RecoveryOptions, ServerProbe, PluggedMaterial } from './context.ts';
+export { RECOVERY_CA_PROPAGATION_MS, RECOVERY_CA_GRACE_MS, type RecoveryOptions, type ServerProbe, type PluggedMaterial } from './context.ts';

@@ -11,8 +11,13 @@ import type { ServerMetrics } from './metrics.ts';
 import { endSocketWithProblem, sendProblem, writeProblem } from './problem.ts';
 import { CSRF_COOKIE, FORWARDED_AUTH_HEADER, RequestAuthenticator, SESSION_COOKIE, refuseImpersonationHeaders, type Caller } from './request-auth.ts';
 import type { Upstream } from './upstream.ts';
+import { requireCapability } from './permissions.ts';
+import { parseUserTokenRequest } from './user-token-request.ts';
+import { registerGraphql } from './graphql/plugin.ts';
+import { registerDashboard } from './dashboard-static.ts';
+import type { DashboardDeps } from './graphql/context.ts';
 import type { KeyObject } from 'node:crypto';
-import { ANONYMOUS_USER, UNAUTHENTICATED_GROUP, issuerDisabled, jwks, parseDuration, type Issuer, type UserTokenValidator } from '../tokens/index.ts';
+import { ANONYMOUS_USER, UNAUTHENTICATED_GROUP, issuerDisabled, jwks, type Issuer, type UserTokenValidator } from '../tokens/index.ts';
 import type { KubeReviews } from '../authn/index.ts';
 
 export interface AppDeps {
@@ -32,6 +37,8 @@ export interface AppDeps {
   userTokens?: UserTokenDeps;
   /** Deprecated: HTTPS client certificates from the configured CA are mesh-system:admin. */
   adminClientCerts?: boolean;
+  /** The dashboard's GraphQL API; absent where a test needs only the HTTP routes. */
+  dashboard?: DashboardDeps;
 }
 
 export interface UserTokenDeps {
@@ -42,8 +49,6 @@ export interface UserTokenDeps {
   /** Every key that validates user tokens, for the JWKS. */
   publicKeys(): { kid: string; key: KeyObject }[];
 }
-
-const MAX_GROUPS = 64;
 
 const CertificateLogin = z.object({ certificate: z.string().min(1).max(32 * 1024), challenge: z.string().min(1).max(1024), signature: z.string().min(1).max(4096) });
 const Handoff = z.object({ wrappedToken: z.string().min(1).max(16 * 1024) });
@@ -102,6 +107,7 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
     try {
       const result = await deps.login.login(credential);
       deps.metrics.logins.inc({ type: credential.type, result: 'success' });
+      deps.dashboard?.events.record({ reason: 'Login', user: result.user.name, message: `${result.user.name} logged in with a ${credential.type === 'bearer' ? 'kubeconfig token' : 'client certificate'}` });
       return {
         user: { name: result.user.name, groups: result.user.groups, ...(result.user.uid ? { uid: result.user.uid } : {}) },
         capabilities: result.capabilities,
@@ -139,7 +145,9 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
     return { name: user.name, groups: user.groups, ...(user.uid ? { uid: user.uid } : {}), capabilities, expiresAt: new Date(expiresAt).toISOString() };
   });
 
-  if (deps.userTokens) registerUserTokenRoutes(app, deps.userTokens, auth);
+  if (deps.userTokens) registerUserTokenRoutes(app, deps.userTokens, auth, deps.dashboard?.events);
+  if (deps.dashboard) registerGraphql(app, deps.dashboard, auth);
+  registerDashboard(app);
 
   // The Kubernetes proxy streams bodies through untouched, so it gets no body parser.
   void app.register(async (scope) => {
@@ -178,7 +186,7 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
 }
 
 /** Kuma's user-token API (`POST /tokens/user`) and a JWKS of the keys that validate them. */
-function registerUserTokenRoutes(app: FastifyInstance, deps: UserTokenDeps, auth: RequestAuthenticator): void {
+function registerUserTokenRoutes(app: FastifyInstance, deps: UserTokenDeps, auth: RequestAuthenticator, events: DashboardDeps['events'] | undefined): void {
   app.post('/tokens/user', async (request, reply) => {
     // A caller without credentials is mesh-system:anonymous, as in Kuma; RBAC then says no.
     const caller = await auth.authenticate(request.headers, request.method, request.raw.socket).catch((error: unknown) => {
@@ -186,29 +194,12 @@ function registerUserTokenRoutes(app: FastifyInstance, deps: UserTokenDeps, auth
       throw error;
     });
     const user = caller?.user ?? { name: ANONYMOUS_USER, groups: [UNAUTHENTICATED_GROUP] };
-    const body = request.body;
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new MeshidError('ERR_INVALID_ARGUMENT', 'send JSON {"name", "groups", "validFor"}');
-    const { name, groups, validFor } = body as Record<string, unknown>;
-    if (typeof name !== 'string' || name.trim() === '' || name.length > 253) throw new MeshidError('ERR_TOKEN_NAME_REQUIRED', 'name is required (a string of at most 253 characters)');
-    if (groups !== undefined && (!Array.isArray(groups) || groups.length > MAX_GROUPS || !groups.every((g) => typeof g === 'string' && g.length > 0 && g.length <= 253))) {
-      throw new MeshidError('ERR_INVALID_ARGUMENT', `groups must be a list of at most ${MAX_GROUPS} non-empty strings`);
-    }
-    let validForMs = NaN;
-    if (typeof validFor === 'string') {
-      try {
-        validForMs = parseDuration(validFor);
-      } catch {
-        // reported below with its own code
-      }
-    }
-    if (!(validForMs > 0)) throw new MeshidError('ERR_VALID_FOR_INVALID', 'validFor is required, e.g. "24h"; zero and unparseable durations are refused');
+    const issue = parseUserTokenRequest(request.body);
     // A control plane without an issuer says so before RBAC is asked anything.
     if (!deps.issuer.enabled) throw issuerDisabled();
-    const caps = await deps.reviews.capabilities(user);
-    if (!caps['usertokens.meshid.io/create']) {
-      throw new MeshidError('ERR_FORBIDDEN', `${user.name} may not create usertokens.meshid.io (needs RBAC verb create on resource usertokens in API group meshid.io)`);
-    }
-    const token = deps.issuer.issue({ name, groups: (groups as string[] | undefined) ?? [], validForMs });
+    await requireCapability(deps.reviews, user, 'usertokens.meshid.io/create');
+    const token = deps.issuer.issue(issue);
+    events?.record({ reason: 'TokenIssued', user: user.name, message: `issued a user token for ${issue.name} through /tokens/user` });
     return reply.type('text/plain; charset=utf-8').send(token);
   });
 

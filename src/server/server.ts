@@ -4,7 +4,6 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import type { FastifyServerFactory } from 'fastify';
 import { createLogger, systemClock, type Clock, type Logger } from '../core/index.ts';
-import { loadKubeConfig } from '../kube/index.ts';
 import { createAuthority, issueLeaf, pemBundle } from '../pki/index.ts';
 import { ApiServerReviews, ClusterClientCa, KubeSessionKeys, LoginService, SESSION_TTL_MS, SessionTokens } from '../authn/index.ts';
 import type { KeyObject } from 'node:crypto';
@@ -12,9 +11,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeReviews } from '../authn/index.ts';
 import { DisabledIssuer, KeyedIssuer, KubeRevocations, KubeSigningKeys, StaticPublicKeys, UserTokenValidator, bootstrapAdminToken, parsePublicKey } from '../tokens/index.ts';
-import { startCa } from '../ca/index.ts';
+import { caStatus, startCa, type RunningCa } from '../ca/index.ts';
+import { SecurityEvents, loadKubeConfig } from '../kube/index.ts';
+import type { DashboardDeps } from './graphql/context.ts';
 import { buildApp, upgradeHandler, type UserTokenDeps } from './app.ts';
 import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.ts';
+import { connectionsCheckingInterval, limitListener } from './limits.ts';
 import { ServerMetrics } from './metrics.ts';
 import { kubeUpstream } from './upstream.ts';
 
@@ -58,19 +60,31 @@ export async function startServer(input: ServerConfigInput, options: StartServer
   let httpServer: HttpServer | undefined;
   let httpsServer: HttpsServer | undefined;
   const serverFactory: FastifyServerFactory = (handler) => {
-    httpServer = createHttpServer(handler);
+    // Node looks for requests past their deadlines only every so often; often enough here.
+    const listener = { connectionsCheckingInterval: connectionsCheckingInterval(config) };
+    httpServer = createHttpServer(listener, handler);
     // Ask for, but do not require, a client certificate: the deprecated admin mode checks it.
-    httpsServer = createHttpsServer({ ...tls, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, handler);
-    for (const s of [httpServer, httpsServer]) {
-      s.headersTimeout = config.headersTimeoutMs;
-      s.requestTimeout = config.requestTimeoutMs;
-    }
+    httpsServer = createHttpsServer({ ...tls, ...listener, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, handler);
     return httpsServer;
   };
-  const deps = { log, tokens, login, upstream, clock, metrics: new ServerMetrics(), anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready, adminClientCerts: clientCa !== undefined, ...(userTokens ? { userTokens: userTokens.deps } : {}) };
+  let ca: RunningCa | undefined;
+  const dashboard: DashboardDeps = {
+    kc,
+    namespace: config.namespace,
+    trustDomain: config.ca.trustDomain,
+    rootConfigMap: config.ca.rootConfigMap,
+    reviews,
+    events: new SecurityEvents(kc, config.namespace, log, clock),
+    // The running CA's own view, or the Secrets' when this replica runs none.
+    caStatus: async () => ca?.ca.status() ?? caStatus(kc, config.namespace, clock),
+    ...(userTokens ? { userTokens: { issuer: userTokens.deps.issuer, keys: userTokens.keys, revocations: userTokens.revocations } } : {}),
+    clock,
+    log,
+  };
+  const deps = { log, tokens, login, upstream, clock, dashboard, metrics: new ServerMetrics(), anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready, adminClientCerts: clientCa !== undefined, ...(userTokens ? { userTokens: userTokens.deps } : {}) };
   const app = buildApp(deps, serverFactory);
   await app.ready();
-  const ca = config.ca.enabled
+  ca = config.ca.enabled
     ? await startCa(kc, { ...config.ca, namespace: config.namespace, host: config.host }, log, clock)
     : undefined;
   const onUpgrade = upgradeHandler(deps);
@@ -81,6 +95,8 @@ export async function startServer(input: ServerConfigInput, options: StartServer
       server.listen(port, config.host, () => resolve((server.address() as AddressInfo).port));
     });
   if (!httpServer || !httpsServer) throw new Error('server factory was not called');
+  // After buildApp, which gives one of the two listeners fastify's own client-error handler.
+  for (const s of [httpServer, httpsServer]) limitListener(s, config, log);
   const httpPort = await listen(httpServer, config.httpPort);
   const httpsPort = await listen(httpsServer, config.httpsPort);
   ready = true;
@@ -112,7 +128,13 @@ export async function startServer(input: ServerConfigInput, options: StartServer
  * User tokens as Kuma wires them: keys from Secrets and/or static config, revocations from a
  * watched Secret, an issuer unless disabled, and the admin token bootstrap.
  */
-async function startUserTokens(kc: KubeConfig, config: ServerConfig, reviews: KubeReviews, log: Logger, clock: Clock): Promise<{ deps: UserTokenDeps; stop(): Promise<void> }> {
+async function startUserTokens(
+  kc: KubeConfig,
+  config: ServerConfig,
+  reviews: KubeReviews,
+  log: Logger,
+  clock: Clock,
+): Promise<{ deps: UserTokenDeps; keys: KubeSigningKeys | undefined; revocations: KubeRevocations; stop(): Promise<void> }> {
   const settings = config.userTokens;
   const staticKeys = new StaticPublicKeys(
     await Promise.all(settings.validator.publicKeys.map(async (k) => ({ kid: k.kid, key: parsePublicKey(k.key ?? (await readFile(k.keyFile ?? '', 'utf8'))) }))),
@@ -140,6 +162,8 @@ async function startUserTokens(kc: KubeConfig, config: ServerConfig, reviews: Ku
   ];
   return {
     deps: { validator, issuer, reviews, publicKeys },
+    keys: secretKeys,
+    revocations,
     async stop() {
       await secretKeys?.stop();
       await revocations.stop();

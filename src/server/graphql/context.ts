@@ -1,0 +1,50 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import { TtlCache, type Clock, type Logger } from '../../core/index.ts';
+import { impersonate, type SecurityEvent } from '../../kube/index.ts';
+import type { Identity, KubeReviews, Session } from '../../authn/index.ts';
+import type { CaStatus } from '../../ca/index.ts';
+import type { Issuer, SigningKeyAccessor, SigningKeyManager } from '../../tokens/index.ts';
+
+/** What the dashboard API needs from the running server. */
+export interface DashboardDeps {
+  /** The server's own credential; resolvers use it only for meshid's own state. */
+  kc: KubeConfig;
+  namespace: string;
+  trustDomain: string;
+  /** The ConfigMap the CA publishes its trust bundle in. */
+  rootConfigMap: string;
+  reviews: KubeReviews;
+  events: { record(event: SecurityEvent): void };
+  /** The CA as this server sees it (its own, or read from the Secrets when it runs none). */
+  caStatus(): Promise<CaStatus>;
+  userTokens?: {
+    issuer: Issuer;
+    keys: (SigningKeyAccessor & SigningKeyManager) | undefined;
+    revocations: { list(): string[]; revoke(jtis: string[]): Promise<void> };
+  };
+  clock: Clock;
+  log: Logger;
+}
+
+export interface DashboardContext {
+  deps: DashboardDeps;
+  /** undefined in anonymous mode: calls go out as the server's account. */
+  user: Identity | undefined;
+  session: Session | undefined;
+  /** Kubernetes as the user (impersonation), or as the server in anonymous mode. */
+  kube: KubeConfig;
+  /** Per user: the namespaces they may list pods in, or 'all'. */
+  visibility: PodVisibility;
+}
+
+export type PodVisibility = TtlCache<string, 'all' | string[]>;
+
+/** Asked of Kubernetes once per user every few seconds: the dashboard polls several queries. */
+export const newPodVisibility = (clock: Clock): PodVisibility => new TtlCache(10_000, 1000, clock);
+
+export function dashboardContext(deps: DashboardDeps, visibility: PodVisibility, user: Identity | undefined, session: Session | undefined): DashboardContext {
+  return { deps, user, session, visibility, kube: user ? impersonate(deps.kc, user) : deps.kc };
+}
+
+/** The name events and errors use for the caller. */
+export const actor = (ctx: DashboardContext): string => ctx.user?.name ?? 'meshid (anonymous mode)';

@@ -1,0 +1,20 @@
+import { CAPABILITY_CHECKS } from '../../authn/index.ts';
+import { actor, type DashboardContext } from './context.ts';
+
+export const meResolvers = {
+  Query: {
+    /** Who is calling and what they may do, asked fresh (SubjectAccessReview, cached seconds). */
+    async me(_: unknown, _args: unknown, ctx: DashboardContext) {
+      const caps = ctx.user ? await ctx.deps.reviews.capabilities(ctx.user) : undefined;
+      return {
+        name: actor(ctx),
+        groups: ctx.user?.groups ?? [],
+        uid: ctx.user?.uid ?? null,
+        anonymous: ctx.user === undefined,
+        expiresAt: ctx.session ? new Date(ctx.session.expiresAt).toISOString() : null,
+        // Anonymous mode acts as the server's account, which meshid does not second-guess.
+        capabilities: CAPABILITY_CHECKS.map((c) => ({ key: c.key, verb: c.verb, group: c.group, resource: c.resource, allowed: caps ? caps[c.key] === true : true })),
+      };
+    },
+  },
+};
