@@ -21,10 +21,18 @@ export const ServerConfigSchema = z.object({
   context: z.string().optional(),
   /** Longest request body accepted outside the Kubernetes proxy. */
   bodyLimitBytes: z.number().int().positive().default(64 * 1024),
-  /** A client that has not sent its headers by then is disconnected (slowloris). */
+  /** A client that has not sent its headers by then gets 408 and is disconnected (slowloris). */
   headersTimeoutMs: z.number().int().positive().default(10_000),
-  /** Upper bound on receiving a whole request; watches stream responses and are unaffected. */
+  /** The same for the whole request, body included; answers that stream (watches) are not bounded by it. */
   requestTimeoutMs: z.number().int().positive().default(60_000),
+  /**
+   * An idle keep-alive connection is closed after this. Longer than the 60 s idle timeout
+   * of common load balancers, so that they, not the server, close idle connections (a
+   * server closing first races the balancer's next request on that connection).
+   */
+  keepAliveTimeoutMs: z.number().int().positive().default(72_000),
+  /** A connection that sends and receives nothing for this long is closed; watches and upgraded (exec) connections are exempt. */
+  idleTimeoutMs: z.number().int().positive().default(120_000),
   /**
    * Deprecated, as in Kuma: on HTTPS, a client certificate signed by this CA authenticates
    * as mesh-system:admin. Prefer user tokens.
@@ -83,6 +91,9 @@ export function parseServerConfig(input: ServerConfigInput): ServerConfig {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new MeshidError('ERR_INVALID_ARGUMENT', `server config ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  if (parsed.data.headersTimeoutMs > parsed.data.requestTimeoutMs) {
+    throw new MeshidError('ERR_INVALID_ARGUMENT', 'server config headersTimeoutMs must not exceed requestTimeoutMs: the headers are part of the request');
   }
   if ((parsed.data.tlsCertFile === undefined) !== (parsed.data.tlsKeyFile === undefined)) {
     throw new MeshidError('ERR_INVALID_ARGUMENT', 'server config tlsCertFile and tlsKeyFile must be given together');
