@@ -3,6 +3,7 @@ import { MeshidError } from '../core/index.ts';
 import { durationFlag, readFlagFile } from './flags.ts';
 import { globalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
+import { auditAsOperator } from './audit.ts';
 
 // Loaded when a command runs, so `--help` stays instant.
 const lazy = async () => ({ ...(await import('../kube/index.ts')), ...(await import('../ca/index.ts')) });
@@ -38,10 +39,12 @@ export function registerCaCommands(program: Command): void {
     .action(async (flags: { propagation: string; grace: string }, command: Command) => {
       const g = globalOptions(command);
       const { loadKubeConfig, rotateCa } = await lazy();
-      const result = await rotateCa(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }), g.namespace, {
+      const kc = loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context });
+      const result = await rotateCa(kc, g.namespace, {
         propagationMs: await durationFlag('--propagation', flags.propagation),
         graceMs: await durationFlag('--grace', flags.grace),
       });
+      await auditAsOperator(kc, g.namespace, 'CARotationStarted', `new root ${result.newRoot} joins the trust bundle now and signs from ${result.signsAt}`);
       if (g.output !== 'text') return printStructured(result, g.output);
       process.stderr.write(
         `New root sha256:${result.newRoot} is in the trust bundle now and signs from ${result.signsAt}; agents then renew every leaf. ` +

@@ -4,6 +4,7 @@ import { MeshidError, terminalProgress } from '../core/index.ts';
 import { durationFlag, readFlagFile } from './flags.ts';
 import { globalOptions, type GlobalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
+import { auditAsOperator } from './audit.ts';
 
 // Loaded when a command runs, so `--help` stays instant.
 const lazy = async () => ({
@@ -169,6 +170,8 @@ export function registerRecoverCommands(program: Command): void {
       const { probe, why } = await serverProbe(g, flags).catch((error: unknown) => ({ probe: undefined, why: (error as Error).message }));
       if (why) process.stderr.write(`note: the checks against the meshid server will be skipped: ${why}; pass --url to reach it\n`);
       const report = await runRecovery(kc, options, inventory, { progress: terminalProgress(), probe });
+      const outcome = report.ok ? 'verified' : report.steps.some((st) => st.status === 'failed') ? 'failed' : 'unverified';
+      await auditAsOperator(kc, g.namespace, 'RecoveryRun', `recovery ${report.id} (${options.steps.join(', ')}) ${outcome} in ${(report.durationMs / 1000).toFixed(1)} s`);
       if (g.output !== 'text') printStructured(report, g.output);
       else process.stdout.write(renderReport(report));
       const failedStep = report.steps.find((s) => s.status === 'failed');

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { MeshidError, createLogger } from '../core/index.ts';
 import { globalOptions, type GlobalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
+import { auditAsOperator } from './audit.ts';
 
 // Loaded when a command runs, so `--help` stays instant.
 const lazy = async () => ({ ...(await import('../kube/index.ts')), ...(await import('../tokens/index.ts')) });
@@ -12,7 +13,7 @@ async function stores(g: GlobalOptions) {
   const { loadKubeConfig, KubeSigningKeys, KubeRevocations } = await lazy();
   const kc = loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context });
   const log = createLogger('meshid', 'warn');
-  return { keys: new KubeSigningKeys(kc, g.namespace, log), revocations: new KubeRevocations(kc, g.namespace, log) };
+  return { kc, keys: new KubeSigningKeys(kc, g.namespace, log), revocations: new KubeRevocations(kc, g.namespace, log) };
 }
 
 const serialArg = (value: string): number => {
@@ -38,7 +39,9 @@ export function registerTokenCommands(program: Command): void {
     .description('create a key with the next serial: new tokens use it, old ones stay valid until you remove their key')
     .action(async (_o: unknown, command: Command) => {
       const g = globalOptions(command);
-      const serial = await (await stores(g)).keys.rotate();
+      const { kc, keys } = await stores(g);
+      const serial = await keys.rotate();
+      await auditAsOperator(kc, g.namespace, 'SigningKeyRotated', `new user-token signing key ${serial}`);
       if (g.output !== 'text') return printStructured({ serial }, g.output);
       process.stderr.write(`Created signing key ${serial}. New tokens carry kid "${serial}". Re-issue tokens, then remove the old key with \`meshid signing-keys remove <serial>\`.\n`);
     });
@@ -81,7 +84,10 @@ export function registerTokenCommands(program: Command): void {
     .action(async (jtis: string[], _o: unknown, command: Command) => {
       const bad = jtis.find((j) => !/^[A-Za-z0-9-]{1,128}$/.test(j));
       if (bad !== undefined) throw new MeshidError('ERR_INVALID_ARGUMENT', `"${bad}" is not a token id (jti)`);
-      await (await stores(globalOptions(command))).revocations.revoke(jtis);
+      const g = globalOptions(command);
+      const { kc, revocations } = await stores(g);
+      await revocations.revoke(jtis);
+      await auditAsOperator(kc, g.namespace, 'TokenRevoked', `revoked user token${jtis.length === 1 ? '' : 's'} ${jtis.join(', ')}`);
       process.stderr.write(`Revoked ${jtis.length} token${jtis.length === 1 ? '' : 's'}.\n`);
     });
 }

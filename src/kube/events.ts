@@ -1,4 +1,4 @@
-import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import { AuthenticationV1Api, CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import { systemClock, type Clock, type Logger } from '../core/index.ts';
 
 /** `source.component` of every event meshid records; the dashboard lists events by it. */
@@ -64,6 +64,17 @@ export class SecurityEvents {
     void this.#write(event, now, count).catch((error: unknown) => this.log.warn({ err: error, reason: event.reason }, 'could not record a security event'));
   }
 
+  /** For a short-lived process (the CLI): written before it returns, never failing the caller. */
+  async recordNow(event: SecurityEvent): Promise<boolean> {
+    try {
+      await this.#write(event, this.clock.now(), 1);
+      return true;
+    } catch (error) {
+      this.log.debug({ err: error, reason: event.reason }, 'could not record a security event');
+      return false;
+    }
+  }
+
   async #write(event: SecurityEvent, now: number, count: number): Promise<void> {
     const time = new Date(now);
     const body: CoreV1Event = {
@@ -98,4 +109,17 @@ export async function listSecurityEvents(kc: KubeConfig, namespace: string, limi
     }))
     .sort((a, b) => (a.time < b.time ? 1 : -1))
     .slice(0, limit);
+}
+
+/**
+ * Who `kc` authenticates as, from the apiserver itself (SelfSubjectReview), for events the
+ * CLI records with the operator's own credentials.
+ */
+export async function ownUsername(kc: KubeConfig): Promise<string> {
+  try {
+    const review = await kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
+    return review.status?.userInfo?.username ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }

@@ -125,6 +125,18 @@ describe('GraphQL dashboard API (/api/graphql) against a real apiserver', () => 
     assert.ok((await events()).some((e) => e.reason === 'TokenRevoked' && e.message.includes(token.id)));
   });
 
+  it('the CLI records what an operator does as a security event, under their own name', async () => {
+    const jti = '5c1e0000-0000-4000-8000-00000000c11e';
+    const res = await runCli(['--kubeconfig', env.kubeconfigs.admin, '-n', NS, 'tokens', 'revoke', jti]);
+    assert.equal(res.code, 0, res.stderr);
+    const seen = await within(10_000, async () =>
+      ((await gql('admin', '{ securityEvents(limit: 100) { reason user message } }')).data?.['securityEvents'] as { reason: string; user: string; message: string }[]).some(
+        (e) => e.reason === 'TokenRevoked' && e.user === 'admin' && e.message.includes(jti) && e.message.includes('meshid CLI'),
+      ),
+    );
+    assert.notEqual(seen, undefined);
+  });
+
   it('reserved groups and bad durations are BAD_USER_INPUT with meshid codes; alice may not issue', async () => {
     const reserved = await gql('admin', 'mutation { generateUserToken(name: "x", groups: ["system:masters"], validFor: "1h") { id } }');
     assert.equal(reserved.errors[0]?.extensions?.code, 'BAD_USER_INPUT');
