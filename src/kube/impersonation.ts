@@ -1,6 +1,7 @@
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { KubeConfig, ResponseContext, ServerConfiguration, createConfiguration, wrapHttpLibrary, type RequestContext } from '@kubernetes/client-node';
+import { MeshidError } from '../core/index.ts';
 
 /** Who a call goes out as: the shape of a Kubernetes UserInfo. */
 export interface ImpersonatedUser {
@@ -25,8 +26,28 @@ const extraKey = (key: string): string =>
     .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
     .toLowerCase();
 
-/** Impersonate-User, one Impersonate-Group per group, Impersonate-Uid and Impersonate-Extra-*. */
+const isControl = (code: number): boolean => code < 0x20 || code === 0x7f;
+const isBlank = (char: string | undefined): boolean => char === ' ' || char === '\t';
+
+/**
+ * Whether a name or group would reach Kubernetes as something else when impersonated: HTTP
+ * header values cannot carry control characters, and the apiserver trims spaces and tabs
+ * around each one (" system:masters" arrives as system:masters).
+ */
+export function changedInTransit(value: string): boolean {
+  return isBlank(value[0]) || isBlank(value.at(-1)) || [...value].some((c) => isControl(c.charCodeAt(0)));
+}
+
+/**
+ * Impersonate-User, one Impersonate-Group per group, Impersonate-Uid and Impersonate-Extra-*.
+ * An identity Kubernetes would receive changed is refused rather than sent: the account that
+ * impersonates may impersonate anyone, so what arrives must be exactly who the caller is.
+ */
 export function impersonationHeaders(user: ImpersonatedUser): OutgoingHttpHeaders {
+  const values = [user.name, ...user.groups, ...(user.uid ? [user.uid] : []), ...Object.values(user.extra ?? {}).flat()];
+  if (values.some(changedInTransit)) {
+    throw new MeshidError('ERR_FORBIDDEN', `${JSON.stringify(user.name)} cannot be impersonated: a name, group, uid or extra holds control characters or surrounding spaces, which Kubernetes would receive changed`);
+  }
   const headers: OutgoingHttpHeaders = { 'impersonate-user': utf8Bytes(user.name) };
   if (user.groups.length > 0) headers['impersonate-group'] = user.groups.map(utf8Bytes);
   if (user.uid) headers['impersonate-uid'] = utf8Bytes(user.uid);

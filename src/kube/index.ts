@@ -13,5 +13,5 @@ export {
   type MeshidExtension,
 } from './kubeconfig-extension.ts';
 export { ServiceAccountTokenReviewer, CA_AUDIENCE, SERVICE_ACCOUNT_REVIEW_TTL_MS, type ServiceAccountCaller } from './service-account-review.ts';
-export { impersonate, impersonationHeaders, IMPERSONATED_CALL_TIMEOUT_MS, type ImpersonatedUser } from './impersonation.ts';
+export { impersonate, impersonationHeaders, changedInTransit, IMPERSONATED_CALL_TIMEOUT_MS, type ImpersonatedUser } from './impersonation.ts';
 export { SecurityEvents, listSecurityEvents, ownUsername, EVENT_SOURCE, EVENT_USER_ANNOTATION, type SecurityEvent, type SecurityReason, type RecordedEvent } from './events.ts';

@@ -3,6 +3,6 @@ export { buildApp, upgradeHandler, type AppDeps } from './app.ts';
 export { parseServerConfig, ServerConfigSchema, type ServerConfig, type ServerConfigInput } from './config.ts';
 export { toProblem, type Problem } from './problem.ts';
 export { ServerMetrics } from './metrics.ts';
-export { impersonationHeaders, upstreamPath, K8S_PREFIX } from './k8s-proxy.ts';
+export { upstreamPath, K8S_PREFIX } from './k8s-proxy.ts';
 export { SESSION_COOKIE, CSRF_COOKIE, CSRF_HEADER, FORWARDED_AUTH_HEADER } from './request-auth.ts';
 export type { Upstream } from './upstream.ts';

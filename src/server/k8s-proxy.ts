@@ -3,9 +3,8 @@ import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingHttpH
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MeshidError } from '../core/index.ts';
-import { KUBE_REQUEST_TIMEOUT_MS } from '../kube/index.ts';
+import { KUBE_REQUEST_TIMEOUT_MS, impersonationHeaders } from '../kube/index.ts';
 import type { Identity } from '../authn/index.ts';
-import { changedInTransit } from '../tokens/index.ts';
 import type { Upstream } from './upstream.ts';
 
 export const K8S_PREFIX = '/api/k8s';
@@ -30,37 +29,6 @@ const DROPPED = new Set([
 ]);
 /** Request-header authentication names; never honoured without a front-proxy cert, but drop anyway. */
 const DROPPED_PREFIXES = ['impersonate-', 'x-remote-'];
-
-/**
- * Header values go out as UTF-8 bytes, as client-go sends them. Node only writes Latin-1
- * strings, so the UTF-8 bytes are handed over as one Latin-1 character each.
- */
-const utf8Bytes = (value: string): string => Buffer.from(value, 'utf8').toString('latin1');
-
-/** Percent-encodes everything outside RFC 9110's token characters; Kubernetes decodes it. */
-const extraKey = (key: string): string =>
-  encodeURIComponent(key)
-    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-    .toLowerCase();
-
-/**
- * Impersonate-User, one Impersonate-Group per group, Impersonate-Uid and Impersonate-Extra-*.
- * An identity Kubernetes would receive changed (a group " system:masters" is trimmed to
- * system:masters) is refused rather than sent.
- */
-export function impersonationHeaders(user: Identity): OutgoingHttpHeaders {
-  const values = [user.name, ...user.groups, ...(user.uid ? [user.uid] : []), ...Object.values(user.extra ?? {}).flat()];
-  if (values.some(changedInTransit)) {
-    throw new MeshidError('ERR_FORBIDDEN', `${JSON.stringify(user.name)} cannot be impersonated: a name, group, uid or extra holds control characters or surrounding spaces, which Kubernetes would receive changed`);
-  }
-  const headers: OutgoingHttpHeaders = { 'impersonate-user': utf8Bytes(user.name) };
-  if (user.groups.length > 0) headers['impersonate-group'] = user.groups.map(utf8Bytes);
-  if (user.uid) headers['impersonate-uid'] = utf8Bytes(user.uid);
-  for (const [key, values] of Object.entries(user.extra ?? {})) {
-    headers[`impersonate-extra-${extraKey(key)}`] = values.map(utf8Bytes);
-  }
-  return headers;
-}
 
 /** Maps /api/k8s/<rest> to /<rest>; refuses dot segments so the path means what it says. */
 export function upstreamPath(url: string): string {

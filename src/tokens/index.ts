@@ -6,7 +6,6 @@ export {
   ADMIN_GROUP,
   RESERVED_PREFIX,
   reservedIdentity,
-  changedInTransit,
   type UserTokenClaims,
   type UserTokenHeader,
 } from './user-token.ts';

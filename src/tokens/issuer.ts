@@ -1,6 +1,7 @@
 import { randomUUID, sign, type KeyObject } from 'node:crypto';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
-import { CLOCK_SKEW_SECONDS, b64url, changedInTransit, reservedIdentity, RESERVED_PREFIX, type UserTokenClaims, type UserTokenHeader } from './user-token.ts';
+import { changedInTransit } from '../kube/index.ts';
+import { CLOCK_SKEW_SECONDS, b64url, reservedIdentity, RESERVED_PREFIX, type UserTokenClaims, type UserTokenHeader } from './user-token.ts';
 
 export interface IssueRequest {
   name: string;

@@ -38,19 +38,6 @@ export function reservedIdentity(name: string, groups: readonly string[]): strin
   return [name, ...groups].find((value) => value.trim().toLowerCase().startsWith(RESERVED_PREFIX));
 }
 
-const isControl = (code: number): boolean => code < 0x20 || code === 0x7f;
-const isBlank = (char: string | undefined): boolean => char === ' ' || char === '\t';
-
-/**
- * Whether a name or group would reach Kubernetes as something else when meshid impersonates
- * it: HTTP header values cannot carry control characters, and the apiserver trims spaces and
- * tabs around each one (" system:masters" arrives as system:masters). meshid issues, accepts
- * and impersonates none of them.
- */
-export function changedInTransit(value: string): boolean {
-  return isBlank(value[0]) || isBlank(value.at(-1)) || [...value].some((c) => isControl(c.charCodeAt(0)));
-}
-
 /** nbf and iat are set this far in the past, so a verifier whose clock is slightly behind still accepts. */
 export const CLOCK_SKEW_SECONDS = 5;
 

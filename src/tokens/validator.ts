@@ -1,6 +1,7 @@
 import { verify, type KeyObject } from 'node:crypto';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
-import { AUTHENTICATED_GROUP, CLOCK_SKEW_SECONDS, changedInTransit, reservedIdentity } from './user-token.ts';
+import { changedInTransit } from '../kube/index.ts';
+import { AUTHENTICATED_GROUP, CLOCK_SKEW_SECONDS, reservedIdentity } from './user-token.ts';
 
 /** Where validation finds a public key by `kid`: Secrets, static config, or both. */
 export interface PublicKeySource {

@@ -3,7 +3,8 @@ import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { describe, it } from 'node:test';
 import { isMeshidError } from '../../src/core/index.ts';
 import type { Identity } from '../../src/authn/index.ts';
-import { K8S_PREFIX, impersonationHeaders, upstreamPath } from '../../src/server/k8s-proxy.ts';
+import { impersonationHeaders } from '../../src/kube/index.ts';
+import { K8S_PREFIX, upstreamPath } from '../../src/server/k8s-proxy.ts';
 
 const EXTRA_PREFIX = 'impersonate-extra-';
 
