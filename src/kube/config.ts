@@ -25,14 +25,16 @@ export interface KubeTarget {
   /** Path to a kubeconfig file; like kubectl, falls back to $KUBECONFIG, then ~/.kube/config. */
   kubeconfig?: string | undefined;
   context?: string | undefined;
+  /** How long one API call may wait for its answer; default KUBE_REQUEST_TIMEOUT_MS. */
+  requestTimeoutMs?: number;
 }
 
 /**
  * Loads credentials the way kubectl does, so `--kubeconfig` and `--context` mean the same.
- * Unlike kubectl, each call is bounded by KUBE_REQUEST_TIMEOUT_MS.
+ * Unlike kubectl, each API call is bounded in time.
  */
 export function loadKubeConfig(target: KubeTarget = {}): KubeConfig {
-  const kc = new BoundedKubeConfig(KUBE_REQUEST_TIMEOUT_MS);
+  const kc = new BoundedKubeConfig(target.requestTimeoutMs ?? KUBE_REQUEST_TIMEOUT_MS);
   try {
     if (target.kubeconfig) kc.loadFromFile(target.kubeconfig);
     else kc.loadFromDefault();
