@@ -11,6 +11,8 @@ import type { Benchmark, Row } from './lib/types.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, 'soak-duration': { type: 'string' } } });
 const soakDurationMs = values['soak-duration'] ? parseDuration(values['soak-duration']) : values.quick ? 30_000 : 5 * 60_000;
+// Shorter, and the warm-up and the RSS windows leave nothing between them to compare.
+if (soakDurationMs < 10_000) throw new Error(`--soak-duration ${values['soak-duration'] ?? ''} is under 10 s`);
 const files = readdirSync(import.meta.dirname).filter((f) => f.endsWith('.bench.ts')).sort();
 const rows: Row[] = [];
 try {

@@ -47,9 +47,15 @@ export interface Answer {
   body: string;
 }
 
+// An idle pooled connection is closed by the client after this, well before a server's
+// keep-alive timeout (meshid's is 72 s): when the server closes first, a request sent on that
+// connection at the same moment fails with "socket hang up". Node's agent would heed the
+// server's Keep-Alive hint only when given a timeout of its own.
+const IDLE_SOCKET_MS = 30_000;
+
 /** A keep-alive HTTPS client, the same for every target so only the target differs. */
 export function httpsClient(tls: Pick<RequestOptions, 'ca' | 'cert' | 'key'>): (method: string, url: URL, headers: Record<string, string>, body?: string) => Promise<Answer> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 64, ...tls });
+  const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: IDLE_SOCKET_MS, ...tls });
   return (method, url, headers, body) =>
     new Promise((resolve, reject) => {
       const req = httpsRequest(url, { method, agent, headers: body ? { ...headers, 'content-type': 'application/json' } : headers }, (res) => {
