@@ -1,15 +1,9 @@
 // The dashboard's only way to the server: same-origin fetch with the session cookie, and
 // the CSRF cookie echoed in X-CSRF-Token on every POST (the server refuses a POST without it).
 
-export const CSRF_COOKIE = 'meshid_csrf';
+import type { Permission } from './permissions.ts';
 
-/** What a refusal names: the RBAC rule the caller lacks. */
-export interface Permission {
-  verb: string;
-  group: string;
-  resource: string;
-  namespace?: string | null;
-}
+export const CSRF_COOKIE = 'meshid_csrf';
 
 export interface GraphQLErrorEntry {
   message: string;

@@ -1,5 +1,12 @@
-import type { Permission } from './api.ts';
 import type { Capability, Me } from './queries.ts';
+
+/** What a refusal names: the RBAC rule the caller lacks. */
+export interface Permission {
+  verb: string;
+  group: string;
+  resource: string;
+  namespace?: string | null;
+}
 
 /** `create usertokens.meshid.io`, `list pods in namespace dev`: the RBAC rule, as kubectl auth can-i reads it. */
 export function describePermission(permission: Permission): string {

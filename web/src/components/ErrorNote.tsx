@@ -1,5 +1,5 @@
-import type { ApiError, Permission } from '../api.ts';
-import { describePermission } from '../permissions.ts';
+import type { ApiError } from '../api.ts';
+import { describePermission, type Permission } from '../permissions.ts';
 
 /** What the user lacks, worded the same everywhere so it can be searched for and granted. */
 export function MissingPermission({ permission, id }: { permission: Permission; id?: string }) {
@@ -14,7 +14,7 @@ export function ErrorNote({ error }: { error: ApiError }) {
   if (error.code === 'FORBIDDEN' && error.permission) {
     return (
       <p className="note note-forbidden" role="alert">
-        Forbidden. <MissingPermission permission={error.permission} />
+        Kubernetes refused this. <MissingPermission permission={error.permission} />
       </p>
     );
   }

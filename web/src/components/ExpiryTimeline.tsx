@@ -26,9 +26,11 @@ function stateOf(identity: IssuedIdentity, now: number): State {
 
 const STATE_LABEL: Record<State, string> = { fresh: 'valid', renewing: 'past half-life (renewal due)', expired: 'expired' };
 
-function tickLabel(t: number, span: number): string {
+/** Hours and minutes (UTC), with the date on the first tick and wherever a day begins. */
+function tickLabel(t: number, first: boolean, span: number): string {
   const iso = new Date(t).toISOString();
-  return span > 2 * DAY ? `${iso.slice(5, 10)} ${iso.slice(11, 16)}` : iso.slice(11, 16);
+  const withDate = first || span > 2 * DAY || t % DAY === 0;
+  return withDate ? `${iso.slice(5, 10)} ${iso.slice(11, 16)}` : iso.slice(11, 16);
 }
 
 /**
@@ -62,11 +64,11 @@ export function ExpiryTimeline({ identities, now }: { identities: IssuedIdentity
         role="img"
         aria-label={`Certificate expiry timeline: ${rows.length} identities, ${counts.fresh} valid, ${counts.renewing} past half-life, ${counts.expired} expired`}
       >
-        {ticks.map((t) => (
+        {ticks.map((t, i) => (
           <g key={t}>
             <line className="tl-grid" x1={x(t)} x2={x(t)} y1={20} y2={height - 4} />
             <text className="tl-tick" x={x(t)} y={14} textAnchor="middle">
-              {tickLabel(t, span)}
+              {tickLabel(t, i === 0, span)}
             </text>
           </g>
         ))}

@@ -1,5 +1,5 @@
 import type { ReactNode } from 'react';
-import type { Permission } from '../api.ts';
+import type { Permission } from '../permissions.ts';
 import type { QueryState } from '../use-graphql.ts';
 import { ErrorNote, MissingPermission } from './ErrorNote.tsx';
 

@@ -1,15 +1,19 @@
-import { useId, useState, type FormEvent } from 'react';
+import { useId, useState, type FormEvent, type ReactNode } from 'react';
 import { ApiError, logIn } from '../api.ts';
 
+const MESHID_LOGIN = <code>meshid login</code>;
+
 /** What a refused wrapped token means for the person holding it. */
-function explain(error: ApiError): string {
+function explain(error: ApiError): ReactNode {
   switch (error.code) {
     case 'wrapped-token-invalid':
-      return /expired/i.test(error.message)
-        ? 'This token has expired: a wrapped token works for 10 seconds only. Run meshid login again and paste the new token right away.'
-        : 'This is not a valid meshid wrapped token (or it is from another meshid). Copy the whole line that meshid login prints.';
+      return /expired/i.test(error.message) ? (
+        <>This token has expired: a wrapped token works for 10 seconds only. Run {MESHID_LOGIN} again and paste the new token right away.</>
+      ) : (
+        <>This is not a valid meshid wrapped token (or it is from another meshid). Copy the whole line that {MESHID_LOGIN} prints.</>
+      );
     case 'wrapped-token-replayed':
-      return 'This token was already used: each wrapped token works once. Run meshid login again for a new one.';
+      return <>This token was already used: each wrapped token works once. Run {MESHID_LOGIN} again for a new one.</>;
     case 'auth-disabled':
       return 'This meshid runs in anonymous mode: there is nothing to log in to.';
     case 'NETWORK':

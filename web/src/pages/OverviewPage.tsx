@@ -16,7 +16,7 @@ const MEANING: Record<string, string> = {
   'recoveries.meshid.io': 'see the recovery plan',
   'registries.meshid.io': 'manage registry credentials',
   namespaces: 'see every namespace',
-  pods: 'see workloads and their identities',
+  pods: 'see workloads in every namespace',
   events: 'read the security audit trail',
 };
 
