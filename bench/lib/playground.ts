@@ -20,8 +20,12 @@ export function sharedPlayground(): Promise<Playground> {
 
 export async function stopSharedPlayground(): Promise<void> {
   if (!shared) return;
-  await (await shared).stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  try {
+    await (await shared).stop();
+  } finally {
+    // Also when the playground failed to start: its directory holds only what that left.
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export interface UserTls {
