@@ -10,7 +10,9 @@ import { ManualClock, MeshidError, createLogger, type Clock } from '../../src/co
 import { createAuthority, issueLeaf, type Authority } from '../../src/pki/index.ts';
 import { LoginService, SessionTokens, StaticSessionKeys, type Capabilities, type Identity, type KubeReviews } from '../../src/authn/index.ts';
 import { KeyedIssuer, StaticPublicKeys, UserTokenValidator, type SigningKey } from '../../src/tokens/index.ts';
+import { KubeConfig } from '@kubernetes/client-node';
 import { buildApp, type UserTokenDeps } from '../../src/server/app.ts';
+import type { DashboardDeps } from '../../src/server/graphql/context.ts';
 import { ServerMetrics } from '../../src/server/metrics.ts';
 import type { Upstream } from '../../src/server/upstream.ts';
 
@@ -55,6 +57,39 @@ export function memoryUserTokens(clock: Clock): { deps: UserTokenDeps; signingKe
   return { deps, signingKey, publicKey, revoked };
 }
 
+/**
+ * The dashboard API's dependencies in memory: SubjectAccessReview answers from `reviews`,
+ * user tokens from `memoryUserTokens`, events in a list, and a Kubernetes that does not
+ * answer (nothing listens on port 1), so resolvers that need it report UNAVAILABLE.
+ */
+export function memoryDashboard(clock: Clock, userTokens: ReturnType<typeof memoryUserTokens>): { deps: DashboardDeps; events: unknown[] } {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'nowhere', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
+    users: [{ name: 'meshid', token: 'server-token' }],
+    contexts: [{ name: 'nowhere', cluster: 'nowhere', user: 'meshid' }],
+    currentContext: 'nowhere',
+  });
+  const events: unknown[] = [];
+  const deps: DashboardDeps = {
+    kc,
+    namespace: 'meshid-system',
+    trustDomain: 'cluster.local',
+    rootConfigMap: 'istio-ca-root-cert',
+    reviews: userTokens.deps.reviews,
+    events: { record: (event) => void events.push(event) },
+    caStatus: async () => ({ mode: 'self-signed', rootFingerprint: 'AA:BB', notAfter: new Date(clock.now() + 86_400_000).toISOString(), trustBundle: [] }),
+    userTokens: {
+      issuer: userTokens.deps.issuer,
+      keys: undefined,
+      revocations: { list: () => [...userTokens.revoked], revoke: async (jtis) => void jtis.forEach((j) => userTokens.revoked.add(j)) },
+    },
+    clock,
+    log: createLogger('test', 'silent'),
+  };
+  return { deps, events };
+}
+
 /** An Upstream for apps whose tests never reach Kubernetes; nothing listens on port 1. */
 export function unusedUpstream(): Upstream {
   const agent = new Agent();
@@ -71,7 +106,7 @@ export interface TestApp {
 }
 
 export async function testApp(
-  options: { anonymousAuth?: boolean; ready?: () => boolean; upstream?: Upstream; clock?: Clock; userTokens?: UserTokenDeps } = {},
+  options: { anonymousAuth?: boolean; ready?: () => boolean; upstream?: Upstream; clock?: Clock; userTokens?: UserTokenDeps; dashboard?: DashboardDeps } = {},
 ): Promise<TestApp> {
   // Certificates are made against the wall clock, so the test clock starts there.
   const clock = options.clock ?? new ManualClock(Date.now());
@@ -91,6 +126,7 @@ export async function testApp(
     ready: options.ready ?? (() => true),
     clock,
     ...(options.userTokens ? { userTokens: options.userTokens } : {}),
+    ...(options.dashboard ? { dashboard: options.dashboard } : {}),
   });
   await app.ready();
   return { app, tokens, clock, metrics, clientCa: ca };
