@@ -12,10 +12,11 @@ const ranks = {
   install: 2,
   authn: 3,
   agent: 3,
-  server: 4,
   recovery: 4,
-  playground: 5,
-  cli: 6,
+  // The dashboard API plans recoveries, so the server ranks above recovery.
+  server: 5,
+  playground: 6,
+  cli: 7,
 };
 
 const areas = Object.keys(ranks);

@@ -1,4 +1,4 @@
-import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
+import { request as httpsRequest } from 'node:https';
 import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { KubeConfig, ResponseContext, ServerConfiguration, createConfiguration, wrapHttpLibrary, type RequestContext } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
@@ -69,7 +69,7 @@ function impersonatingHttpLibrary(user: ImpersonatedUser, timeoutMs: number) {
       const headers: OutgoingHttpHeaders = { ...context.getHeaders(), ...impersonationHeaders(user) };
       const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
       return new Promise((resolve, reject) => {
-        const req = request(url, { method: context.getHttpMethod(), headers, agent: context.getAgent() as HttpsAgent | undefined, timeout: timeoutMs }, (res) => {
+        const req = request(url, { method: context.getHttpMethod(), headers, agent: context.getAgent(), timeout: timeoutMs }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('error', reject);

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeReviews } from '../authn/index.ts';
 import { DisabledIssuer, KeyedIssuer, KubeRevocations, KubeSigningKeys, StaticPublicKeys, UserTokenValidator, bootstrapAdminToken, parsePublicKey } from '../tokens/index.ts';
-import { caStatus, startCa, type RunningCa } from '../ca/index.ts';
+import { caStatus, startCa } from '../ca/index.ts';
 import { SecurityEvents, loadKubeConfig } from '../kube/index.ts';
 import type { DashboardDeps } from './graphql/context.ts';
 import { buildApp, upgradeHandler, type UserTokenDeps } from './app.ts';
@@ -67,7 +67,9 @@ export async function startServer(input: ServerConfigInput, options: StartServer
     httpsServer = createHttpsServer({ ...tls, ...listener, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, handler);
     return httpsServer;
   };
-  let ca: RunningCa | undefined;
+  const ca = config.ca.enabled
+    ? await startCa(kc, { ...config.ca, namespace: config.namespace, host: config.host }, log, clock)
+    : undefined;
   const dashboard: DashboardDeps = {
     kc,
     namespace: config.namespace,
@@ -84,9 +86,6 @@ export async function startServer(input: ServerConfigInput, options: StartServer
   const deps = { log, tokens, login, upstream, clock, dashboard, metrics: new ServerMetrics(), anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready, adminClientCerts: clientCa !== undefined, ...(userTokens ? { userTokens: userTokens.deps } : {}) };
   const app = buildApp(deps, serverFactory);
   await app.ready();
-  ca = config.ca.enabled
-    ? await startCa(kc, { ...config.ca, namespace: config.namespace, host: config.host }, log, clock)
-    : undefined;
   const onUpgrade = upgradeHandler(deps);
   const listen = (server: HttpServer | HttpsServer, port: number): Promise<number> =>
     new Promise((resolve, reject) => {
