@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MeshidError, type Progress } from '../core/index.ts';
-import { MESHID_BIN, freePort, spawnPeer, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
+import { MESHID_BIN, freePort, spawnPeer, stopPid, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
 import { install, SERVICE_ACCOUNT } from '../install/index.ts';
 import { ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY } from '../ca/index.ts';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
@@ -53,16 +53,21 @@ export async function startPlaygroundServer(cluster: LocalCluster, progress: Pro
   ];
   const server = spawnPeer('meshid-server', process.execPath, args, { logFile: join(cluster.dir, 'logs', 'meshid-server.log'), detached });
   const http = `http://127.0.0.1:${httpPort}`;
-  await waitReady(`${http}/readyz`, server);
   const https = `https://127.0.0.1:${httpsPort}`;
-
-  // Zero-touch for the sample users: their contexts know where meshid is and which CA signs it.
-  for (const file of Object.values(cluster.kubeconfigs)) {
-    const context = loadKubeConfig({ kubeconfig: file }).getCurrentContext();
-    await writeExtension(file, context, { server: https, 'certificate-authority-data': Buffer.from(ca.certPem).toString('base64') });
-  }
   const rootCert = join(pki, 'workload-ca-root.pem');
-  await writeFile(rootCert, await publishedRoots(admin));
+  try {
+    await waitReady(`${http}/readyz`, server);
+    // Zero-touch for the sample users: their contexts know where meshid is and which CA signs it.
+    for (const file of Object.values(cluster.kubeconfigs)) {
+      const context = loadKubeConfig({ kubeconfig: file }).getCurrentContext();
+      await writeExtension(file, context, { server: https, 'certificate-authority-data': Buffer.from(ca.certPem).toString('base64') });
+    }
+    await writeFile(rootCert, await publishedRoots(admin));
+  } catch (error) {
+    // The cluster's stop knows nothing of this process: a server that never became ready must not outlive the playground.
+    await stopPid(server.pid);
+    throw error;
+  }
   progress.succeed(`meshid server is ready at ${https} (and ${http}); workload CA at 127.0.0.1:${caPort}`);
   return { process: server, http, https, caPem: ca.certPem, workloadCa: { address: `127.0.0.1:${caPort}`, rootCert } };
 }
