@@ -3,7 +3,7 @@ import { lstat, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Any PEM private key: PKCS#8, SEC1 (EC), PKCS#1 (RSA), encrypted or not. */
-export const PRIVATE_KEY_MARKER = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+const PRIVATE_KEY_MARKER = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
 export interface KeyHit {
   file: string;

@@ -70,7 +70,7 @@ function tail(log: string): string {
 }
 
 /** HTTP status of GET `url`, or 0 when nothing answers within a second. */
-export async function httpStatus(url: string): Promise<number> {
+async function httpStatus(url: string): Promise<number> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
     await res.body?.cancel();
