@@ -81,11 +81,15 @@ export class CertificateService {
   }
 }
 
+/** A projected service-account token is about a kilobyte; far larger is not one, and is not sent to TokenReview. */
+const MAX_TOKEN_BYTES = 16 * 1024;
+
 function bearerToken(metadata: Metadata): string {
   const value = metadata.get('authorization')[0];
   const text = typeof value === 'string' ? value : value?.toString('utf8');
   const match = text ? /^Bearer\s+(\S+)$/i.exec(text) : null;
   if (!match?.[1]) throw new MeshidError('ERR_UNAUTHENTICATED', 'send the service-account token as `authorization: Bearer <JWT>` metadata');
+  if (match[1].length > MAX_TOKEN_BYTES) throw new MeshidError('ERR_UNAUTHENTICATED', 'the authorization metadata is too large to be a service-account token');
   return match[1];
 }
 

@@ -215,6 +215,9 @@ describe('named attacks that must fail to get in', async () => {
       const huge = await createCertificate(ca.address, ca.rootPem, 'token-web', `${(await makeCsr()).csr}${' '.repeat(70 * 1024)}`);
       assert.equal(huge.code, status.RESOURCE_EXHAUSTED);
       assert.equal((await createCertificate(ca.address, ca.rootPem, 'token-web', 'A'.repeat(40 * 1024))).code, status.INVALID_ARGUMENT);
+      // Known to the reviewer, yet refused for its size before any TokenReview would be asked.
+      ca.tokens.set('x'.repeat(20 * 1024), { namespace: 'shop', serviceAccount: 'web' });
+      assert.equal((await createCertificate(ca.address, ca.rootPem, 'x'.repeat(20 * 1024), (await makeCsr()).csr)).code, status.UNAUTHENTICATED);
     } finally {
       await ca.close();
     }
