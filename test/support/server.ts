@@ -1,6 +1,6 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../../src/core/index.ts';
 import { install, uninstall, SERVICE_ACCOUNT } from '../../src/install/index.ts';
@@ -28,13 +28,20 @@ export interface TestInstall {
 export async function installNamespace(namespace: string, adminKubeconfig: string = testEnv().kubeconfigs.admin): Promise<TestInstall> {
   const admin = loadKubeConfig({ kubeconfig: adminKubeconfig });
   await install(admin, { namespace, anonymousAuth: false, image: 'meshid:test', replicas: 0 });
+  const files: string[] = [];
   return {
     namespace,
     admin,
-    kubeconfigFor: (serviceAccount = SERVICE_ACCOUNT) => serviceAccountKubeconfigFile(admin, namespace, serviceAccount),
+    async kubeconfigFor(serviceAccount = SERVICE_ACCOUNT) {
+      const file = await serviceAccountKubeconfigFile(admin, namespace, serviceAccount);
+      files.push(file);
+      return file;
+    },
     async remove() {
       await uninstall(admin, { namespace, purge: false });
       await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace }).catch(() => undefined);
+      // The kubeconfigs hold service-account tokens: they go with the installation.
+      for (const file of files) await rm(dirname(file), { recursive: true, force: true });
     },
   };
 }
