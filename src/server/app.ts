@@ -238,7 +238,9 @@ export function upgradeHandler(deps: Pick<AppDeps, 'tokens' | 'upstream' | 'anon
         return;
       }
       try {
-        proxyUpgrade(req, socket, head, path, caller.user, deps.upstream);
+        proxyUpgrade(req, socket, head, path, caller.user, deps.upstream, (error) =>
+          endSocketWithProblem(socket, new MeshidError('ERR_KUBE_UNAVAILABLE', 'Kubernetes is unavailable', { cause: error }), deps.log, req.url),
+        );
       } catch (error) {
         endSocketWithProblem(socket, error, deps.log, req.url);
       }

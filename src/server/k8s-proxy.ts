@@ -144,7 +144,8 @@ export function proxyRequest(req: IncomingMessage, res: ServerResponse, path: st
  * Connection upgrades (websocket or SPDY, used by exec, attach and port-forward): the
  * request goes up with impersonation; on 101 the two sockets are joined byte for byte.
  */
-export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, path: string, user: Identity | undefined, upstream: Upstream): void {
+export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, path: string, user: Identity | undefined, upstream: Upstream, onUnavailable: (error: Error) => void): void {
+  let answered = false;
   const out = httpsRequest({
     protocol: 'https:',
     hostname: upstream.url.hostname,
@@ -159,6 +160,7 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
   });
   answerDeadline(out);
   out.on('upgrade', (answer, upSocket, upHead) => {
+    answered = true;
     socket.write(rawHead(101, answer.statusMessage ?? 'Switching Protocols', answer.rawHeaders));
     if (upHead.length > 0) socket.write(upHead);
     if (head.length > 0) upSocket.write(head);
@@ -167,6 +169,7 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     socket.on('error', () => upSocket.destroy());
   });
   out.on('response', (answer) => {
+    answered = true;
     // No upgrade (e.g. 403 from RBAC): relay the short answer whole, then close.
     const chunks: Buffer[] = [];
     answer.on('data', (c: Buffer) => chunks.push(c));
@@ -176,7 +179,8 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
       socket.end(rawHead(answer.statusCode ?? 502, answer.statusMessage ?? '', ['Content-Type', type, 'Content-Length', String(body.length), 'Connection', 'close']) + body.toString('latin1'), 'latin1');
     });
   });
-  out.on('error', () => socket.destroy());
+  // No answer at all (apiserver down or past the deadline): the client gets a 503, as for any request.
+  out.on('error', (error) => (answered ? socket.destroy() : onUnavailable(error)));
   socket.on('error', () => out.destroy());
   out.end();
 }

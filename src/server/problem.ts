@@ -62,7 +62,9 @@ export function toProblem(error: unknown): Problem {
 
 /** Logs a problem: the detail of a server fault goes to the log, never to the client. */
 function logProblem(log: Logger, error: unknown, problem: Problem, method: string | undefined, url: string | undefined): void {
-  if (problem.status >= 500) log.error({ err: error, url, method }, problem.title);
+  // A 503 is an outage meshid reports, not a fault in it: one line each, no stack.
+  if (problem.status === 503) log.warn({ code: problem.code, url, method, reason: problem.detail }, problem.title);
+  else if (problem.status >= 500) log.error({ err: error, url, method }, problem.title);
   else log.debug({ code: problem.code, url }, problem.title);
 }
 

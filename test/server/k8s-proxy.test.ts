@@ -4,7 +4,11 @@ import { describe, it } from 'node:test';
 import { isMeshidError } from '../../src/core/index.ts';
 import type { Identity } from '../../src/authn/index.ts';
 import { impersonationHeaders } from '../../src/kube/index.ts';
-import { K8S_PREFIX, upstreamPath } from '../../src/server/k8s-proxy.ts';
+import { K8S_PREFIX, proxyUpgrade, upstreamPath } from '../../src/server/k8s-proxy.ts';
+import { Agent } from 'node:https';
+import { createServer, type AddressInfo } from 'node:net';
+import { PassThrough } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
 
 const EXTRA_PREFIX = 'impersonate-extra-';
 
@@ -128,5 +132,29 @@ describe('upstreamPath', () => {
     ]) {
       assert.throws(() => upstreamPath(url), (e) => isMeshidError(e, 'ERR_INVALID_ARGUMENT'), url);
     }
+  });
+});
+
+describe('proxyUpgrade', () => {
+  it('reports an apiserver that is not there, so the client gets a 503 rather than a closed socket', async () => {
+    // A port that was just free: nothing listens on it.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const agent = new Agent();
+    const upstream = { url: new URL(`https://127.0.0.1:${port}`), agent, authorization: () => undefined, close: () => agent.destroy() };
+    const req = { method: 'GET', headers: { upgrade: 'websocket', connection: 'Upgrade' } } as unknown as IncomingMessage;
+    const socket = new PassThrough();
+    const error = await new Promise<Error>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('onUnavailable was not called within 5 s')), 5000);
+      proxyUpgrade(req, socket, Buffer.alloc(0), '/api/v1/namespaces/dev/pods/p/exec', { name: 'alice', groups: [] }, upstream, (e) => {
+        clearTimeout(timer);
+        resolve(e);
+      });
+    });
+    assert.equal((error as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+    assert.equal(socket.destroyed, false, 'the socket stays open for the 503 answer');
+    upstream.close();
   });
 });
