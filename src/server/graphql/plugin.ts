@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { mercurius } from 'mercurius';
 import { createComplexityRule, simpleEstimator } from 'graphql-query-complexity';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, parse } from 'graphql';
 import type { RequestAuthenticator } from '../request-auth.ts';
 import { sendProblem } from '../problem.ts';
 import { SCHEMA } from './schema.ts';
@@ -22,11 +22,25 @@ export const MAX_QUERY_DEPTH = 6;
 export const MAX_QUERY_COST = 500;
 /** Query text beyond this is refused before parsing. */
 export const MAX_QUERY_BYTES = 16 * 1024;
+const MAX_QUERY_TOKENS = 2000;
 
 const resolvers = [meResolvers, workloadResolvers, caResolvers, tokenResolvers, registryResolvers, recoveryResolvers, eventResolvers];
 
 function merge(kind: 'Query' | 'Mutation'): Record<string, unknown> {
   return Object.assign({}, ...resolvers.map((r) => (r as Partial<Record<typeof kind, Record<string, unknown>>>)[kind] ?? {})) as Record<string, unknown>;
+}
+
+const invalidQuery = (message: string) => ({ data: null, errors: [{ message, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }] });
+
+/** Why a query text is not a GraphQL document, or undefined when it is one. */
+function unparseable(text: string | undefined): string | undefined {
+  if (text === undefined || text.trim() === '') return 'send a GraphQL document in "query"';
+  try {
+    parse(text, { maxTokens: MAX_QUERY_TOKENS });
+    return undefined;
+  } catch (error) {
+    return error instanceof GraphQLError ? error.message : 'the query is not a GraphQL document';
+  }
 }
 
 function queryText(request: FastifyRequest): string | undefined {
@@ -47,8 +61,11 @@ export function registerGraphql(app: FastifyInstance, deps: DashboardDeps, auth:
       try {
         const text = queryText(request);
         if (text !== undefined && Buffer.byteLength(text) > MAX_QUERY_BYTES) {
-          return await reply.code(413).send({ data: null, errors: [{ message: `the query is longer than ${MAX_QUERY_BYTES} bytes`, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }] });
+          return await reply.code(413).send(invalidQuery(`the query is longer than ${MAX_QUERY_BYTES} bytes`));
         }
+        // Checked here because mercurius reads an unparseable query as a JSON document.
+        const problem = unparseable(text);
+        if (problem) return await reply.code(400).send(invalidQuery(problem));
         const caller = await auth.authenticate(request.headers, request.method, request.raw.socket);
         contexts.set(request, dashboardContext(deps, visibility, caller.user, caller.session));
       } catch (error) {
@@ -63,7 +80,7 @@ export function registerGraphql(app: FastifyInstance, deps: DashboardDeps, auth:
       // The cost rule needs each request's variables, which mercurius's parse cache cannot give it.
       cache: false,
       queryDepth: MAX_QUERY_DEPTH,
-      graphql: { parseOptions: { maxTokens: 2000 } },
+      graphql: { parseOptions: { maxTokens: MAX_QUERY_TOKENS } },
       validationRules: ({ variables }) => [
         createComplexityRule({
           maximumComplexity: MAX_QUERY_COST,
