@@ -12,6 +12,7 @@ import { endSocketWithProblem, sendProblem, writeProblem } from './problem.ts';
 import { CSRF_COOKIE, FORWARDED_AUTH_HEADER, RequestAuthenticator, SESSION_COOKIE, refuseImpersonationHeaders, type Caller } from './request-auth.ts';
 import type { Upstream } from './upstream.ts';
 import { requireCapability } from './permissions.ts';
+import { withinDeadline } from './deadline.ts';
 import { parseUserTokenRequest } from './user-token-request.ts';
 import { registerGraphql } from './graphql/plugin.ts';
 import { registerDashboard } from './dashboard-static.ts';
@@ -105,7 +106,7 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
     }
     const credential = loginCredential(request);
     try {
-      const result = await deps.login.login(credential);
+      const result = await withinDeadline(deps.login.login(credential));
       deps.metrics.logins.inc({ type: credential.type, result: 'success' });
       deps.dashboard?.events.record({ reason: 'Login', user: result.user.name, message: `${result.user.name} logged in with a ${credential.type === 'bearer' ? 'kubeconfig token' : 'client certificate'}` });
       return {
@@ -138,7 +139,7 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
   app.get('/api/whoami', async (request) => {
     const caller = await auth.authenticate(request.headers, request.method, request.raw.socket);
     if ((caller.via === 'user-token' || caller.via === 'admin-client-certificate') && caller.user && deps.userTokens) {
-      return { name: caller.user.name, groups: caller.user.groups, capabilities: await deps.userTokens.reviews.capabilities(caller.user) };
+      return { name: caller.user.name, groups: caller.user.groups, capabilities: await withinDeadline(deps.userTokens.reviews.capabilities(caller.user)) };
     }
     if (!caller.session) return { name: 'meshid (anonymous mode)', groups: [], capabilities: {}, anonymous: true };
     const { user, capabilities, expiresAt } = caller.session;

@@ -4,6 +4,7 @@ import { createComplexityRule, simpleEstimator } from 'graphql-query-complexity'
 import { GraphQLError, parse } from 'graphql';
 import type { RequestAuthenticator } from '../request-auth.ts';
 import { sendProblem } from '../problem.ts';
+import { withinDeadline } from '../deadline.ts';
 import { SCHEMA } from './schema.ts';
 import { dashboardContext, newPodVisibility, type DashboardContext, type DashboardDeps } from './context.ts';
 import { formatErrors } from './errors.ts';
@@ -26,8 +27,12 @@ const MAX_QUERY_TOKENS = 2000;
 
 const resolvers = [meResolvers, workloadResolvers, caResolvers, tokenResolvers, registryResolvers, recoveryResolvers, eventResolvers];
 
-function merge(kind: 'Query' | 'Mutation'): Record<string, unknown> {
-  return Object.assign({}, ...resolvers.map((r) => (r as Partial<Record<typeof kind, Record<string, unknown>>>)[kind] ?? {})) as Record<string, unknown>;
+type Resolver = (root: unknown, args: never, ctx: DashboardContext) => Promise<unknown>;
+
+/** Every resolver of one kind, each bounded: a resolver may make several Kubernetes calls in a row. */
+function merge(kind: 'Query' | 'Mutation'): Record<string, Resolver> {
+  const all = Object.assign({}, ...resolvers.map((r) => (r as Partial<Record<typeof kind, Record<string, Resolver>>>)[kind] ?? {})) as Record<string, Resolver>;
+  return Object.fromEntries(Object.entries(all).map(([name, resolve]) => [name, (root: unknown, args: never, ctx: DashboardContext) => withinDeadline(resolve(root, args, ctx))]));
 }
 
 const invalidQuery = (message: string) => ({ data: null, errors: [{ message, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }] });
