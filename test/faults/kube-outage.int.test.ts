@@ -178,7 +178,7 @@ describe('Kubernetes outages under load', { timeout: 170_000 }, () => {
     // Within RECOVERY_MS of /readyz both kinds of request work again, and keep working.
     for (const kind of ['login', 'proxy'] as const) {
       const firstOk = samples.find((s) => s.kind === kind && s.start >= readyAt && s.status === 200);
-      assert.ok(firstOk && firstOk.end - readyAt <= RECOVERY_MS, `${kind} works within ${RECOVERY_MS} ms of readiness (first success: ${firstOk ? `${firstOk.end - readyAt} ms` : 'none'})`);
+      assert.ok(firstOk && firstOk.end - readyAt <= RECOVERY_MS, `${kind} works within ${RECOVERY_MS} ms of readiness (first success: ${firstOk ? `${firstOk.end - readyAt} ms` : 'none'}); ${timeline}`);
     }
     const steady = samples.filter((s) => s.start >= readyAt + RECOVERY_MS);
     assert.ok(steady.length >= 4, 'requests were made after recovery');
