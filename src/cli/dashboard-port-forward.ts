@@ -4,7 +4,7 @@ import { Duplex, PassThrough, Writable, type Readable } from 'node:stream';
 import { CoreV1Api, PortForward, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
 import { HTTPS_PORT } from '../install/index.ts';
-import type { DashboardUpstream } from './dashboard-proxy.ts';
+import { pathOnOrigin, type DashboardUpstream } from './dashboard-proxy.ts';
 
 /** The label every meshid server pod carries (install's Deployment selector). */
 export const MESHID_POD_SELECTOR = 'app.kubernetes.io/name=meshid';
@@ -88,7 +88,7 @@ export function openTunnel(forwarder: PortForwarder, namespace: string, pod: str
 
 /**
  * Upstream through a port-forward to one meshid pod's HTTPS port. The local side stays plain
- * HTTP on 127.0.0.1, like the service-proxy mode, so the browser sees no certificate warning.
+ * HTTP on the proxy's own name, like every mode, so the browser sees no certificate warning.
  * The pod's serving certificate is checked against the context's meshid CA when it has one;
  * the tunnel itself is the apiserver's, authenticated with the user's credentials.
  */
@@ -102,14 +102,7 @@ export function portForwardUpstream(kc: KubeConfig, namespace: string, pod: stri
   return {
     moveAuthorization: false,
     prepare: (localPath) => Promise.resolve({ url: new URL(`${origin}${localPath}`), agent, headers: {} }),
-    toLocal(location) {
-      try {
-        const url = new URL(location, origin);
-        return url.origin === origin ? `${url.pathname}${url.search}${url.hash}` : undefined;
-      } catch {
-        return undefined;
-      }
-    },
+    toLocal: (location) => pathOnOrigin(location, origin),
     close: () => agent.destroy(),
   };
 }

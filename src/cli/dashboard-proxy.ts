@@ -1,9 +1,11 @@
 import { createServer, request as httpRequest, Agent as HttpAgent, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
+import { escapeHtml } from './browser-open.ts';
 import { HTTPS_PORT, SERVICE_NAME } from '../install/index.ts';
 import { FORWARDED_AUTH_HEADER } from '../server/index.ts';
 
@@ -23,29 +25,90 @@ export interface DashboardUpstream {
   close?(): void;
 }
 
-export interface RunningDashboardProxy {
-  /** http://127.0.0.1:<port> */
-  origin: string;
+export interface DashboardProxyOptions {
+  /** 0: any free port. */
   port: number;
+  /**
+   * Logs in and answers a fresh wrapped token. It runs when the browser first opens the
+   * handoff URL, so the token's 10 seconds start when the browser is already there.
+   */
+  handoff(proxy: ProxyAddress): Promise<string>;
+  /** The browser's host name; a fresh `<random>.localhost` unless a test names one. */
+  hostName?: string;
+  onError?: (line: string) => void;
+}
+
+export interface ProxyAddress {
+  /** http://<random>.localhost:<port>: the only origin the proxy serves. */
+  origin: string;
+  /** <random>.localhost:<port>: the only Host header it accepts. */
+  host: string;
+  /** Its port on 127.0.0.1. */
+  port: number;
+}
+
+export interface RunningDashboardProxy extends ProxyAddress {
+  /** `<origin>/.meshid/handoff/<code>`: works once, while the proxy runs. */
+  handoffUrl: string;
   close(): Promise<void>;
 }
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) and those the proxy sets itself.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
+/** Paths the proxy answers itself and never forwards. */
+const LOCAL_PREFIX = '/.meshid/';
+const HANDOFF_PREFIX = `${LOCAL_PREFIX}handoff/`;
+
+/** RFC 4648 base32 in lower case: DNS-label characters only, 5 bits each. */
+function base32(bytes: Buffer): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+  return out;
+}
+
 /**
- * A local HTTP proxy on 127.0.0.1 in front of meshid: the browser talks plain HTTP to it,
- * it adds the user's credentials and forwards. Cookies pass both ways, bodies stream (watches),
- * upgrades (exec) are relayed. It logs paths at most, never queries, headers or bodies: the
- * handoff URL carries a token.
+ * A host name of the proxy's own: 128 random bits as one DNS label under `localhost`.
+ * Browsers resolve every `*.localhost` name to loopback themselves (RFC 6761; Chromium's
+ * host resolver answers it without a DNS query), treat `http://*.localhost` as a secure
+ * context, and keep cookies per host name: what meshid sets here is sent to no other port
+ * or program on 127.0.0.1.
  */
-export async function startDashboardProxy(upstream: DashboardUpstream, options: { port: number; onError?: (line: string) => void }): Promise<RunningDashboardProxy> {
+export function localhostName(random: Buffer = randomBytes(16)): string {
+  return `${base32(random)}.localhost`;
+}
+
+/**
+ * A local HTTP proxy on 127.0.0.1 in front of meshid, for a browser at
+ * `http://<random>.localhost:<port>`: it adds the user's credentials and forwards. Cookies
+ * pass both ways, bodies stream (watches), upgrades (exec) are relayed. It performs the
+ * handoff itself when the browser arrives. It logs paths at most, never queries, headers or
+ * bodies: the handoff path carries a code and the login URL a token.
+ */
+export async function startDashboardProxy(upstream: DashboardUpstream, options: DashboardProxyOptions): Promise<RunningDashboardProxy> {
   const report = options.onError ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const hostName = options.hostName ?? localhostName();
   let port = options.port;
-  // DNS rebinding: a page from another site that resolves its name to 127.0.0.1 must not
-  // reach the user's credentials, so only the loopback names are served.
-  const allowed = (host: string | undefined): boolean => host === `127.0.0.1:${port}` || host === `localhost:${port}` || host === `[::1]:${port}`;
+  // DNS rebinding, and every other program on this machine: only the proxy's own name is
+  // served. A page elsewhere that resolves its name to 127.0.0.1 sends its own Host.
+  const allowed = (host: string | undefined): boolean => host?.toLowerCase() === address().host;
   const pathOnly = (url: string | undefined): string => (url ?? '/').split('?')[0] ?? '/';
+  // The port is known once listening (--port 0).
+  const address = (): ProxyAddress => ({ origin: `http://${hostName}:${port}`, host: `${hostName}:${port}`, port });
+  const code = randomBytes(16).toString('base64url');
+  // unused -> running (a login under way) -> used; a failed login goes back to unused.
+  let handoffState: 'unused' | 'running' | 'used' = 'unused';
 
   const server = createServer((req, res) => {
     forward(req, res).catch((error: unknown) => {
@@ -66,16 +129,21 @@ export async function startDashboardProxy(upstream: DashboardUpstream, options: 
   server.requestTimeout = 0;
   server.timeout = 0;
 
+  /** What the upstream must know of the browser's origin, replacing anything a client sent. */
+  const forwardedHeaders = (): Record<string, string> => ({ 'x-forwarded-host': address().host, 'x-forwarded-proto': 'http' });
+
   async function forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!allowed(req.headers.host)) {
-      res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' }).end(`meshid dashboard proxy: open http://127.0.0.1:${port}\n`);
+      res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' }).end('meshid dashboard proxy: open the address `meshid dashboard` printed\n');
       return;
     }
-    const target = await upstream.prepare(localPath(req.url));
-    const headers = { ...outgoingHeaders(req.headers, upstream.moveAuthorization), ...target.headers };
+    const path = localPath(req.url);
+    if (path.startsWith(LOCAL_PREFIX)) return serveLocal(req, res, path);
+    const target = await upstream.prepare(path);
+    const headers = { ...outgoingHeaders(req.headers, upstream.moveAuthorization), ...forwardedHeaders(), ...target.headers };
     const send = target.url.protocol === 'https:' ? httpsRequest : httpRequest;
     const up = send(target.url, { method: req.method ?? 'GET', headers, agent: target.agent });
-    const origin = `http://${req.headers.host ?? `127.0.0.1:${port}`}`;
+    const { origin } = address();
     await new Promise<void>((resolve, reject) => {
       up.on('error', reject);
       // The browser went away (a closed tab ends its watches): so does the upstream request.
@@ -107,14 +175,54 @@ export async function startDashboardProxy(upstream: DashboardUpstream, options: 
     });
   }
 
+  /**
+   * `/.meshid/handoff/<code>`: the first GET logs in and sends the browser, with a fresh
+   * wrapped token, to meshid's own handoff on this origin. The code works once: whoever
+   * opens it second (a leaked URL, a reload) gets a page that says to run the command again.
+   */
+  async function serveLocal(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    req.resume();
+    const given = path.startsWith(HANDOFF_PREFIX) ? pathOnly(path.slice(HANDOFF_PREFIX.length)) : '';
+    if (!sameCode(given, code)) {
+      return localAnswer(req, res, 404, 'handoff-unknown', 'This is not a dashboard link of this proxy', 'Run `meshid dashboard` and open the address it gives.');
+    }
+    if (req.method !== 'GET') {
+      return localAnswer(req, res, 405, 'method-not-allowed', 'A dashboard link is opened with GET', 'Open the link in a browser.', { allow: 'GET' });
+    }
+    if (handoffState !== 'unused') {
+      return localAnswer(req, res, 410, 'handoff-used', 'This dashboard link was already used', 'A link works once. Run `meshid dashboard` again for a new one.');
+    }
+    handoffState = 'running';
+    let wrapped: string;
+    try {
+      wrapped = await options.handoff(address());
+    } catch (error) {
+      // Nothing was handed over: the same link may try again.
+      handoffState = 'unused';
+      const message = error instanceof MeshidError ? `${error.message}${error.hint ? ` (${error.hint})` : ''}` : 'the login failed';
+      report(`dashboard proxy: handoff: ${error instanceof Error ? error.message : String(error)}`);
+      return localAnswer(req, res, 502, 'handoff-failed', 'meshid dashboard could not log you in', `${message}. Reload this page to try again.`);
+    }
+    handoffState = 'used';
+    res
+      .writeHead(303, { location: `/api/login?wrapped-token=${encodeURIComponent(wrapped)}`, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'content-length': '0' })
+      .end();
+  }
+
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (!allowed(req.headers.host)) {
       socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    const target = await upstream.prepare(localPath(req.url));
+    const path = localPath(req.url);
+    if (path.startsWith(LOCAL_PREFIX)) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    const target = await upstream.prepare(path);
     const headers: OutgoingHttpHeaders = {
       ...outgoingHeaders(req.headers, upstream.moveAuthorization),
+      ...forwardedHeaders(),
       ...target.headers,
       connection: 'Upgrade',
       upgrade: req.headers.upgrade ?? 'websocket',
@@ -136,7 +244,7 @@ export async function startDashboardProxy(upstream: DashboardUpstream, options: 
       });
       // No upgrade (a refusal, say): relay the answer and close.
       up.on('response', (answer) => {
-        const back = incomingHeaders(answer.headers, upstream, `http://${req.headers.host ?? ''}`);
+        const back = incomingHeaders(answer.headers, upstream, address().origin);
         const lines = Object.entries(back).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => `${k}: ${x}`) : v === undefined ? [] : [`${k}: ${String(v)}`]));
         socket.write(`HTTP/1.1 ${answer.statusCode ?? 502} ${answer.statusMessage ?? ''}\r\n${lines.join('\r\n')}\r\nconnection: close\r\n\r\n`);
         answer.pipe(socket);
@@ -154,12 +262,13 @@ export async function startDashboardProxy(upstream: DashboardUpstream, options: 
         reject(new MeshidError('ERR_INVALID_ARGUMENT', `may not listen on port ${options.port} on 127.0.0.1`, { hint: 'Pass --port <number> above 1023, or --port 0 for any free port.' }));
       } else reject(error);
     });
+    // Loopback only; the browser reaches it by the name it resolves to loopback itself.
     server.listen(options.port, '127.0.0.1', () => resolve());
   });
   port = (server.address() as AddressInfo).port;
   return {
-    origin: `http://127.0.0.1:${port}`,
-    port,
+    ...address(),
+    handoffUrl: `${address().origin}${HANDOFF_PREFIX}${code}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -167,6 +276,27 @@ export async function startDashboardProxy(upstream: DashboardUpstream, options: 
         upstream.close?.();
       }),
   };
+}
+
+/** Constant time: the code is the one secret the proxy compares. */
+function sameCode(given: string, code: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(code);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * The proxy's own answers: a small page for a browser (it asks for text/html), RFC 9457
+ * problem+json for everyone else, never cached.
+ */
+function localAnswer(req: IncomingMessage, res: ServerResponse, status: number, code: string, title: string, detail: string, extra: Record<string, string> = {}): void {
+  const common = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', ...extra };
+  if (String(req.headers.accept ?? '').toLowerCase().includes('text/html')) {
+    const body = `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>\n<body><h1>${escapeHtml(title)}</h1>\n<p data-code="${code}">${escapeHtml(detail)}</p></body></html>\n`;
+    res.writeHead(status, { ...common, 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'" }).end(body);
+    return;
+  }
+  res.writeHead(status, { ...common, 'content-type': 'application/problem+json' }).end(JSON.stringify({ type: `https://meshid.io/problems/${code}`, title, status, code, detail }));
 }
 
 function localPath(url: string | undefined): string {
@@ -180,8 +310,9 @@ function outgoingHeaders(incoming: IncomingHttpHeaders, moveAuthorization: boole
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
-    // Host is the upstream's; the apiserver sets X-Forwarded-*; the body must stay readable to map links back.
-    if (name === 'host' || name === 'accept-encoding' || name.startsWith('x-forwarded-')) continue;
+    // Host is the upstream's; the proxy sets X-Forwarded-* (and no client says Forwarded for
+    // it); the body must stay readable to map links back.
+    if (name === 'host' || name === 'accept-encoding' || name === 'forwarded' || name.startsWith('x-forwarded-')) continue;
     // The apiserver would act on these with the user's own credentials: nobody asked for that.
     if (name.startsWith('impersonate-')) continue;
     if (name === 'authorization') {
@@ -282,5 +413,31 @@ export function serviceProxyUpstream(kc: KubeConfig, namespace: string): Dashboa
     close() {
       agent?.destroy();
     },
+  };
+}
+
+/** A Location on `origin` as a local path (query and fragment kept); undefined when it points elsewhere. */
+export function pathOnOrigin(location: string, origin: string): string | undefined {
+  try {
+    const url = new URL(location, origin);
+    return url.origin === origin ? `${url.pathname}${url.search}${url.hash}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Upstream straight at a meshid URL (`--url`, or the server the context remembers). Its
+ * certificate is verified with the CA the context or the flags give, as `meshid login`
+ * verifies it; the browser sees only the local origin, so it never meets that certificate.
+ */
+export function urlUpstream(base: URL, tls: { ca?: string; rejectUnauthorized?: boolean } = {}): DashboardUpstream {
+  const origin = base.origin;
+  const agent = base.protocol === 'https:' ? new HttpsAgent({ keepAlive: true, ...tls }) : new HttpAgent({ keepAlive: true });
+  return {
+    moveAuthorization: false,
+    prepare: (localPath) => Promise.resolve({ url: new URL(`${origin}${localPath}`), agent, headers: {} }),
+    toLocal: (location) => pathOnOrigin(location, origin),
+    close: () => agent.destroy(),
   };
 }

@@ -1,10 +1,11 @@
-import { spawn } from 'node:child_process';
 import { MeshidError } from '../core/index.ts';
-import { connect } from './connect.ts';
+import { connect, type Connection } from './connect.ts';
+import { call } from './http.ts';
 import { login } from './session.ts';
 import type { GlobalOptions } from './globals.ts';
-import { serviceProxyUpstream, startDashboardProxy, type DashboardUpstream, type RunningDashboardProxy } from './dashboard-proxy.ts';
+import { serviceProxyUpstream, startDashboardProxy, urlUpstream, type DashboardUpstream, type ProxyAddress, type RunningDashboardProxy } from './dashboard-proxy.ts';
 import { findMeshidPod, portForwardUpstream } from './dashboard-port-forward.ts';
+import { openFile, writeLaunchFile, type LaunchFile } from './browser-open.ts';
 
 export interface DashboardOptions {
   url?: string | undefined;
@@ -22,24 +23,23 @@ export function parsePort(value: string): number {
 }
 
 /**
- * `meshid dashboard`: logs in and hands the session to a browser. With `--url` (or a server
- * the context remembers) the browser goes straight there; otherwise a local proxy on
- * 127.0.0.1 reaches meshid through the apiserver's service proxy (default) or a port-forward
- * to one of its pods, and runs until interrupted. Tokens are never written anywhere but the
- * handoff URL, which is printed or handed to the browser.
+ * `meshid dashboard`: a local proxy on 127.0.0.1 that the browser reaches as
+ * `http://<random>.localhost:<port>`, in every mode: through the apiserver's service proxy
+ * (default), a port-forward to a meshid pod, or straight at `--url` / the server the context
+ * remembers. The browser never talks to meshid itself, so its cookies belong to a host name
+ * nothing else uses, and it meets no certificate. The login happens when the browser opens
+ * the one-time handoff link; runs until interrupted.
  */
 export async function runDashboard(globals: GlobalOptions, options: DashboardOptions): Promise<void> {
   if (options.portForward && options.url) throw new MeshidError('ERR_INVALID_ARGUMENT', '--port-forward and --url exclude each other');
   const conn = await connect(globals, { url: options.url, insecureSkipTlsVerify: options.insecureSkipTlsVerify, serviceProxy: !!options.portForward });
-  if (conn.mode === 'url') {
-    const result = await login(conn);
-    hand(new URL(`/api/login?wrapped-token=${encodeURIComponent(result.wrappedToken)}`, conn.base).toString(), result.user.name, options.browser);
-    return;
-  }
 
   let upstream: DashboardUpstream;
   let via: string;
-  if (options.portForward) {
+  if (conn.mode === 'url') {
+    upstream = urlUpstream(conn.base, directTls(conn, options.insecureSkipTlsVerify));
+    via = conn.base.origin;
+  } else if (options.portForward) {
     const pod = await findMeshidPod(conn.kc, globals.namespace);
     const ca = conn.extension['certificate-authority-data'];
     upstream = portForwardUpstream(conn.kc, globals.namespace, pod, ca ? { ca: Buffer.from(ca, 'base64').toString('utf8') } : {});
@@ -48,36 +48,66 @@ export async function runDashboard(globals: GlobalOptions, options: DashboardOpt
     upstream = serviceProxyUpstream(conn.kc, globals.namespace);
     via = `the apiserver's service proxy to ${globals.namespace}/meshid`;
   }
-  // Listen before logging in: a busy port must not cost a wrapped token.
-  const proxy = await startDashboardProxy(upstream, { port: options.port });
+
+  const proxy = await startDashboardProxy(upstream, {
+    port: options.port,
+    // Logs in through the proxy, exactly as the browser's requests will go.
+    handoff: async (address) => {
+      const result = await login(throughProxy(conn, address));
+      process.stderr.write(`Logged in as ${result.user.name}; the browser takes the session over.\n`);
+      return result.wrappedToken;
+    },
+  });
+  let launch: LaunchFile | undefined;
   try {
-    // Port-forward: log in through the tunnel, as the browser will. Service proxy: the
-    // connection already goes there, with meshid's token in X-Authorization.
-    const loginConn = options.portForward ? await connect(globals, { url: proxy.origin }) : conn;
-    const result = await login(loginConn);
-    process.stderr.write(`Dashboard proxy on ${proxy.origin}, through ${via}, as ${result.user.name}. Ctrl-C stops it.\n`);
-    hand(`${proxy.origin}/api/login?wrapped-token=${encodeURIComponent(result.wrappedToken)}`, result.user.name, options.browser);
+    process.stderr.write(`Dashboard proxy on ${proxy.origin}, through ${via}. Ctrl-C stops it.\n`);
+    if (options.browser) launch = await openBrowser(proxy.handoffUrl);
+    else printLink(proxy.handoffUrl, 'Open this link in a browser (it works once, while this command runs):');
     await untilInterrupted();
   } finally {
     await closeQuietly(proxy);
+    await launch?.remove();
   }
 }
 
-/** Prints the handoff URL (stdout, so it can be piped) or opens a browser on it. */
-function hand(url: string, user: string, browser: boolean): void {
-  if (!browser) {
-    process.stderr.write('Open this URL within 10 seconds (it works once):\n');
-    process.stdout.write(`${url}\n`);
-    return;
-  }
-  const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
-  spawn(opener, [url], { stdio: 'ignore', detached: true })
-    .on('error', () => {
-      process.stderr.write(`Could not start ${opener}; open this URL within 10 seconds:\n`);
-      process.stdout.write(`${url}\n`);
-    })
-    .unref();
-  process.stderr.write(`Opened the dashboard as ${user}.\n`);
+/** TLS toward a meshid URL: the CA the context remembers, or none at all with the flag. */
+function directTls(conn: Connection, insecure: boolean | undefined): { ca?: string; rejectUnauthorized?: boolean } {
+  const ca = conn.extension['certificate-authority-data'];
+  return { ...(ca ? { ca: Buffer.from(ca, 'base64').toString('utf8') } : {}), ...(insecure ? { rejectUnauthorized: false } : {}) };
+}
+
+/**
+ * The CLI's connection, sent through the local proxy: to 127.0.0.1 with the proxy's own
+ * Host, so nothing on this side ever resolves the `.localhost` name.
+ */
+function throughProxy(conn: Connection, proxy: ProxyAddress): Connection {
+  const loopback = new URL(`http://127.0.0.1:${proxy.port}`);
+  return {
+    ...conn,
+    mode: 'url',
+    base: new URL(proxy.origin),
+    send: (method, path, o = {}) => {
+      const bearer = o.sessionToken ?? (o.kubeBearer && conn.credential.type === 'bearer' ? conn.credential.token : undefined);
+      return call({ method, url: new URL(path, loopback), headers: { host: proxy.host, ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) }, body: o.body });
+    },
+  };
+}
+
+/** Prints the handoff link on stdout (the user's own, and pipeable). */
+function printLink(url: string, why: string): void {
+  process.stderr.write(`${why}\n`);
+  process.stdout.write(`${url}\n`);
+}
+
+/**
+ * Opens the browser on a 0600 launch file that leads to the link: the opener's command line
+ * is readable by every local user, so it holds the file's path, never the link.
+ */
+async function openBrowser(url: string): Promise<LaunchFile> {
+  const launch = await writeLaunchFile(url);
+  openFile(launch.path, (opener) => printLink(url, `Could not start ${opener}; open this link in a browser (it works once):`));
+  process.stderr.write('Opening the dashboard in your browser.\n');
+  return launch;
 }
 
 function untilInterrupted(): Promise<void> {

@@ -5,10 +5,14 @@ import { connect as netConnect, type AddressInfo } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { isMeshidError } from '../../src/core/index.ts';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { MeshidError, isMeshidError } from '../../src/core/index.ts';
 import { createAuthority, issueLeaf, pemBundle } from '../../src/pki/index.ts';
 import { pickMeshidPod, portForwardUpstream, type PortForwarder } from '../../src/cli/dashboard-port-forward.ts';
-import { serviceProxyUpstream, startDashboardProxy } from '../../src/cli/dashboard-proxy.ts';
+import { localhostName, serviceProxyUpstream, startDashboardProxy, urlUpstream, type ProxyAddress, type RunningDashboardProxy } from '../../src/cli/dashboard-proxy.ts';
+import { defaultOpener, launchPage, openFile, writeLaunchFile } from '../../src/cli/browser-open.ts';
 
 const closers: (() => Promise<unknown> | void)[] = [];
 after(async () => {
@@ -22,10 +26,21 @@ function pod(name: string, o: { phase?: string; ready?: boolean; deleting?: bool
   };
 }
 
-/** A raw GET to the local proxy, with whatever Host and path the test wants. */
-function rawGet(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+/** The proxy's login, for tests that never open the handoff link. */
+const noHandoff = (): Promise<string> => Promise.reject(new Error('this test opens no handoff link'));
+
+/**
+ * A raw request to the local proxy on 127.0.0.1 with its own Host unless the test sends
+ * another: nothing here resolves a `.localhost` name.
+ */
+function rawGet(
+  proxy: { port: number; host: string },
+  path: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path, headers: { host: `127.0.0.1:${port}`, ...headers } }, (res) => {
+    request({ host: '127.0.0.1', port: proxy.port, path, method, headers: { host: proxy.host, ...headers } }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
@@ -73,10 +88,10 @@ describe('dashboard --port-forward: the tunnel (a fake forwarder standing in for
       },
     };
     const upstream = portForwardUpstream(new KubeConfig(), 'mesh', 'meshid-a', { ca: ca.certPem, forwarder });
-    const proxy = await startDashboardProxy(upstream, { port: 0 });
+    const proxy = await startDashboardProxy(upstream, { port: 0, handoff: noHandoff });
     closers.push(() => proxy.close());
 
-    const answer = await rawGet(proxy.port, '/api/login?wrapped-token=w', { authorization: 'Bearer kube' });
+    const answer = await rawGet(proxy, '/api/login?wrapped-token=w', { authorization: 'Bearer kube' });
     assert.equal(answer.status, 303);
     assert.equal(answer.headers.location, `${proxy.origin}/`);
     assert.deepEqual(answer.headers['set-cookie'], ['meshid_session=abc; Path=/; HttpOnly; SameSite=Strict']);
@@ -115,27 +130,36 @@ describe('dashboard proxy through the service proxy (a fake apiserver)', () => {
       contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
       currentContext: 'x',
     });
-    const proxy = await startDashboardProxy(serviceProxyUpstream(kc, 'mesh'), { port: 0 });
+    const proxy = await startDashboardProxy(serviceProxyUpstream(kc, 'mesh'), { port: 0, handoff: noHandoff });
     closers.push(() => proxy.close());
 
-    const login = await rawGet(proxy.port, '/api/login?wrapped-token=w');
+    const login = await rawGet(proxy, '/api/login?wrapped-token=w');
     assert.equal(login.status, 303);
     assert.equal(login.headers.location, `${proxy.origin}/`);
     assert.deepEqual(login.headers['set-cookie'], ['meshid_session=s; Path=/; HttpOnly']);
 
-    const page = await rawGet(proxy.port, '/');
+    const page = await rawGet(proxy, '/');
     assert.equal(page.body, '<a href="/app.js">x</a><img src="http://elsewhere/y">');
 
-    const api = await rawGet(proxy.port, '/api/whoami?x=1', { authorization: 'Bearer meshid-token', cookie: 'meshid_session=s', 'impersonate-user': 'root' });
+    const api = await rawGet(proxy, '/api/whoami?x=1', {
+      authorization: 'Bearer meshid-token',
+      cookie: 'meshid_session=s',
+      'impersonate-user': 'root',
+      'x-forwarded-host': 'evil.example',
+      forwarded: 'host=evil.example',
+    });
     assert.deepEqual(JSON.parse(api.body), { path: '/api/whoami?x=1' });
     const last = seen.at(-1) ?? {};
     assert.equal(last.authorization, 'Bearer kube-token');
     assert.equal(last['x-authorization'], 'Bearer meshid-token');
     assert.equal(last.cookie, 'meshid_session=s');
     assert.equal(last['impersonate-user'], undefined);
+    assert.equal(last['x-forwarded-host'], proxy.host, "the browser's origin, whatever the client claimed");
+    assert.equal(last['x-forwarded-proto'], 'http');
+    assert.equal(last.forwarded, undefined);
 
     const first = await new Promise<string>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: proxy.port, path: '/watch', headers: { host: `localhost:${proxy.port}` } }, (res) => {
+      const req = request({ host: '127.0.0.1', port: proxy.port, path: '/watch', headers: { host: proxy.host } }, (res) => {
         res.once('data', (c: Buffer) => {
           resolve(c.toString());
           req.destroy();
@@ -146,20 +170,234 @@ describe('dashboard proxy through the service proxy (a fake apiserver)', () => {
     });
     assert.equal(first, '{"type":"ADDED"}\n', 'the first event arrives while the answer is still open');
 
-    assert.equal((await rawGet(proxy.port, '/api/whoami', { host: `evil.example:${proxy.port}` })).status, 403, 'other Host names are refused');
-    assert.equal((await rawGet(proxy.port, '/../../../api/v1/secrets')).status, 400, 'nothing outside the meshid Service');
+    const before403 = seen.length;
+    for (const host of [`evil.example:${proxy.port}`, `127.0.0.1:${proxy.port}`, `localhost:${proxy.port}`, `[::1]:${proxy.port}`, `other.localhost:${proxy.port}`, proxy.host.replace(/:\d+$/, ':1')]) {
+      assert.equal((await rawGet(proxy, '/api/whoami', { host, cookie: 'meshid_session=s' })).status, 403, `Host ${host} is refused`);
+    }
+    assert.equal(seen.length, before403, 'a refused Host reaches nothing upstream');
+    assert.equal((await rawGet(proxy, '/api/whoami', { host: proxy.host.toUpperCase() })).status, 200, 'host names are case-insensitive');
+    assert.equal((await rawGet(proxy, '/../../../api/v1/secrets')).status, 400, 'nothing outside the meshid Service');
     const before = seen.length;
-    assert.equal((await rawGet(proxy.port, '/%2e%2e/%2e%2e/%2e%2e/api/v1/secrets')).status, 400);
+    assert.equal((await rawGet(proxy, '/%2e%2e/%2e%2e/%2e%2e/api/v1/secrets')).status, 400);
     assert.equal(seen.length, before);
   });
 
   it('says in one line, with a hint, that the port is taken', async () => {
     const kc = new KubeConfig();
     kc.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
-    const first = await startDashboardProxy(serviceProxyUpstream(kc, 'mesh'), { port: 0 });
+    const first = await startDashboardProxy(serviceProxyUpstream(kc, 'mesh'), { port: 0, handoff: noHandoff });
     closers.push(() => first.close());
-    await assert.rejects(startDashboardProxy(serviceProxyUpstream(kc, 'mesh'), { port: first.port }), (error: unknown) => {
+    await assert.rejects(startDashboardProxy(serviceProxyUpstream(kc, 'mesh'), { port: first.port, handoff: noHandoff }), (error: unknown) => {
       return isMeshidError(error, 'ERR_INVALID_ARGUMENT') && error.message === `port ${first.port} on 127.0.0.1 is in use` && /--port 0/.test(error.hint ?? '');
     });
+  });
+});
+
+/** A proxy in front of a fake meshid that records what reaches it, with a counting login. */
+async function handoffRig(login: () => Promise<string> = () => Promise.resolve('wrapped+token/1')): Promise<{
+  proxy: RunningDashboardProxy;
+  seen: IncomingHttpHeaders[];
+  logins: ProxyAddress[];
+}> {
+  const seen: IncomingHttpHeaders[] = [];
+  const meshid = createHttpServer((req, res) => {
+    seen.push({ ...req.headers, ':path': req.url ?? '' });
+    res.writeHead(303, { location: '/', 'set-cookie': ['meshid_session=s; Path=/; HttpOnly; SameSite=Strict'] }).end();
+  });
+  await new Promise<void>((r) => meshid.listen(0, '127.0.0.1', r));
+  closers.push(() => new Promise((r) => meshid.close(r)));
+  const logins: ProxyAddress[] = [];
+  const proxy = await startDashboardProxy(urlUpstream(new URL(`http://127.0.0.1:${(meshid.address() as AddressInfo).port}`)), {
+    port: 0,
+    handoff: (address) => {
+      logins.push(address);
+      return login();
+    },
+  });
+  closers.push(() => proxy.close());
+  return { proxy, seen, logins };
+}
+
+describe('dashboard proxy: its own host name', () => {
+  it('is 128 random bits as one lower-case DNS label under localhost', () => {
+    assert.equal(localhostName(Buffer.alloc(16)), `${'a'.repeat(26)}.localhost`);
+    assert.equal(localhostName(Buffer.alloc(16, 0xff)), `${'7'.repeat(25)}4.localhost`, 'the last 3 bits are padded with zeros');
+    const names = new Set(Array.from({ length: 50 }, () => localhostName()));
+    assert.equal(names.size, 50);
+    for (const name of names) assert.match(name, /^[a-z2-7]{26}\.localhost$/);
+  });
+
+  it('serves at http://<name>.localhost:<port>, listening on 127.0.0.1 only', async () => {
+    const { proxy } = await handoffRig();
+    assert.match(proxy.origin, /^http:\/\/[a-z2-7]{26}\.localhost:\d+$/);
+    assert.equal(proxy.host, proxy.origin.slice('http://'.length));
+    assert.match(proxy.handoffUrl, new RegExp(`^${proxy.origin.replaceAll('.', '\\.')}/\\.meshid/handoff/[A-Za-z0-9_-]{22}$`));
+    await assert.rejects(
+      new Promise((resolve, reject) => netConnect(proxy.port, '::1').on('connect', resolve).on('error', reject)),
+      (error: NodeJS.ErrnoException) => error.code === 'ECONNREFUSED' || error.code === 'EADDRNOTAVAIL',
+    );
+  });
+});
+
+describe('dashboard proxy: the handoff when the browser arrives', () => {
+  it('logs in only when the link is opened, once, and sends the browser to meshid on its own origin', async () => {
+    const { proxy, seen, logins } = await handoffRig();
+    const path = new URL(proxy.handoffUrl).pathname;
+    assert.equal(logins.length, 0, 'no login before the browser comes');
+
+    const wrongHost = await rawGet(proxy, path, { host: `127.0.0.1:${proxy.port}` });
+    assert.equal(wrongHost.status, 403);
+    assert.equal(logins.length, 0, 'a refused Host does not use the link up');
+
+    const first = await rawGet(proxy, path, { accept: 'text/html' });
+    assert.equal(first.status, 303);
+    assert.equal(first.headers.location, `/api/login?wrapped-token=${encodeURIComponent('wrapped+token/1')}`);
+    assert.equal(first.headers['cache-control'], 'no-store');
+    assert.equal(first.headers['referrer-policy'], 'no-referrer');
+    assert.deepEqual(logins, [{ origin: proxy.origin, host: proxy.host, port: proxy.port }]);
+    assert.equal(seen.length, 0, 'the link itself never reaches meshid');
+
+    const login = await rawGet(proxy, first.headers.location ?? '');
+    assert.equal(login.status, 303);
+    assert.equal(login.headers.location, `${proxy.origin}/`);
+    assert.equal(seen[0]?.[':path'], `/api/login?wrapped-token=${encodeURIComponent('wrapped+token/1')}`);
+    assert.equal(seen[0]?.['x-forwarded-host'], proxy.host);
+    assert.equal(seen[0]?.['x-forwarded-proto'], 'http');
+
+    const again = await rawGet(proxy, path, { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' });
+    assert.equal(again.status, 410);
+    assert.match(String(again.headers['content-type']), /^text\/html/);
+    assert.equal(again.headers['content-security-policy'], "default-src 'none'");
+    assert.match(again.body, /data-code="handoff-used"/);
+    assert.match(again.body, /already used/);
+    assert.match(again.body, /Run `meshid dashboard` again/);
+
+    const api = await rawGet(proxy, path, { accept: 'application/json' });
+    assert.equal(api.status, 410);
+    assert.equal(api.headers['content-type'], 'application/problem+json');
+    assert.deepEqual(JSON.parse(api.body), {
+      type: 'https://meshid.io/problems/handoff-used',
+      title: 'This dashboard link was already used',
+      status: 410,
+      code: 'handoff-used',
+      detail: 'A link works once. Run `meshid dashboard` again for a new one.',
+    });
+    assert.equal(logins.length, 1, 'one login for one link');
+  });
+
+  it('refuses other codes, other methods and upgrades under /.meshid/, and never forwards them', async () => {
+    const { proxy, seen, logins } = await handoffRig();
+    const path = new URL(proxy.handoffUrl).pathname;
+    const code = path.split('/').at(-1) ?? '';
+    const flipped = `${code.slice(0, -1)}${code.endsWith('A') ? 'B' : 'A'}`;
+    for (const other of [`/.meshid/handoff/${flipped}`, `/.meshid/handoff/${code}x`, '/.meshid/handoff/', `/.meshid/other/${code}`, '/.meshid/']) {
+      const answer = await rawGet(proxy, other);
+      assert.equal(answer.status, 404, other);
+      assert.equal((JSON.parse(answer.body) as { code: string }).code, 'handoff-unknown');
+    }
+    const post = await rawGet(proxy, path, {}, 'POST');
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.allow, 'GET');
+    const upgrade = await new Promise<number>((resolve, reject) => {
+      request({ host: '127.0.0.1', port: proxy.port, path, headers: { host: proxy.host, connection: 'Upgrade', upgrade: 'websocket' } })
+        .on('response', (res) => resolve(res.statusCode ?? 0))
+        .on('error', reject)
+        .end();
+    });
+    assert.equal(upgrade, 404);
+    assert.equal(logins.length, 0);
+    assert.equal(seen.length, 0);
+    assert.equal((await rawGet(proxy, path)).status, 303, 'the link still works after all that');
+  });
+
+  it('a failed login shows what failed and leaves the link usable', async () => {
+    let fail = true;
+    const { proxy, logins } = await handoffRig(() =>
+      fail ? Promise.reject(new MeshidError('ERR_LOGIN_FAILED', 'login failed: the credential was not accepted (login-failed)')) : Promise.resolve('w'),
+    );
+    const path = new URL(proxy.handoffUrl).pathname;
+    const failed = await rawGet(proxy, path, { accept: 'text/html' });
+    assert.equal(failed.status, 502);
+    assert.match(failed.body, /data-code="handoff-failed"/);
+    assert.match(failed.body, /the credential was not accepted/);
+    fail = false;
+    const retried = await rawGet(proxy, path);
+    assert.equal(retried.status, 303);
+    assert.equal(retried.headers.location, '/api/login?wrapped-token=w');
+    assert.equal(logins.length, 2);
+  });
+});
+
+describe('dashboard proxy straight at a meshid URL', () => {
+  it("verifies meshid's certificate with the given CA, and refuses one it does not sign", async () => {
+    const ca = await createAuthority('test-meshid');
+    const leaf = await issueLeaf(ca, { commonName: 'meshid', usage: 'server', ips: ['127.0.0.1'] });
+    const seen: string[] = [];
+    const meshid = createHttpsServer({ cert: pemBundle(leaf.certPem, ca.certPem), key: leaf.keyPem }, (req, res) => {
+      seen.push(`${req.method ?? ''} ${req.url ?? ''} auth=${req.headers.authorization ?? ''} xfh=${String(req.headers['x-forwarded-host'])}`);
+      res.writeHead(303, { location: `https://127.0.0.1:${(meshid.address() as AddressInfo).port}/` }).end();
+    });
+    await new Promise<void>((r) => meshid.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => meshid.close(r)));
+    const base = new URL(`https://127.0.0.1:${(meshid.address() as AddressInfo).port}`);
+
+    const trusted = await startDashboardProxy(urlUpstream(base, { ca: ca.certPem }), { port: 0, handoff: noHandoff });
+    closers.push(() => trusted.close());
+    const answer = await rawGet(trusted, '/api/login?wrapped-token=w', { authorization: 'Bearer kube' });
+    assert.equal(answer.status, 303);
+    assert.equal(answer.headers.location, `${trusted.origin}/`, "meshid's own origin maps back to the local one");
+    assert.deepEqual(seen, [`GET /api/login?wrapped-token=w auth=Bearer kube xfh=${trusted.host}`]);
+
+    const other = await createAuthority('someone-else');
+    const untrusted = await startDashboardProxy(urlUpstream(base, { ca: other.certPem }), { port: 0, handoff: noHandoff, onError: () => undefined });
+    closers.push(() => untrusted.close());
+    assert.equal((await rawGet(untrusted, '/api/whoami')).status, 502);
+    assert.equal(seen.length, 1, 'nothing reached a server the CA does not vouch for');
+
+    const skipping = await startDashboardProxy(urlUpstream(base, { rejectUnauthorized: false }), { port: 0, handoff: noHandoff });
+    closers.push(() => skipping.close());
+    assert.equal((await rawGet(skipping, '/api/whoami')).status, 303, '--insecure-skip-tls-verify');
+  });
+});
+
+describe('opening a browser without a secret on its command line', () => {
+  it('writes a 0600 launch page in a fresh 0700 directory under the runtime dir, and removes it', async () => {
+    const runtime = await mkdtemp(join(tmpdir(), 'meshid-runtime-'));
+    closers.push(() => rm(runtime, { recursive: true, force: true }));
+    const url = 'http://abc.localhost:5/.meshid/handoff/x"y&z';
+    const launch = await writeLaunchFile(url, { env: { XDG_RUNTIME_DIR: runtime } });
+    assert.equal(dirname(dirname(launch.path)), runtime);
+    assert.match(basename(dirname(launch.path)), /^meshid-dashboard-/);
+    assert.equal((await stat(launch.path)).mode & 0o777, 0o600);
+    assert.equal((await stat(dirname(launch.path))).mode & 0o777, 0o700);
+    const page = await readFile(launch.path, 'utf8');
+    assert.equal(page, launchPage(url));
+    assert.match(page, /<meta http-equiv="refresh" content="0;url=http:\/\/abc\.localhost:5\/\.meshid\/handoff\/x&#34;y&#38;z">/);
+    assert.doesNotMatch(page, /<script/i);
+    await launch.remove();
+    await assert.rejects(stat(dirname(launch.path)), { code: 'ENOENT' });
+
+    const fallback = await writeLaunchFile(url, { env: {} });
+    assert.equal(dirname(dirname(fallback.path)), tmpdir(), 'no runtime dir: the temp dir');
+    await fallback.remove();
+  });
+
+  it('gives the opener the path alone, and says when there is no opener', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshid-opener-'));
+    closers.push(() => rm(dir, { recursive: true, force: true }));
+    const opener = join(dir, 'fake-open');
+    await writeFile(opener, `#!/bin/sh\nprintf '%s\\n' "$@" > '${dir}/argv'\n`, { mode: 0o700 });
+    openFile('/some/launch.html', () => assert.fail('the opener started'), opener);
+    let argv = '';
+    for (let i = 0; i < 50 && !argv.endsWith('\n'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      argv = await readFile(join(dir, 'argv'), 'utf8').catch(() => '');
+    }
+    assert.equal(argv, '/some/launch.html\n');
+
+    const missing = await new Promise<string>((resolve) => openFile('/some/launch.html', resolve, join(dir, 'no-such-opener')));
+    assert.equal(missing, join(dir, 'no-such-opener'));
+    assert.equal(defaultOpener('linux'), 'xdg-open');
+    assert.equal(defaultOpener('darwin'), 'open');
   });
 });
