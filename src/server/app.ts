@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { fastifyCookie } from '@fastify/cookie';
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import { z } from 'zod';
-import { MeshidError, isMeshidError, systemClock, type Clock, type Logger } from '../core/index.ts';
+import { MeshidError, systemClock, type Clock, type Logger } from '../core/index.ts';
 import { SESSION_TTL_MS, type LoginCredential, type LoginService, type SessionTokens } from '../authn/index.ts';
-import { K8S_PREFIX, proxyRequest, proxyUpgrade, upstreamPath } from './k8s-proxy.ts';
+import { K8S_PREFIX, proxyRequest, upstreamPath } from './k8s-proxy.ts';
 import type { ServerMetrics } from './metrics.ts';
-import { endSocketWithProblem, sendProblem, writeProblem } from './problem.ts';
-import { CSRF_COOKIE, FORWARDED_AUTH_HEADER, RequestAuthenticator, SESSION_COOKIE, refuseImpersonationHeaders, type Caller } from './request-auth.ts';
+import { sendProblem, writeProblem } from './problem.ts';
+import { CSRF_COOKIE, FORWARDED_AUTH_HEADER, SESSION_COOKIE, refuseSharedHost } from './request-auth.ts';
+import { registerAuthentication, type RouteAuth } from './authentication.ts';
 import type { Upstream } from './upstream.ts';
 import { requireCapability } from './permissions.ts';
 import { withinDeadline } from './deadline.ts';
@@ -64,14 +63,11 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
     bodyLimit: deps.bodyLimitBytes,
     ...(serverFactory ? { serverFactory } : {}),
   });
-  const auth = new RequestAuthenticator(deps.tokens, deps.anonymousAuth, deps.userTokens?.validator, deps.adminClientCerts ?? false);
   const dashboard = deps.dashboardPath ?? '/';
   const clock = deps.clock ?? systemClock;
+  const open = (auth: RouteAuth) => ({ config: { auth } });
 
   void app.register(fastifyCookie);
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(body as string)));
-  });
   app.setErrorHandler((error, request, reply) => sendProblem(reply, request, error, deps.log));
   app.setNotFoundHandler((request, reply) => sendProblem(reply, request, new MeshidError('ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`), deps.log));
   app.addHook('onResponse', (request, reply, done) => {
@@ -81,21 +77,24 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
     );
     done();
   });
+  // Every route below is authenticated unless it says otherwise in its own options.
+  registerAuthentication(app, deps);
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => (deps.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'starting' })));
-  app.get('/metrics', async (_request, reply) => reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
+  app.get('/healthz', open('public'), async () => ({ status: 'ok' }));
+  app.get('/readyz', open('public'), async (_request, reply) => (deps.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'starting' })));
+  // Counts and latencies by route, method, status and login type: no name, token or address.
+  app.get('/metrics', open('public'), async (_request, reply) => reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
 
   const requireLogin = (): void => {
     if (deps.anonymousAuth) throw new MeshidError('ERR_AUTH_DISABLED', 'meshid runs with --anonymous-auth: there is nothing to log in to');
   };
 
-  app.get('/api/login/challenge', async () => {
+  app.get('/api/login/challenge', open('login'), async () => {
     requireLogin();
     return deps.login.challenge();
   });
 
-  app.post('/api/login', async (request, reply) => {
+  app.post('/api/login', open('login'), async (request, reply) => {
     requireLogin();
     const body = (request.body ?? {}) as Record<string, unknown>;
     const wrapped = body['wrappedToken'] ?? body['wrapped-token'];
@@ -122,14 +121,14 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
     }
   });
 
-  app.get('/api/login', async (request, reply) => {
+  app.get('/api/login', open('login'), async (request, reply) => {
     requireLogin();
     const wrapped = (request.query as Record<string, unknown>)['wrapped-token'];
     if (typeof wrapped !== 'string' || wrapped.length === 0) throw new MeshidError('ERR_INVALID_ARGUMENT', 'query parameter wrapped-token is required');
     return handoff(wrapped, request, reply);
   });
 
-  app.post('/api/logout', async (request, reply) => {
+  app.post('/api/logout', open('optional'), async (request, reply) => {
     const secure = request.protocol === 'https';
     void reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'strict', secure });
     void reply.clearCookie(CSRF_COOKIE, { path: '/', sameSite: 'strict', secure });
@@ -137,17 +136,18 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
   });
 
   app.get('/api/whoami', async (request) => {
-    const caller = await auth.authenticate(request.headers, request.method, request.raw.socket);
-    if ((caller.via === 'user-token' || caller.via === 'admin-client-certificate') && caller.user && deps.userTokens) {
-      return { name: caller.user.name, groups: caller.user.groups, capabilities: await withinDeadline(deps.userTokens.reviews.capabilities(caller.user)) };
+    const caller = request.caller();
+    if (caller.session) {
+      const { user, capabilities, expiresAt } = caller.session;
+      return { name: user.name, groups: user.groups, ...(user.uid ? { uid: user.uid } : {}), ...(user.extra ? { extra: user.extra } : {}), capabilities, expiresAt: new Date(expiresAt).toISOString() };
     }
-    if (!caller.session) return { name: 'meshid (anonymous mode)', groups: [], capabilities: {}, anonymous: true };
-    const { user, capabilities, expiresAt } = caller.session;
-    return { name: user.name, groups: user.groups, ...(user.uid ? { uid: user.uid } : {}), capabilities, expiresAt: new Date(expiresAt).toISOString() };
+    const reviews = deps.userTokens?.reviews ?? deps.dashboard?.reviews;
+    const capabilities = reviews ? await withinDeadline(reviews.capabilities(caller.user)) : {};
+    return { name: caller.user.name, groups: caller.user.groups, capabilities, ...(caller.via === 'anonymous' ? { anonymous: true } : {}) };
   });
 
-  if (deps.userTokens) registerUserTokenRoutes(app, deps.userTokens, auth, deps.dashboard?.events);
-  if (deps.dashboard) registerGraphql(app, deps.dashboard, auth);
+  if (deps.userTokens) registerUserTokenRoutes(app, deps.userTokens, deps.dashboard?.events);
+  if (deps.dashboard) registerGraphql(app, deps.dashboard);
   registerDashboard(app);
 
   // The Kubernetes proxy streams bodies through untouched, so it gets no body parser.
@@ -159,9 +159,8 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
   });
 
   async function proxy(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    refuseImpersonationHeaders(request.headers);
     const path = upstreamPath(request.raw.url ?? '');
-    const caller = await auth.authenticate(request.headers, request.method, request.raw.socket);
+    const caller = request.caller();
     void reply.hijack();
     try {
       proxyRequest(request.raw, reply.raw, path, caller.user, deps.upstream, (error) => {
@@ -174,6 +173,7 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
   }
 
   async function handoff(wrapped: string, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    refuseSharedHost(request.headers);
     const token = await deps.tokens.unwrap(wrapped);
     const session = await deps.tokens.verify(token);
     const secure = request.protocol === 'https';
@@ -187,14 +187,10 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
 }
 
 /** Kuma's user-token API (`POST /tokens/user`) and a JWKS of the keys that validate them. */
-function registerUserTokenRoutes(app: FastifyInstance, deps: UserTokenDeps, auth: RequestAuthenticator, events: DashboardDeps['events'] | undefined): void {
-  app.post('/tokens/user', async (request, reply) => {
-    // A caller without credentials is mesh-system:anonymous, as in Kuma; RBAC then says no.
-    const caller = await auth.authenticate(request.headers, request.method, request.raw.socket).catch((error: unknown) => {
-      if (isMeshidError(error, 'ERR_UNAUTHENTICATED')) return undefined;
-      throw error;
-    });
-    const user = caller?.user ?? { name: ANONYMOUS_USER, groups: [UNAUTHENTICATED_GROUP] };
+function registerUserTokenRoutes(app: FastifyInstance, deps: UserTokenDeps, events: DashboardDeps['events'] | undefined): void {
+  // A caller without credentials is mesh-system:anonymous, as in Kuma; RBAC then says no.
+  app.post('/tokens/user', { config: { auth: 'optional' satisfies RouteAuth } }, async (request, reply) => {
+    const user = request.callerIfAny()?.user ?? { name: ANONYMOUS_USER, groups: [UNAUTHENTICATED_GROUP] };
     const issue = parseUserTokenRequest(request.body);
     // A control plane without an issuer says so before RBAC is asked anything.
     if (!deps.issuer.enabled) throw issuerDisabled();
@@ -204,7 +200,7 @@ function registerUserTokenRoutes(app: FastifyInstance, deps: UserTokenDeps, auth
     return reply.type('text/plain; charset=utf-8').send(token);
   });
 
-  app.get('/.well-known/jwks.json', async (_request, reply) => reply.header('cache-control', 'max-age=60').send(jwks(deps.publicKeys())));
+  app.get('/.well-known/jwks.json', { config: { auth: 'public' satisfies RouteAuth } }, async (_request, reply) => reply.header('cache-control', 'max-age=60').send(jwks(deps.publicKeys())));
 }
 
 function loginCredential(request: FastifyRequest): LoginCredential {
@@ -221,30 +217,4 @@ function loginCredential(request: FastifyRequest): LoginCredential {
     throw new MeshidError('ERR_INVALID_ARGUMENT', 'send a Bearer token, or a JSON body {certificate, challenge, signature} (get a challenge from GET /api/login/challenge)');
   }
   return { type: 'certificate', ...parsed.data };
-}
-
-/** Connection upgrades (kubectl exec and friends) bypass fastify's routing; handle them here. */
-export function upgradeHandler(deps: Pick<AppDeps, 'tokens' | 'upstream' | 'anonymousAuth' | 'log' | 'userTokens' | 'adminClientCerts'>): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const auth = new RequestAuthenticator(deps.tokens, deps.anonymousAuth, deps.userTokens?.validator, deps.adminClientCerts ?? false);
-  return (req, socket, head) => {
-    void (async () => {
-      let caller: Caller;
-      let path: string;
-      try {
-        refuseImpersonationHeaders(req.headers);
-        path = upstreamPath(req.url ?? '');
-        caller = await auth.authenticate(req.headers, req.method ?? 'GET', req.socket);
-      } catch (error) {
-        endSocketWithProblem(socket, error, deps.log, req.url);
-        return;
-      }
-      try {
-        proxyUpgrade(req, socket, head, path, caller.user, deps.upstream, (error) =>
-          endSocketWithProblem(socket, new MeshidError('ERR_KUBE_UNAVAILABLE', 'Kubernetes is unavailable', { cause: error }), deps.log, req.url),
-        );
-      } catch (error) {
-        endSocketWithProblem(socket, error, deps.log, req.url);
-      }
-    })();
-  };
 }

@@ -77,8 +77,9 @@ export function registerDashboard(app: FastifyInstance, root: string = DASHBOARD
       reply.callNotFound();
       return reply;
     };
-    scope.get('/', handler);
-    scope.get('/*', handler);
+    // The dashboard's files hold no data: its API calls authenticate.
+    scope.get('/', { config: { auth: 'public' } }, handler);
+    scope.get('/*', { config: { auth: 'public' } }, handler);
   });
 }
 

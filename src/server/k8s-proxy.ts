@@ -64,12 +64,24 @@ function outgoingHeaders(incoming: IncomingHttpHeaders, user: Identity | undefin
   return headers;
 }
 
+/** Answer headers never relayed: hop-by-hop ones, and cookies a proxied Service or Pod would plant on meshid's origin. */
+const DROPPED_ANSWER = new Set(['connection', 'keep-alive', 'transfer-encoding', 'set-cookie', 'set-cookie2']);
+
+/**
+ * The `services/<name>/proxy`, `pods/<name>/proxy` and `nodes/<name>/proxy` paths relay whatever a workload answers,
+ * HTML included, and it would run on the dashboard's origin, next to the session. Every
+ * answer is therefore a sandboxed document (an opaque origin: no script, no cookies, no
+ * storage of meshid's) whose type the browser may not guess. API answers are JSON, which
+ * neither header changes.
+ */
+export const PROXIED_ANSWER_HEADERS = { 'content-security-policy': 'sandbox', 'x-content-type-options': 'nosniff' } as const;
+
 function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !['connection', 'keep-alive', 'transfer-encoding'].includes(name)) out[name] = value;
+    if (value !== undefined && !DROPPED_ANSWER.has(name)) out[name] = value;
   }
-  return out;
+  return { ...out, ...PROXIED_ANSWER_HEADERS };
 }
 
 /** Watches, followed logs and the like: answers that trickle and must not wait for a buffer. */
@@ -176,7 +188,8 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     answer.on('end', () => {
       const body = Buffer.concat(chunks);
       const type = answer.headers['content-type'] ?? 'application/json';
-      socket.end(rawHead(answer.statusCode ?? 502, answer.statusMessage ?? '', ['Content-Type', type, 'Content-Length', String(body.length), 'Connection', 'close']) + body.toString('latin1'), 'latin1');
+      const sandbox = Object.entries(PROXIED_ANSWER_HEADERS).flat();
+      socket.end(rawHead(answer.statusCode ?? 502, answer.statusMessage ?? '', ['Content-Type', type, 'Content-Length', String(body.length), ...sandbox, 'Connection', 'close']) + body.toString('latin1'), 'latin1');
     });
   });
   // No answer at all (apiserver down or past the deadline): the client gets a 503, as for any request.

@@ -29,10 +29,10 @@ export class ForbiddenError extends MeshidError {
 
 /**
  * Checks one of meshid's own capabilities (`CAPABILITY_CHECKS`, answered by
- * SubjectAccessReview and cached briefly). Anonymous mode acts as the server: no check.
+ * SubjectAccessReview and cached briefly), for every caller: anonymous mode's caller is
+ * system:anonymous, whom RBAC judges like anyone else.
  */
-export async function requireCapability(reviews: KubeReviews, user: Identity | undefined, key: string): Promise<void> {
-  if (!user) return;
+export async function requireCapability(reviews: KubeReviews, user: Identity, key: string): Promise<void> {
   const check = CAPABILITY_CHECKS.find((c) => c.key === key);
   if (!check) throw new Error(`unknown capability ${key}`);
   const caps = await reviews.capabilities(user);
@@ -43,11 +43,11 @@ export async function requireCapability(reviews: KubeReviews, user: Identity | u
  * Runs a Kubernetes call made as the user; their 403 becomes a FORBIDDEN that names
  * `permission`, and an unreachable apiserver a 503-class error instead of an internal one.
  */
-export async function asUser<T>(user: Identity | undefined, permission: Permission, call: () => Promise<T>): Promise<T> {
+export async function asUser<T>(user: Identity, permission: Permission, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
-    if (kubeStatus(error) === 403) throw new ForbiddenError(user?.name ?? 'meshid', permission);
+    if (kubeStatus(error) === 403) throw new ForbiddenError(user.name, permission);
     if (isKubeUnavailable(error)) throw new MeshidError('ERR_KUBE_UNAVAILABLE', 'Kubernetes did not answer; try again shortly', { cause: error });
     throw error;
   }

@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { createLogger } from '../../src/core/index.ts';
 import { install, uninstall, SERVICE_ACCOUNT } from '../../src/install/index.ts';
 import { loadKubeConfig, serviceAccountKubeconfig } from '../../src/kube/index.ts';
@@ -12,6 +12,7 @@ import { call } from '../../src/cli/http.ts';
 import { testEnv } from '../support/env.ts';
 import { runCli } from '../support/cli.ts';
 import { ownKubeconfig } from '../support/session.ts';
+import { within } from '../support/server.ts';
 
 const NAMESPACE = 'meshid-anon';
 
@@ -53,12 +54,49 @@ describe('anonymous mode, end to end', () => {
     assert.match((JSON.parse(whoami.stdout) as { name: string }).name, /anonymous/);
   });
 
-  it("sends every call as the server's own service account, with no session needed", async () => {
-    const res = await call({ method: 'GET', url: new URL('/api/k8s/api/v1/namespaces/dev/pods', server.httpUrl) });
-    assert.equal(res.status, 403, 'the meshid service account may not list pods');
-    assert.match((res.body as { message: string }).message, new RegExp(`system:serviceaccount:${NAMESPACE}:${SERVICE_ACCOUNT}`));
+  it('acts as system:anonymous, never as its own account: the keys of any installation stay out of reach', async () => {
+    const mainNs = 'meshid-system';
+    for (const [ns, secret] of [[mainNs, 'istio-ca-secret'], [mainNs, 'meshid-authentication'], [mainNs, 'admin-user-token'], [mainNs, 'user-token-signing-key-1'], [NAMESPACE, 'meshid-authentication']] as const) {
+      const res = await call({ method: 'GET', url: new URL(`/api/k8s/api/v1/namespaces/${ns}/secrets/${secret}`, server.httpUrl) });
+      assert.equal(res.status, 403, `${ns}/${secret} must be refused`);
+      const status = res.body as { kind: string; reason: string; message: string };
+      assert.equal(status.kind, 'Status');
+      assert.equal(status.reason, 'Forbidden');
+      assert.match(status.message, /"system:anonymous"/);
+      assert.doesNotMatch(status.message, /serviceaccount/);
+    }
+    const list = await call({ method: 'GET', url: new URL('/api/k8s/api/v1/namespaces/kube-system/secrets', server.httpUrl) });
+    assert.equal(list.status, 403);
     const smuggled = await call({ method: 'GET', url: new URL('/api/k8s/api/v1/namespaces/dev/pods', server.httpUrl), headers: { 'impersonate-user': 'admin' } });
     assert.equal(smuggled.status, 403);
     assert.equal((smuggled.body as { code: string }).code, 'impersonation-forbidden');
+  });
+
+  it("applies every meshid.io check to the anonymous caller (RBAC answers for system:anonymous)", async () => {
+    const whoami = await call({ method: 'GET', url: new URL('/api/whoami', server.httpUrl) });
+    assert.equal(whoami.status, 200);
+    const me = whoami.body as { name: string; groups: string[]; anonymous: boolean; capabilities: Record<string, boolean> };
+    assert.equal(me.name, 'system:anonymous');
+    assert.deepEqual(me.groups, ['system:unauthenticated']);
+    assert.equal(me.anonymous, true);
+    assert.equal(Object.values(me.capabilities).some(Boolean), false, 'system:anonymous holds no meshid.io capability');
+    const gql = await call({ method: 'POST', url: new URL('/api/graphql', server.httpUrl), body: { query: 'mutation { rotateCA { newRoot } }' } });
+    const errors = (gql.body as { errors: { extensions: { code: string; permission?: { resource: string } } }[] }).errors;
+    assert.equal(errors[0]?.extensions.code, 'FORBIDDEN');
+    assert.equal(errors[0]?.extensions.permission?.resource, 'certificateauthorities');
+  });
+
+  it('exposes exactly what RBAC grants system:unauthenticated, and nothing more', async () => {
+    const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+    const url = new URL(`/api/k8s/api/v1/namespaces/${NAMESPACE}/configmaps`, server.httpUrl);
+    assert.equal((await call({ method: 'GET', url })).status, 403);
+    await rbac.createNamespacedRole({ namespace: NAMESPACE, body: { metadata: { name: 'anon-cm' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }] } });
+    await rbac.createNamespacedRoleBinding({
+      namespace: NAMESPACE,
+      body: { metadata: { name: 'anon-cm' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'anon-cm' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:unauthenticated' }] },
+    });
+    const granted = await within(5000, async () => (await call({ method: 'GET', url })).status === 200);
+    assert.ok(granted !== undefined, 'the binding takes effect for the anonymous caller');
+    assert.equal((await call({ method: 'GET', url: new URL('/api/k8s/api/v1/namespaces/kube-system/configmaps', server.httpUrl) })).status, 403);
   });
 });

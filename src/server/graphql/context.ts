@@ -3,6 +3,7 @@ import { TtlCache, type Clock, type Logger } from '../../core/index.ts';
 import { impersonate, type SecurityEvent } from '../../kube/index.ts';
 import type { Identity, KubeReviews, Session } from '../../authn/index.ts';
 import type { CaStatus } from '../../ca/index.ts';
+import type { Caller } from '../request-auth.ts';
 import type { Issuer, SigningKeyAccessor, SigningKeyManager } from '../../tokens/index.ts';
 
 /** What the dashboard API needs from the running server. */
@@ -28,10 +29,11 @@ export interface DashboardDeps {
 
 export interface DashboardContext {
   deps: DashboardDeps;
-  /** undefined in anonymous mode: calls go out as the server's account. */
-  user: Identity | undefined;
+  /** Who Kubernetes sees; in anonymous mode Kubernetes' own anonymous user. */
+  user: Identity;
   session: Session | undefined;
-  /** Kubernetes as the user (impersonation), or as the server in anonymous mode. */
+  anonymous: boolean;
+  /** Kubernetes as the user, through impersonation: never as meshid's own account. */
   kube: KubeConfig;
   /** Per user: the namespaces they may list pods in, or 'all'. */
   visibility: PodVisibility;
@@ -42,9 +44,9 @@ export type PodVisibility = TtlCache<string, 'all' | string[]>;
 /** Asked of Kubernetes once per user every few seconds: the dashboard polls several queries. */
 export const newPodVisibility = (clock: Clock): PodVisibility => new TtlCache(10_000, 1000, clock);
 
-export function dashboardContext(deps: DashboardDeps, visibility: PodVisibility, user: Identity | undefined, session: Session | undefined): DashboardContext {
-  return { deps, user, session, visibility, kube: user ? impersonate(deps.kc, user) : deps.kc };
+export function dashboardContext(deps: DashboardDeps, visibility: PodVisibility, caller: Caller): DashboardContext {
+  return { deps, user: caller.user, session: caller.session, anonymous: caller.via === 'anonymous', visibility, kube: impersonate(deps.kc, caller.user) };
 }
 
 /** The name events and errors use for the caller. */
-export const actor = (ctx: DashboardContext): string => ctx.user?.name ?? 'meshid (anonymous mode)';
+export const actor = (ctx: DashboardContext): string => ctx.user.name;

@@ -5,15 +5,14 @@ export const meResolvers = {
   Query: {
     /** Who is calling and what they may do, asked fresh (SubjectAccessReview, cached seconds). */
     async me(_: unknown, _args: unknown, ctx: DashboardContext) {
-      const caps = ctx.user ? await ctx.deps.reviews.capabilities(ctx.user) : undefined;
+      const caps = await ctx.deps.reviews.capabilities(ctx.user);
       return {
         name: actor(ctx),
-        groups: ctx.user?.groups ?? [],
-        uid: ctx.user?.uid ?? null,
-        anonymous: ctx.user === undefined,
+        groups: ctx.user.groups,
+        uid: ctx.user.uid ?? null,
+        anonymous: ctx.anonymous,
         expiresAt: ctx.session ? new Date(ctx.session.expiresAt).toISOString() : null,
-        // Anonymous mode acts as the server's account, which meshid does not second-guess.
-        capabilities: CAPABILITY_CHECKS.map((c) => ({ key: c.key, verb: c.verb, group: c.group, resource: c.resource, allowed: caps ? caps[c.key] === true : true })),
+        capabilities: CAPABILITY_CHECKS.map((c) => ({ key: c.key, verb: c.verb, group: c.group, resource: c.resource, allowed: caps[c.key] === true })),
       };
     },
   },

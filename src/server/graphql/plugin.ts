@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { mercurius } from 'mercurius';
 import { createComplexityRule, simpleEstimator } from 'graphql-query-complexity';
 import { GraphQLError, parse } from 'graphql';
-import type { RequestAuthenticator } from '../request-auth.ts';
 import { sendProblem } from '../problem.ts';
 import { withinDeadline } from '../deadline.ts';
 import { SCHEMA } from './schema.ts';
@@ -58,7 +57,7 @@ function queryText(request: FastifyRequest): string | undefined {
  * `/api/graphql`: authenticated like the rest of the API (a 401 or CSRF refusal is a problem
  * document, before GraphQL runs), then every resolver acts as the caller.
  */
-export function registerGraphql(app: FastifyInstance, deps: DashboardDeps, auth: RequestAuthenticator): void {
+export function registerGraphql(app: FastifyInstance, deps: DashboardDeps): void {
   const contexts = new WeakMap<FastifyRequest, DashboardContext>();
   const visibility = newPodVisibility(deps.clock);
   void app.register(async (scope) => {
@@ -71,8 +70,7 @@ export function registerGraphql(app: FastifyInstance, deps: DashboardDeps, auth:
         // Checked here because mercurius reads an unparseable query as a JSON document.
         const problem = unparseable(text);
         if (problem) return await reply.code(400).send(invalidQuery(problem));
-        const caller = await auth.authenticate(request.headers, request.method, request.raw.socket);
-        contexts.set(request, dashboardContext(deps, visibility, caller.user, caller.session));
+        contexts.set(request, dashboardContext(deps, visibility, request.caller()));
       } catch (error) {
         return sendProblem(reply, request, error, deps.log);
       }
