@@ -30,6 +30,7 @@ export function problemError(answer: HttpAnswer, what: string): MeshidError {
       'issuer-disabled': 'ERR_ISSUER_DISABLED',
       'token-name-required': 'ERR_TOKEN_NAME_REQUIRED',
       'token-valid-for-invalid': 'ERR_VALID_FOR_INVALID',
+      'token-valid-for-too-long': 'ERR_VALID_FOR_TOO_LONG',
       'token-identity-reserved': 'ERR_TOKEN_IDENTITY_RESERVED',
     };
     const text = typeof body.detail === 'string' ? body.detail : typeof body.title === 'string' ? body.title : body.code;

@@ -27,19 +27,41 @@ export interface RecordedEvent extends Required<SecurityEvent> {
   count: number;
 }
 
-/** The same reason by the same user is written at most this often; repeats add to its count. */
+/** A user's logins are written at most this often; repeats add to the next one's count. */
 const REPEAT_WINDOW_MS = 60_000;
 const MAX_TRACKED = 10_000;
+
+/**
+ * Which events may be folded into a count: only logins, the one busy path. Issuing and
+ * revoking tokens, rotations, registry changes and recovery runs are each the audit record
+ * of one act, so every one of them is written.
+ */
+export class LoginFolding {
+  readonly #recent = new Map<string, { at: number; folded: number }>();
+
+  /** The count to write `event` with at `now`, or undefined when it is folded into a later one. */
+  admit(event: SecurityEvent, now: number): number | undefined {
+    if (event.reason !== 'Login') return 1;
+    const recent = this.#recent.get(event.user);
+    if (recent && now - recent.at < REPEAT_WINDOW_MS) {
+      recent.folded += 1;
+      return undefined;
+    }
+    if (this.#recent.size >= MAX_TRACKED) this.#recent.clear();
+    this.#recent.set(event.user, { at: now, folded: 0 });
+    return 1 + (recent?.folded ?? 0);
+  }
+}
 
 /**
  * Security events as Kubernetes Events in meshid's namespace: the audit trail the dashboard
  * shows, readable with `kubectl get events -n <ns> --field-selector source=meshid`.
  * Recording never fails the action it describes; a busy login path is folded into counts,
- * the way client-go's recorder folds repeats.
+ * the way client-go's recorder folds repeats (`LoginFolding`).
  */
 export class SecurityEvents {
   readonly #api: CoreV1Api;
-  readonly #recent = new Map<string, { at: number; folded: number }>();
+  readonly #logins = new LoginFolding();
 
   constructor(
     kc: KubeConfig,
@@ -52,15 +74,8 @@ export class SecurityEvents {
 
   record(event: SecurityEvent): void {
     const now = this.clock.now();
-    const key = `${event.reason}\u0000${event.user}`;
-    const recent = this.#recent.get(key);
-    if (recent && now - recent.at < REPEAT_WINDOW_MS) {
-      recent.folded += 1;
-      return;
-    }
-    if (this.#recent.size >= MAX_TRACKED) this.#recent.clear();
-    this.#recent.set(key, { at: now, folded: 0 });
-    const count = 1 + (recent?.folded ?? 0);
+    const count = this.#logins.admit(event, now);
+    if (count === undefined) return;
     void this.#write(event, now, count).catch((error: unknown) => this.log.warn({ err: error, reason: event.reason }, 'could not record a security event'));
   }
 

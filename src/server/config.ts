@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MeshidError } from '../core/index.ts';
+import { DEFAULT_IDENTITY_PREFIX, DEFAULT_MAX_VALID_FOR, identityPrefixProblem, parseDuration } from '../tokens/index.ts';
 
 /**
  * Every server setting and its default, in one schema. Errors name the failing field.
@@ -66,6 +67,28 @@ export const ServerConfigSchema = z.object({
       enableIssuer: z.boolean().default(true),
       /** Create Secret `admin-user-token` on first start; an existing one is left alone either way. */
       bootstrapAdminToken: z.boolean().default(true),
+      /**
+       * Every token's Name and Groups reach Kubernetes under this prefix (a value already under
+       * it is kept), so issuing a token never names an existing Kubernetes user or group.
+       */
+      identityPrefix: z
+        .string()
+        .default(DEFAULT_IDENTITY_PREFIX)
+        .superRefine((prefix, ctx) => {
+          const problem = identityPrefixProblem(prefix);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      /** Longest validFor the issuer accepts (Go duration); the admin token is held to it as well. */
+      maxValidFor: z
+        .string()
+        .default(DEFAULT_MAX_VALID_FOR)
+        .refine((text) => {
+          try {
+            return parseDuration(text) > 0;
+          } catch {
+            return false;
+          }
+        }, 'must be a positive duration such as 8760h'),
       validator: z
         .object({
           /** When false, keys held in Secrets are ignored and only `publicKeys` validate. */

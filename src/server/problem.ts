@@ -26,6 +26,7 @@ const HTTP: Partial<Record<ErrorCode, { status: number; code: string; title: str
   ERR_TOKEN_REVOKED: { status: 401, code: 'token-revoked', title: 'The token was revoked' },
   ERR_TOKEN_NAME_REQUIRED: { status: 400, code: 'token-name-required', title: 'A user token needs a name' },
   ERR_VALID_FOR_INVALID: { status: 400, code: 'token-valid-for-invalid', title: 'validFor must be a positive duration such as 24h' },
+  ERR_VALID_FOR_TOO_LONG: { status: 400, code: 'token-valid-for-too-long', title: 'validFor is longer than this control plane issues (userTokens.maxValidFor)' },
   ERR_TOKEN_IDENTITY_RESERVED: { status: 400, code: 'token-identity-reserved', title: 'Names and groups starting with system: are reserved by Kubernetes' },
   ERR_ISSUER_DISABLED: { status: 400, code: 'issuer-disabled', title: 'This control plane does not issue user tokens' },
   ERR_SIGNING_KEY_MISSING: { status: 503, code: 'signing-key-missing', title: 'There is no user-token signing key' },

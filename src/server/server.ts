@@ -10,7 +10,7 @@ import type { KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeReviews } from '../authn/index.ts';
-import { DisabledIssuer, KeyedIssuer, KubeRevocations, KubeSigningKeys, StaticPublicKeys, UserTokenValidator, bootstrapAdminToken, parsePublicKey } from '../tokens/index.ts';
+import { DisabledIssuer, KeyedIssuer, KubeRevocations, KubeSigningKeys, StaticPublicKeys, UserTokenValidator, bootstrapAdminToken, parseDuration, parsePublicKey } from '../tokens/index.ts';
 import { caStatus, startCa } from '../ca/index.ts';
 import { SecurityEvents, loadKubeConfig } from '../kube/index.ts';
 import type { DashboardDeps } from './graphql/context.ts';
@@ -147,9 +147,10 @@ async function startUserTokens(
   }
   const revocations = new KubeRevocations(kc, config.namespace, log);
   await revocations.start();
-  const validator = new UserTokenValidator([staticKeys, ...(secretKeys && settings.validator.useSecrets ? [secretKeys] : [])], revocations, clock);
-  const issuer = secretKeys && settings.enableIssuer ? new KeyedIssuer(() => secretKeys.signingKey(), clock) : new DisabledIssuer();
-  if (settings.enableIssuer && settings.bootstrapAdminToken) await bootstrapAdminToken(kc, config.namespace, issuer, log);
+  const validator = new UserTokenValidator([staticKeys, ...(secretKeys && settings.validator.useSecrets ? [secretKeys] : [])], revocations, clock, settings.identityPrefix);
+  const maxValidForMs = parseDuration(settings.maxValidFor);
+  const issuer = secretKeys && settings.enableIssuer ? new KeyedIssuer(() => secretKeys.signingKey(), clock, maxValidForMs) : new DisabledIssuer();
+  if (settings.enableIssuer && settings.bootstrapAdminToken) await bootstrapAdminToken(kc, config.namespace, issuer, maxValidForMs, log);
   const publicKeys = (): { kid: string; key: KeyObject }[] => [
     ...staticKeys.entries(),
     ...(secretKeys && settings.validator.useSecrets

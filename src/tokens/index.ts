@@ -6,11 +6,14 @@ export {
   ADMIN_GROUP,
   RESERVED_PREFIX,
   reservedIdentity,
+  DEFAULT_IDENTITY_PREFIX,
+  identityPrefixProblem,
+  prefixedIdentity,
   type UserTokenClaims,
   type UserTokenHeader,
 } from './user-token.ts';
 export { generateSigningKeyPem, encodeKey, parsePrivateKey, parsePublicKey, publicKeyPem, type KeyFormat } from './keys.ts';
-export { signUserToken, KeyedIssuer, DisabledIssuer, issuerDisabled, parseDuration, type Issuer, type IssueRequest, type SigningKey } from './issuer.ts';
+export { signUserToken, KeyedIssuer, DisabledIssuer, issuerDisabled, parseDuration, DEFAULT_MAX_VALID_FOR, type Issuer, type IssueRequest, type SigningKey } from './issuer.ts';
 export { UserTokenValidator, StaticPublicKeys, noRevocations, type PublicKeySource, type Revocations, type ValidatedUser } from './validator.ts';
 export { KubeSigningKeys, SIGNING_KEY_PREFIX, serialOf, type SigningKeyAccessor, type SigningKeyManager, type SigningKeyInfo } from './kube-signing-keys.ts';
 export { KubeRevocations, REVOCATIONS_SECRET, parseRevocations } from './kube-revocations.ts';

@@ -50,16 +50,31 @@ export function signUserToken(key: SigningKey, request: IssueRequest, clock: Clo
   return `${input}.${b64url(sign('sha256', Buffer.from(input), key.privateKey))}`;
 }
 
-/** Issues with whatever key currently signs (the highest serial). */
+/**
+ * Default of `userTokens.maxValidFor`, in Kuma's Go duration syntax: a year. A token is a
+ * bearer credential that only revocation ends early, so "forever" is never on offer.
+ */
+export const DEFAULT_MAX_VALID_FOR = '8760h';
+
+/**
+ * Issues with whatever key currently signs (the highest serial), for at most `maxValidForMs`:
+ * every way of issuing online (`/tokens/user`, GraphQL, the admin token) comes through here.
+ */
 export class KeyedIssuer implements Issuer {
   readonly enabled = true;
 
   constructor(
     private readonly currentKey: () => SigningKey,
     private readonly clock: Clock = systemClock,
+    private readonly maxValidForMs: number = parseDuration(DEFAULT_MAX_VALID_FOR),
   ) {}
 
   issue(request: IssueRequest): string {
+    if (request.validForMs > this.maxValidForMs) {
+      throw new MeshidError('ERR_VALID_FOR_TOO_LONG', `validFor may be at most ${this.maxValidForMs / 3_600_000}h on this control plane (userTokens.maxValidFor)`, {
+        hint: 'Issue a shorter token and a new one when it expires; revocation is the only other way a token ends.',
+      });
+    }
     return signUserToken(this.currentKey(), request, this.clock);
   }
 }

@@ -38,6 +38,33 @@ export function reservedIdentity(name: string, groups: readonly string[]): strin
   return [name, ...groups].find((value) => value.trim().toLowerCase().startsWith(RESERVED_PREFIX));
 }
 
+/**
+ * Every user-token identity reaches Kubernetes under this prefix, as OIDC identities do under
+ * the apiserver's `--oidc-username-prefix`: issuing a token can then only ever name someone
+ * in the mesh's own namespace of names, never an existing Kubernetes user or group
+ * (docs/adr/0001-user-token-identity-prefix.md). Kuma's names (`mesh-system:admin`) are
+ * already in it.
+ */
+export const DEFAULT_IDENTITY_PREFIX = 'mesh-system:';
+
+/**
+ * Why `prefix` cannot be an identity prefix, or undefined when it can. A prefix that is
+ * itself reserved, or a beginning of `system:` (`sys` + `tem:masters`), would let a token
+ * spell a reserved name; whitespace and control characters would be changed in transit.
+ */
+export function identityPrefixProblem(prefix: string): string | undefined {
+  if (prefix.length === 0) return 'must not be empty';
+  if (/[\s\p{Cc}\p{Cf}]/u.test(prefix)) return 'must not hold whitespace, control or format characters';
+  const lower = prefix.toLowerCase();
+  if (lower.startsWith(RESERVED_PREFIX) || RESERVED_PREFIX.startsWith(lower)) return `must not start with "${RESERVED_PREFIX}" nor be a beginning of it: Kubernetes reserves those names`;
+  return undefined;
+}
+
+/** The Kubernetes name of a token's Name or group: kept when already under the prefix, prefixed otherwise. */
+export function prefixedIdentity(value: string, prefix: string): string {
+  return value.startsWith(prefix) ? value : prefix + value;
+}
+
 /** nbf and iat are set this far in the past, so a verifier whose clock is slightly behind still accepts. */
 export const CLOCK_SKEW_SECONDS = 5;
 

@@ -1,7 +1,7 @@
 import { verify, type KeyObject } from 'node:crypto';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
 import { changedInTransit } from '../kube/index.ts';
-import { AUTHENTICATED_GROUP, CLOCK_SKEW_SECONDS, reservedIdentity } from './user-token.ts';
+import { AUTHENTICATED_GROUP, CLOCK_SKEW_SECONDS, DEFAULT_IDENTITY_PREFIX, identityPrefixProblem, prefixedIdentity, reservedIdentity } from './user-token.ts';
 
 /** Where validation finds a public key by `kid`: Secrets, static config, or both. */
 export interface PublicKeySource {
@@ -13,6 +13,7 @@ export interface Revocations {
   isRevoked(jti: string): boolean;
 }
 
+/** Who a valid token is to Kubernetes: its claims under the identity prefix, not the claims themselves. */
 export interface ValidatedUser {
   name: string;
   groups: string[];
@@ -40,13 +41,20 @@ function decodeJson(segment: string, what: string): Record<string, unknown> {
  * Validates user tokens on the hot path with Node's crypto directly: the header must say
  * RS256 (so `none` and HMAC-with-the-public-key are refused before any key is touched), the
  * `kid` must name a known key, and the revocation check is a set lookup.
+ *
+ * It answers the Kubernetes identity, with the identity prefix applied here rather than at
+ * issue, so that tokens signed offline (which never pass an issuer) are held to it too.
  */
 export class UserTokenValidator {
   constructor(
     private readonly keys: PublicKeySource[],
     private readonly revocations: Revocations,
     private readonly clock: Clock = systemClock,
-  ) {}
+    private readonly identityPrefix: string = DEFAULT_IDENTITY_PREFIX,
+  ) {
+    const problem = identityPrefixProblem(identityPrefix);
+    if (problem !== undefined) throw new MeshidError('ERR_INVALID_ARGUMENT', `identity prefix ${JSON.stringify(identityPrefix)} ${problem}`);
+  }
 
   validate(token: string): ValidatedUser {
     if (token.length > MAX_TOKEN_LENGTH) throw invalid(`is longer than ${MAX_TOKEN_LENGTH} bytes`);
@@ -80,8 +88,9 @@ export class UserTokenValidator {
     if (exp <= now) throw new MeshidError('ERR_TOKEN_EXPIRED', 'user token expired');
     if (typeof nbf === 'number' && nbf > now + CLOCK_SKEW_SECONDS) throw invalid('is not valid yet (nbf)');
     if (this.revocations.isRevoked(jti)) throw new MeshidError('ERR_TOKEN_REVOKED', 'user token was revoked');
-    const all = [...((groups) ?? []).filter((g) => g !== AUTHENTICATED_GROUP), AUTHENTICATED_GROUP];
-    return { name, groups: all, jti, expiresAt: exp * 1000 };
+    const kubeGroups = new Set((groups ?? []).map((g) => prefixedIdentity(g, this.identityPrefix)));
+    kubeGroups.delete(AUTHENTICATED_GROUP);
+    return { name: prefixedIdentity(name, this.identityPrefix), groups: [...kubeGroups, AUTHENTICATED_GROUP], jti, expiresAt: exp * 1000 };
   }
 }
 

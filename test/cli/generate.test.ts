@@ -99,8 +99,9 @@ describe('meshid generate (offline issuing, as kumactl)', () => {
 
     const validator = new UserTokenValidator([new StaticPublicKeys([{ kid: 'key-1', key: parsePublicKey(publicPem) }])], noRevocations);
     const user = validator.validate(token);
-    assert.equal(user.name, 'john');
-    assert.deepEqual(user.groups, ['team-a', 'users', AUTHENTICATED_GROUP]);
+    // Who the token is to Kubernetes: its Name and Groups under the identity prefix.
+    assert.equal(user.name, 'mesh-system:john');
+    assert.deepEqual(user.groups, ['mesh-system:team-a', 'mesh-system:users', AUTHENTICATED_GROUP]);
     // 24h from now, give or take the seconds this test takes.
     assert.ok(Math.abs(user.expiresAt - (Date.now() + 24 * 3600 * 1000)) < 60_000, `expiresAt ${user.expiresAt}`);
     const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')) as unknown;

@@ -79,7 +79,7 @@ describe('named attacks against the real cluster', () => {
     const denied = await api('GET', '/api/k8s/api/v1/namespaces/kube-system/secrets', String(eve.body));
     assert.equal(denied.status, 403);
     assert.equal((denied.body as { reason?: string }).reason, 'Forbidden');
-    assert.match((denied.body as { message: string }).message, /User "eve" cannot list resource "secrets"/);
+    assert.match((denied.body as { message: string }).message, /User "mesh-system:eve" cannot list resource "secrets"/);
   });
 
   it('a CSR for another SPIFFE ID', async () => {

@@ -85,11 +85,16 @@ describe('user tokens: issuing, rotation and RBAC', () => {
 
     const pods = () => call({ method: 'GET', url: new URL('/api/k8s/api/v1/namespaces/dev/pods', base), headers: { authorization: `Bearer ${john}` } });
     assert.equal((await pods()).status, 403);
-    await admin.makeApiClient(RbacAuthorizationV1Api).createNamespacedRoleBinding({
+    const bindings = admin.makeApiClient(RbacAuthorizationV1Api);
+    await bindings.createNamespacedRoleBinding({
       namespace: 'dev',
-      body: { metadata: { name: 'team-a-view' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'team-a' }] },
+      body: { metadata: { name: 'ut-rotate-team-a-view' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'mesh-system:team-a' }] },
     });
-    assert.notEqual(await within(5000, async () => (await pods()).status === 200), undefined, 'a binding on group team-a applies to the token user');
+    try {
+      assert.notEqual(await within(5000, async () => (await pods()).status === 200), undefined, 'a binding on group mesh-system:team-a applies to the token user');
+    } finally {
+      await bindings.deleteNamespacedRoleBinding({ namespace: 'dev', name: 'ut-rotate-team-a-view' });
+    }
   });
 
   it('issues online with `meshid generate user-token`, logged in with the kubeconfig', async () => {
@@ -97,7 +102,7 @@ describe('user tokens: issuing, rotation and RBAC', () => {
     assert.equal(res.code, 0, res.stderr);
     const me = await whoami(env.server.http, res.stdout.trim());
     assert.equal(me.status, 200);
-    assert.deepEqual((me.body as { groups: string[] }).groups, ['bots', 'mesh-system:authenticated']);
+    assert.deepEqual((me.body as { groups: string[] }).groups, ['mesh-system:bots', 'mesh-system:authenticated']);
     const bob = await runCli(['--kubeconfig', await ownKubeconfig('bob'), 'generate', 'user-token', '--name', 'robot', '--valid-for', '2h']);
     assert.equal(bob.code, 1);
     assert.match(bob.stderr, /may not create usertokens\.meshid\.io.*\[ERR_FORBIDDEN\]/);
@@ -212,15 +217,15 @@ describe('user tokens: offline issuing', () => {
     const token = minted.stdout.trim();
     const me = await whoami(t.server.httpUrl, token);
     assert.equal(me.status, 200);
-    assert.equal((me.body as { name: string }).name, 'ci-bot');
-    assert.deepEqual((me.body as { groups: string[] }).groups, ['ci', 'mesh-system:authenticated']);
+    assert.equal((me.body as { name: string }).name, 'mesh-system:ci-bot');
+    assert.deepEqual((me.body as { groups: string[] }).groups, ['mesh-system:ci', 'mesh-system:authenticated']);
   });
 
   it('validates a token built by an independent JWT library with the documented claims', async () => {
     const token = await new SignJWT({ Name: 'zone-cp', Groups: ['zones'] }).setProtectedHeader({ alg: 'RS256', kid: 'key-1', typ: 'JWT' }).setJti(crypto.randomUUID()).setIssuedAt().setNotBefore('0s').setExpirationTime('10m').sign(privateKey);
     const me = await whoami(t.server.httpUrl, token);
     assert.equal(me.status, 200);
-    assert.equal((me.body as { name: string }).name, 'zone-cp');
+    assert.equal((me.body as { name: string }).name, 'mesh-system:zone-cp');
   });
 
   it('refuses expired and not-yet-valid offline tokens', async () => {
@@ -311,7 +316,7 @@ describe('control-plane contexts in the CLI (kumactl style)', () => {
     const issued = await cli('generate', 'user-token', '--name', 'ci', '--group', 'ci', '--valid-for', '1h');
     assert.equal(issued.code, 0, issued.stderr);
     const ci = await whoami(t.server.httpUrl, issued.stdout.trim());
-    assert.equal((ci.body as { name: string }).name, 'ci');
+    assert.equal((ci.body as { name: string }).name, 'mesh-system:ci');
 
     const listed = await cli('-o', 'json', 'config', 'control-planes', 'list');
     assert.equal(listed.code, 0, listed.stderr);

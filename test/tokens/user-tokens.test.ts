@@ -4,16 +4,23 @@ import { describe, it } from 'node:test';
 import { SignJWT, jwtVerify } from 'jose';
 import { ManualClock, isMeshidError, type ErrorCode } from '../../src/core/index.ts';
 import {
+  ADMIN_GROUP,
+  ADMIN_USER,
   AUTHENTICATED_GROUP,
+  DEFAULT_IDENTITY_PREFIX,
+  DEFAULT_MAX_VALID_FOR,
   DisabledIssuer,
   KeyedIssuer,
   StaticPublicKeys,
   UserTokenValidator,
   encodeKey,
   generateSigningKeyPem,
+  identityPrefixProblem,
+  noRevocations,
   parseDuration,
   parsePrivateKey,
   parsePublicKey,
+  prefixedIdentity,
   publicKeyPem,
   signUserToken,
   type Issuer,
@@ -21,6 +28,7 @@ import {
   type Revocations,
   type SigningKey,
 } from '../../src/tokens/index.ts';
+import { parseServerConfig, type ServerConfigInput } from '../../src/server/config.ts';
 
 const START = Date.UTC(2030, 0, 1);
 const NOW_S = START / 1000;
@@ -88,13 +96,13 @@ describe('signUserToken and UserTokenValidator', () => {
     assert.match(String(payload['jti']), UUID);
 
     const user = validator.validate(token);
-    assert.deepEqual(user, { name: 'john', groups: ['team-a', 'team-b', AUTHENTICATED_GROUP], jti: payload['jti'], expiresAt: (NOW_S + DAY / SECOND) * SECOND });
+    assert.deepEqual(user, { name: 'mesh-system:john', groups: ['mesh-system:team-a', 'mesh-system:team-b', AUTHENTICATED_GROUP], jti: payload['jti'], expiresAt: (NOW_S + DAY / SECOND) * SECOND });
   });
 
   it('appends mesh-system:authenticated exactly once, even when the token already lists it or has no Groups', () => {
     const { validator } = setup();
     const listed = signUserToken(SIGNING_A, { name: 'john', groups: [AUTHENTICATED_GROUP, 'team-a'], validForMs: HOUR }, new ManualClock(START));
-    assert.deepEqual(validator.validate(listed).groups, ['team-a', AUTHENTICATED_GROUP]);
+    assert.deepEqual(validator.validate(listed).groups, ['mesh-system:team-a', AUTHENTICATED_GROUP]);
     assert.deepEqual(validator.validate(craft(HEADER, claims({ Groups: undefined }))).groups, [AUTHENTICATED_GROUP]);
   });
 
@@ -115,7 +123,7 @@ describe('signUserToken and UserTokenValidator', () => {
     const { validator, clock } = setup();
     const token = signUserToken(SIGNING_A, { name: 'john', groups: [], validForMs: HOUR }, new ManualClock(START));
     clock.advance(HOUR - SECOND);
-    assert.equal(validator.validate(token).name, 'john');
+    assert.equal(validator.validate(token).name, 'mesh-system:john');
     clock.advance(SECOND);
     assertCode(() => validator.validate(token), 'ERR_TOKEN_EXPIRED');
   });
@@ -123,7 +131,7 @@ describe('signUserToken and UserTokenValidator', () => {
   it('accepts a token from an issuer whose clock runs a few seconds ahead', () => {
     const { validator } = setup();
     const token = signUserToken(SIGNING_A, { name: 'john', groups: [], validForMs: HOUR }, new ManualClock(START + 8 * SECOND));
-    assert.equal(validator.validate(token).name, 'john');
+    assert.equal(validator.validate(token).name, 'mesh-system:john');
   });
 
   it('refuses a token whose nbf is far in the future with ERR_TOKEN_INVALID', () => {
@@ -139,7 +147,7 @@ describe('signUserToken and UserTokenValidator', () => {
     const { jti } = validator.validate(token);
     revoked.add(jti);
     assertCode(() => validator.validate(token), 'ERR_TOKEN_REVOKED');
-    assert.equal(validator.validate(other).name, 'jane');
+    assert.equal(validator.validate(other).name, 'mesh-system:jane');
   });
 
   it('refuses an empty name and a validFor that is not positive with ERR_INVALID_ARGUMENT', () => {
@@ -167,14 +175,14 @@ describe('interop: tokens from other RS256 issuers (jose)', () => {
     assert.match(PUBLIC_PEM_A, /^-----BEGIN RSA PUBLIC KEY-----\n/);
     const { validator } = setup([new StaticPublicKeys([{ kid: 'key-1', key: parsePublicKey(PUBLIC_PEM_A) }])]);
     const user = validator.validate(await joseToken('key-1'));
-    assert.deepEqual({ name: user.name, groups: user.groups }, { name: 'ci-bot', groups: ['automation', AUTHENTICATED_GROUP] });
+    assert.deepEqual({ name: user.name, groups: user.groups }, { name: 'mesh-system:ci-bot', groups: ['mesh-system:automation', AUTHENTICATED_GROUP] });
   });
 
   it('validates with a PKIX (SPKI) public key, as openssl and most tools write it', async () => {
     const spki = createPublicKey(createPrivateKey(PEM_A)).export({ type: 'spki', format: 'pem' }).toString();
     assert.match(spki, /^-----BEGIN PUBLIC KEY-----\n/);
     const { validator } = setup([new StaticPublicKeys([{ kid: 'key-1', key: parsePublicKey(spki) }])]);
-    assert.equal(validator.validate(await joseToken('key-1')).name, 'ci-bot');
+    assert.equal(validator.validate(await joseToken('key-1')).name, 'mesh-system:ci-bot');
   });
 
   it('looks the key up by kid across sources, and refuses a kid no source knows', async () => {
@@ -182,7 +190,7 @@ describe('interop: tokens from other RS256 issuers (jose)', () => {
       new StaticPublicKeys([{ kid: 'other', key: createPublicKey(KEY_B) }]),
       new StaticPublicKeys([{ kid: 'key-1', key: createPublicKey(KEY_A) }]),
     ]);
-    assert.equal(validator.validate(await joseToken('key-1')).name, 'ci-bot');
+    assert.equal(validator.validate(await joseToken('key-1')).name, 'mesh-system:ci-bot');
     assertCode(() => validator.validate(craft({ ...HEADER, kid: 'key-2' }, claims())), 'ERR_TOKEN_INVALID');
   });
 });
@@ -190,7 +198,7 @@ describe('interop: tokens from other RS256 issuers (jose)', () => {
 describe('UserTokenValidator refusals', () => {
   it('accepts what craft() makes, so the refusals below test one defect each', () => {
     const { validator } = setup();
-    assert.equal(validator.validate(craft(HEADER, claims())).name, 'john');
+    assert.equal(validator.validate(craft(HEADER, claims())).name, 'mesh-system:john');
   });
 
   it('refuses alg none, with or without a signature segment', () => {
@@ -297,7 +305,7 @@ describe('issuers', () => {
     const second = issuer.issue({ name: 'john', groups: [], validForMs: HOUR });
     assert.equal(decode(first.split('.')[0])['kid'], '1');
     assert.equal(decode(second.split('.')[0])['kid'], '2');
-    assert.equal(validator.validate(second).name, 'john');
+    assert.equal(validator.validate(second).name, 'mesh-system:john');
   });
 
   it('DisabledIssuer refuses every request with ERR_ISSUER_DISABLED', () => {
@@ -365,5 +373,100 @@ describe('signing keys', () => {
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
     for (const input of [small, ec, '', 'not a key']) assertCode(() => parsePublicKey(input), 'ERR_INVALID_ARGUMENT');
+  });
+});
+
+describe('identity prefix: who a token is to Kubernetes', () => {
+  const kubeIdentity = (token: string, prefix?: string) => {
+    const validator = new UserTokenValidator([new StaticPublicKeys([{ kid: '1', key: createPublicKey(KEY_A) }])], noRevocations, new ManualClock(START), prefix);
+    const { name, groups } = validator.validate(token);
+    return { name, groups };
+  };
+
+  it('puts a Kuma token for john in team-a under mesh-system:, and leaves the claims as they were', () => {
+    const token = signUserToken(SIGNING_A, { name: 'john', groups: ['team-a'], validForMs: HOUR }, new ManualClock(START));
+    assert.deepEqual(kubeIdentity(token), { name: 'mesh-system:john', groups: ['mesh-system:team-a', AUTHENTICATED_GROUP] });
+    const payload = decode(token.split('.')[1]);
+    assert.equal(payload['Name'], 'john');
+    assert.deepEqual(payload['Groups'], ['team-a']);
+  });
+
+  it('never names an existing Kubernetes user or group: carol and kubeadm:cluster-admins land under the prefix', () => {
+    assert.deepEqual(kubeIdentity(craft(HEADER, claims({ Name: 'carol', Groups: ['kubeadm:cluster-admins', 'MESH-SYSTEM:admin', 'mesh-system'] }))), {
+      name: 'mesh-system:carol',
+      // Kubernetes names are case-sensitive, so only the exact prefix counts as already there.
+      groups: ['mesh-system:kubeadm:cluster-admins', 'mesh-system:MESH-SYSTEM:admin', 'mesh-system:mesh-system', AUTHENTICATED_GROUP],
+    });
+  });
+
+  it('keeps a value already under the prefix, so Kuma\'s admin token and "admin" are both mesh-system:admin', () => {
+    assert.deepEqual(kubeIdentity(craft(HEADER, claims({ Name: ADMIN_USER, Groups: [ADMIN_GROUP] }))), { name: 'mesh-system:admin', groups: ['mesh-system:admin', AUTHENTICATED_GROUP] });
+    assert.deepEqual(kubeIdentity(craft(HEADER, claims({ Name: 'admin', Groups: ['admin', 'mesh-system:admin'] }))), { name: 'mesh-system:admin', groups: ['mesh-system:admin', AUTHENTICATED_GROUP] });
+  });
+
+  it('applies a configured prefix the same way, and still adds mesh-system:authenticated as it is', () => {
+    assert.deepEqual(kubeIdentity(craft(HEADER, claims({ Name: 'john', Groups: ['team-a', 'corp:ops', ADMIN_GROUP] })), 'corp:'), {
+      name: 'corp:john',
+      groups: ['corp:team-a', 'corp:ops', 'corp:mesh-system:admin', AUTHENTICATED_GROUP],
+    });
+  });
+
+  it('refuses a prefix that is empty, reserved, a beginning of system:, or holds whitespace or control characters, with ERR_INVALID_ARGUMENT', () => {
+    for (const prefix of ['', 'system:', 'SYSTEM:corp:', 'system:serviceaccount:', 'sys', 'System', 'system', 'corp :', 'corp:\t', '\ncorp:', 'corp\u0000:', 'corp\u200b:']) {
+      assert.notEqual(identityPrefixProblem(prefix), undefined, JSON.stringify(prefix));
+      assertCode(() => new UserTokenValidator([], noRevocations, new ManualClock(START), prefix), 'ERR_INVALID_ARGUMENT');
+    }
+    for (const prefix of ['mesh-system:', 'corp:', 'oidc#', 'systems:']) assert.equal(identityPrefixProblem(prefix), undefined, prefix);
+  });
+
+  it('maps names one by one: kept under the prefix, prefixed otherwise', () => {
+    const cases: [string, string][] = [
+      ['john', 'mesh-system:john'],
+      ['mesh-system:john', 'mesh-system:john'],
+      ['mesh-system', 'mesh-system:mesh-system'],
+      ['kubeadm:cluster-admins', 'mesh-system:kubeadm:cluster-admins'],
+    ];
+    for (const [claim, kube] of cases) assert.equal(prefixedIdentity(claim, DEFAULT_IDENTITY_PREFIX), kube, claim);
+  });
+});
+
+describe('validFor cap', () => {
+  it('issues up to the default cap of 8760h and refuses anything longer with ERR_VALID_FOR_TOO_LONG', () => {
+    const issuer = new KeyedIssuer(() => SIGNING_A, new ManualClock(START));
+    assert.equal(parseDuration(DEFAULT_MAX_VALID_FOR), 365 * DAY);
+    const atCap = issuer.issue({ name: 'john', groups: [], validForMs: 365 * DAY });
+    assert.equal(decode(atCap.split('.')[1])['exp'], NOW_S + 365 * DAY / SECOND);
+    for (const validFor of ['876000h', '8760h1s', '99999999999999999999h']) {
+      assertCode(() => issuer.issue({ name: 'john', groups: [], validForMs: parseDuration(validFor) }), 'ERR_VALID_FOR_TOO_LONG');
+    }
+  });
+
+  it('holds to a configured cap', () => {
+    const issuer = new KeyedIssuer(() => SIGNING_A, new ManualClock(START), HOUR);
+    assert.ok(issuer.issue({ name: 'john', groups: [], validForMs: HOUR }));
+    assertCode(() => issuer.issue({ name: 'john', groups: [], validForMs: HOUR + 1 }), 'ERR_VALID_FOR_TOO_LONG');
+  });
+});
+
+describe('server config: userTokens', () => {
+  it('defaults to prefix mesh-system: and a cap of 8760h', () => {
+    const { userTokens } = parseServerConfig({});
+    assert.equal(userTokens.identityPrefix, 'mesh-system:');
+    assert.equal(userTokens.maxValidFor, '8760h');
+    assert.equal(parseServerConfig({ userTokens: { identityPrefix: 'corp:', maxValidFor: '720h' } }).userTokens.identityPrefix, 'corp:');
+  });
+
+  it('refuses a bad identityPrefix or maxValidFor with an error naming the field', () => {
+    const cases: [ServerConfigInput, RegExp][] = [
+      [{ userTokens: { identityPrefix: '' } }, /^server config userTokens\.identityPrefix: must not be empty/],
+      [{ userTokens: { identityPrefix: 'system:' } }, /^server config userTokens\.identityPrefix: must not start with "system:"/],
+      [{ userTokens: { identityPrefix: 'sys' } }, /^server config userTokens\.identityPrefix: must not start with "system:"/],
+      [{ userTokens: { identityPrefix: 'mesh system:' } }, /^server config userTokens\.identityPrefix: must not hold whitespace/],
+      [{ userTokens: { maxValidFor: 'forever' } }, /^server config userTokens\.maxValidFor: must be a positive duration/],
+      [{ userTokens: { maxValidFor: '0s' } }, /^server config userTokens\.maxValidFor: must be a positive duration/],
+    ];
+    for (const [input, message] of cases) {
+      assert.throws(() => parseServerConfig(input), (error: unknown) => isMeshidError(error, 'ERR_INVALID_ARGUMENT') && message.test(error.message), JSON.stringify(input));
+    }
   });
 });

@@ -142,7 +142,7 @@ describe('dashboard in a browser (real playground, headless chromium)', () => {
 
       const before = await whoamiWithBearer(token);
       assert.equal(before.status, 200, JSON.stringify(before.body));
-      assert.equal(before.body.name, name);
+      assert.equal(before.body.name, `mesh-system:${name}`, 'a user token is impersonated under the identity prefix');
       await settled(page);
       await tab.screenshot('admin-tokens');
 
