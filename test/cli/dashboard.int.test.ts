@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { get } from 'node:http';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
 import { SERVICE_ACCOUNT } from '../../src/install/index.ts';
 import { loadKubeConfig, readExtension, writeExtension } from '../../src/kube/index.ts';
-import { MESHID_BIN, runCli } from '../support/cli.ts';
+import { killDashboards, launchBrowser, openTab, proxyRequest, startDashboard, type ProxyAnswer, type RunningDashboard } from '../support/browser.ts';
+import { runCli } from '../support/cli.ts';
 import { testEnv } from '../support/env.ts';
 import { startTestServer, within, type TestServer } from '../support/server.ts';
 import { ownKubeconfig } from '../support/session.ts';
@@ -38,7 +39,6 @@ const peerIp = `10.244.77.${block + 2}`;
 const POD = 'meshid-dashboard-test';
 
 let server: TestServer | undefined;
-const children: ChildProcess[] = [];
 
 async function ip(...args: string[]): Promise<void> {
   await run('ip', args, { timeout: 10_000 });
@@ -114,7 +114,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  killDashboards();
   await server?.close().catch(() => undefined);
   await ip('link', 'del', hostLink).catch(() => undefined);
   await ip('netns', 'del', netns).catch(() => undefined);
@@ -132,102 +132,102 @@ async function kubeconfigOf(user: 'alice' | 'bob' | 'carol'): Promise<string> {
   return file;
 }
 
-interface Dashboard {
-  child: ChildProcess;
-  url: URL;
-  origin: string;
-  stdout(): string;
-  stderr(): string;
-  /** SIGINT, then the exit code (bounded). */
-  stop(): Promise<number | null>;
-}
-
-/** Starts `meshid dashboard --no-browser --port 0` and waits (bounded) for the handoff URL. */
-async function startDashboard(kubeconfig: string): Promise<Dashboard> {
-  const child = spawn(process.execPath, [MESHID_BIN, '--kubeconfig', kubeconfig, 'dashboard', '--no-browser', '--port', '0', '-n', namespace], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const seen = await within(30_000, () => Promise.resolve(/\n/.test(out) || child.exitCode !== null));
-  assert.ok(seen !== undefined && child.exitCode === null, `meshid dashboard printed no URL within 30 s (exit ${String(child.exitCode)}):\n${err}`);
-  const url = new URL(out.trim().split('\n')[0] ?? '');
-  return {
-    child,
-    url,
-    origin: url.origin,
-    stdout: () => out,
-    stderr: () => err,
-    stop: async () => {
-      child.kill('SIGINT');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
+/** `meshid dashboard --no-browser --port 0` for this file's installation. */
+function startFor(kubeconfig: string, ...more: string[]): Promise<RunningDashboard> {
+  return startDashboard(['--kubeconfig', kubeconfig, 'dashboard', '--no-browser', '--port', '0', '-n', namespace, ...more]);
 }
 
 const cookieHeader = (setCookies: string[]): string => setCookies.map((c) => c.split(';')[0] ?? '').join('; ');
+const setCookies = (answer: ProxyAnswer): string[] => answer.headers['set-cookie'] ?? [];
 
 describe('meshid dashboard through the apiserver service proxy (real playground)', () => {
   for (const user of ['bob', 'alice', 'carol'] as const) {
-    it(`hands ${user}'s session to a browser on a local origin, and proxies as ${user}`, async () => {
-      const dash = await startDashboard(await kubeconfigOf(user));
-      const wrapped = dash.url.searchParams.get('wrapped-token') ?? '';
-      assert.match(dash.url.href, /^http:\/\/127\.0\.0\.1:\d+\/api\/login\?wrapped-token=/);
-      assert.ok(wrapped.length > 20);
+    it(`hands ${user}'s session to a browser on a name of its own when the link is opened, and proxies as ${user}`, async () => {
+      const dash = await startFor(await kubeconfigOf(user));
+      const link = dash.link ?? assert.fail('no link on stdout');
+      assert.match(link.href, /^http:\/\/[a-z2-7]{26}\.localhost:\d+\/\.meshid\/handoff\/[A-Za-z0-9_-]{22}$/);
+      assert.equal(link.origin, dash.origin);
+      assert.doesNotMatch(dash.stderr(), /Logged in/, 'no login before the link is opened');
 
-      const handoff = await fetch(dash.url, { redirect: 'manual' });
-      assert.equal(handoff.status, 303, await handoff.text());
-      assert.equal(handoff.headers.get('location'), `${dash.origin}/`, 'the redirect stays on the local origin');
-      const setCookies = handoff.headers.getSetCookie();
-      const session = setCookies.find((c) => c.startsWith('meshid_session='));
-      assert.ok(session, `a session cookie: ${setCookies.join(' | ')}`);
+      const handoff = await proxyRequest(dash, link.pathname, { headers: { accept: 'text/html' } });
+      assert.equal(handoff.status, 303, handoff.body);
+      const location = handoff.headers.location ?? '';
+      assert.match(location, /^\/api\/login\?wrapped-token=[^&]{20,}$/, 'on to meshid, on the same origin');
+      const wrapped = decodeURIComponent(location.slice('/api/login?wrapped-token='.length));
+
+      const login = await proxyRequest(dash, location);
+      assert.equal(login.status, 303, login.body);
+      assert.equal(login.headers.location, `${dash.origin}/`, 'the redirect stays on the local origin');
+      const session = setCookies(login).find((c) => c.startsWith('meshid_session='));
+      assert.ok(session, `a session cookie: ${setCookies(login).join(' | ')}`);
       assert.match(session, /HttpOnly/i);
       assert.match(session, /SameSite=Strict/i);
-      assert.doesNotMatch(session, /Domain=/i);
-      const cookie = cookieHeader(setCookies);
+      assert.doesNotMatch(session, /Domain=/i, 'host-only: the cookie stays on this name');
+      const cookie = cookieHeader(setCookies(login));
 
-      const me = await fetch(`${dash.origin}/api/whoami`, { headers: { cookie } });
-      assert.equal(me.status, 200);
-      assert.equal(((await me.json()) as { name: string }).name, user);
+      const me = await proxyRequest(dash, '/api/whoami', { headers: { cookie } });
+      assert.equal(me.status, 200, me.body);
+      assert.equal((JSON.parse(me.body) as { name: string }).name, user);
 
-      const replay = await fetch(dash.url, { redirect: 'manual' });
-      assert.equal(replay.status, 401, 'a wrapped token works once');
+      assert.equal((await proxyRequest(dash, location)).status, 401, 'a wrapped token works once');
+      const again = await proxyRequest(dash, link.pathname, { headers: { accept: 'text/html' } });
+      assert.equal(again.status, 410, 'the link works once');
+      assert.match(again.body, /data-code="handoff-used"/);
+      assert.equal((JSON.parse((await proxyRequest(dash, link.pathname)).body) as { code: string }).code, 'handoff-used');
 
       // A watch streams through both proxies: the first event arrives while the answer goes on.
       if (user === 'bob') {
-        const abort = new AbortController();
-        const watch = await fetch(`${dash.origin}/api/k8s/api/v1/namespaces/${namespace}/pods?watch=1`, { headers: { cookie }, signal: abort.signal });
-        assert.equal(watch.status, 200);
-        const reader = watch.body?.getReader();
-        assert.ok(reader);
-        const first = await Promise.race([reader.read(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no watch event within 10 s')), 10_000))]);
-        assert.match(Buffer.from(first.value ?? new Uint8Array()).toString('utf8'), /"type":"ADDED"/);
-        abort.abort();
+        const first = await new Promise<string>((resolve, reject) => {
+          const req = request(
+            { host: '127.0.0.1', port: dash.port, path: `/api/k8s/api/v1/namespaces/${namespace}/pods?watch=1`, headers: { host: dash.host, cookie } },
+            (res) => {
+              assert.equal(res.statusCode, 200);
+              res.once('data', (c: Buffer) => {
+                resolve(c.toString('utf8'));
+                req.destroy();
+              });
+            },
+          );
+          req.setTimeout(10_000, () => req.destroy(new Error('no watch event within 10 s')));
+          req.on('error', (e) => (e.message.includes('socket hang up') ? undefined : reject(e)));
+          req.end();
+        });
+        assert.match(first, /"type":"ADDED"/);
       }
 
-      // Only loopback names: a rebinding page under another name gets nothing.
-      const rebound = await new Promise<number>((resolve, reject) => {
-        get(`${dash.origin}/api/whoami`, { headers: { cookie, host: `rebound.example:${dash.url.port}` } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        }).on('error', reject);
-      });
-      assert.equal(rebound, 403);
+      // Only its own name: a rebinding page, and any other program on 127.0.0.1, gets nothing.
+      for (const host of [`rebound.example:${dash.port}`, `127.0.0.1:${dash.port}`, `localhost:${dash.port}`]) {
+        assert.equal((await proxyRequest(dash, '/api/whoami', { headers: { cookie, host } })).status, 403, host);
+      }
 
       const code = await dash.stop();
       assert.equal(code, 0, dash.stderr());
       const sessionToken = (session.split(';')[0] ?? '').slice('meshid_session='.length);
-      const printed = dash.stdout().replace(dash.url.href, '') + dash.stderr();
-      assert.ok(!printed.includes(wrapped), 'the wrapped token appears only in the URL');
-      assert.ok(!printed.includes(sessionToken) && !dash.stdout().includes(sessionToken), 'the session token is never printed');
-      assert.match(dash.stderr(), new RegExp(`through the apiserver's service proxy to ${namespace}/meshid, as ${user}\\.`));
+      const printed = dash.stdout() + dash.stderr();
+      assert.ok(!printed.includes(wrapped), 'the wrapped token is never printed');
+      assert.ok(!printed.includes(sessionToken), 'the session token is never printed');
+      assert.match(dash.stderr(), new RegExp(`through the apiserver's service proxy to ${namespace}/meshid\\. Ctrl-C stops it\\.`));
+      assert.match(dash.stderr(), new RegExp(`^Logged in as ${user}; `, 'm'));
     });
   }
+
+  it('alice in Chromium: follows the printed link and lands logged in, with no certificate in sight', async () => {
+    const dash = await startFor(await kubeconfigOf('alice'));
+    const browser = await launchBrowser();
+    try {
+      const tab = await openTab(browser);
+      const { page } = tab;
+      await page.goto(dash.link?.href ?? '');
+      await page.getByTestId('user-name').filter({ hasText: 'alice' }).waitFor({ timeout: 15_000 });
+      assert.equal(page.url(), `${dash.origin}/`, 'the address bar shows the local origin, without a token');
+      await page.getByText('Loading…').first().waitFor({ state: 'detached', timeout: 15_000 }).catch(() => undefined);
+      await tab.screenshot('alice-service-proxy');
+      tab.assertNoErrors();
+    } finally {
+      await browser.close();
+      assert.equal(await dash.stop(), 0, dash.stderr());
+    }
+  });
 
   it('says in one line when the port is taken, before it logs in', async () => {
     const busy = createServer();

@@ -1,9 +1,10 @@
-import { X509Certificate, createHash } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+import { MESHID_BIN } from './cli.ts';
 
 /** Debian's chromium; `.ci/run` installs it when missing. */
 export const CHROMIUM = process.env['MESHID_CHROMIUM'] ?? '/usr/bin/chromium';
@@ -12,34 +13,17 @@ export const SCREENSHOTS = fileURLToPath(new URL('../../artifacts/screenshots/',
 export const VIEWPORT = { width: 1280, height: 800 };
 
 /**
- * The base64 SHA-256 of the public key an HTTPS server presents. Chromium is told to accept
- * exactly that key for the test (the playground's own CA is not in its trust store), which
- * keeps every other certificate check on.
+ * Headless Chromium with every certificate check on. It never meets a certificate: the
+ * dashboard is opened through `meshid dashboard`'s proxy at `http://<random>.localhost`,
+ * which Chromium resolves to loopback itself and treats as a secure context. Playwright's
+ * default flags keep background networking off, so nothing leaves the machine.
  */
-export function serverKeyPin(url: string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port), rejectUnauthorized: false, servername: hostname === '127.0.0.1' ? '' : hostname }, () => {
-      const { raw } = socket.getPeerCertificate();
-      socket.end();
-      if (!raw) return reject(new Error(`${url} presented no certificate`));
-      // The pin is over the whole SubjectPublicKeyInfo, as Chromium computes it.
-      const spki = new X509Certificate(raw).publicKey.export({ type: 'spki', format: 'der' });
-      resolve(createHash('sha256').update(spki).digest('base64'));
-    });
-    socket.setTimeout(5000, () => socket.destroy(new Error(`no TLS handshake with ${url} within 5 s`)));
-    socket.on('error', reject);
-  });
-}
-
-/** Headless Chromium; `trust` names HTTPS origins whose server key it accepts. */
-export async function launchBrowser(options: { trust?: string[] } = {}): Promise<Browser> {
-  const pins = await Promise.all((options.trust ?? []).filter((url) => url.startsWith('https:')).map(serverKeyPin));
+export function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     // Root in a container has no user namespace for Chromium's sandbox.
-    args: ['--no-sandbox', ...(pins.length > 0 ? [`--ignore-certificate-errors-spki-list=${pins.join(',')}`] : [])],
+    args: ['--no-sandbox'],
   });
 }
 
@@ -103,4 +87,96 @@ export async function openTab(browser: Browser): Promise<BrowserTab> {
     },
     close: () => context.close(),
   };
+}
+
+/** A running `meshid dashboard`: the browser's only way to the dashboard. */
+export interface RunningDashboard {
+  child: ChildProcess;
+  /** http://<random>.localhost:<port>, from its stderr. */
+  origin: string;
+  /** <random>.localhost:<port> */
+  host: string;
+  port: number;
+  /** The one-time handoff link it printed (with --no-browser), else undefined. */
+  link: URL | undefined;
+  stdout(): string;
+  stderr(): string;
+  /** SIGINT (Ctrl-C), then the exit code (bounded). */
+  stop(): Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Kills what `startDashboard` started and a test left running (for `after` hooks). */
+export function killDashboards(): void {
+  for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  running.clear();
+}
+
+/**
+ * Starts `meshid <args>` (a `dashboard` command) and waits (bounded) until its proxy listens
+ * and, with --no-browser, the handoff link is on stdout.
+ */
+export async function startDashboard(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<RunningDashboard> {
+  const child = spawn(process.execPath, [MESHID_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+  running.add(child);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const printsLink = args.includes('--no-browser');
+  const ready = (): boolean => /Ctrl-C stops it\.\n/.test(err) && (!printsLink || out.includes('\n'));
+  for (let waited = 0; !ready() && child.exitCode === null && waited < 30_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+  if (!ready()) {
+    child.kill('SIGKILL');
+    throw new Error(`meshid ${args.join(' ')} did not start its proxy within 30 s (exit ${String(child.exitCode)}):\n${err}`);
+  }
+  const origin = /^Dashboard proxy on (http:\/\/\S+), /m.exec(err)?.[1] ?? '';
+  const { host, port } = new URL(origin);
+  return {
+    child,
+    origin,
+    host,
+    port: Number(port),
+    link: printsLink ? new URL(out.split('\n')[0] ?? '') : undefined,
+    stdout: () => out,
+    stderr: () => err,
+    stop: async () => {
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      running.delete(child);
+      return code;
+    },
+  };
+}
+
+export interface ProxyAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * A request from Node to the dashboard proxy: to 127.0.0.1 with the proxy's Host (or the
+ * one the test sends). Nothing in Node resolves a `.localhost` name, which could mean a DNS
+ * query.
+ */
+export function proxyRequest(
+  dashboard: Pick<RunningDashboard, 'host' | 'port'>,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<ProxyAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: dashboard.port, path, method: options.method ?? 'GET', headers: { host: dashboard.host, ...options.headers } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error(`no answer to ${path} within 30 s`)));
+    req.on('error', reject);
+    req.end(options.body);
+  });
 }

@@ -2,10 +2,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import { loadKubeConfig } from '../../src/kube/index.ts';
-import { launchBrowser, openTab } from '../support/browser.ts';
-import { runCli } from '../support/cli.ts';
+import { loadKubeConfig, readExtension } from '../../src/kube/index.ts';
+import { killDashboards, launchBrowser, openTab, startDashboard, type RunningDashboard } from '../support/browser.ts';
 import { testEnv } from '../support/env.ts';
 import { within } from '../support/server.ts';
 import { ownKubeconfig } from '../support/session.ts';
@@ -17,14 +22,16 @@ const pods = [
   { namespace: 'default', name: `web-other-${suffix}` },
 ];
 
-/** `meshid dashboard --no-browser` as a sample user: the handoff URL it prints. */
-async function dashboardUrl(user: 'alice' | 'admin'): Promise<URL> {
-  const res = await runCli(['--kubeconfig', await ownKubeconfig(user), 'dashboard', '--no-browser']);
-  assert.equal(res.code, 0, res.stderr);
-  const url = new URL(res.stdout.trim().split('\n')[0] ?? '');
-  assert.equal(url.pathname, '/api/login');
-  assert.ok(url.searchParams.get('wrapped-token'));
-  return url;
+/**
+ * `meshid dashboard --no-browser` as a sample user, in the playground's mode: its proxy goes
+ * straight to the server the context remembers, over HTTPS verified with the playground's CA.
+ */
+async function dashboardFor(user: 'alice' | 'admin'): Promise<RunningDashboard & { link: URL }> {
+  const dash = await startDashboard(['--kubeconfig', await ownKubeconfig(user), 'dashboard', '--no-browser', '--port', '0']);
+  assert.match(dash.stderr(), new RegExp(`through ${testEnv().server.https.replace(/\/$/, '').replaceAll('.', '\\.')}\\. Ctrl-C stops it\\.`));
+  const link = dash.link ?? assert.fail('no link on stdout');
+  assert.match(link.href, /^http:\/\/[a-z2-7]{26}\.localhost:\d+\/\.meshid\/handoff\/[A-Za-z0-9_-]{22}$/);
+  return { ...dash, link };
 }
 
 async function signedInAs(page: Page, user: string): Promise<void> {
@@ -60,25 +67,24 @@ describe('dashboard in a browser (real playground, headless chromium)', () => {
         body: { metadata: { name: pod.name }, spec: { containers: [{ name: 'app', image: 'registry.example.com/app:1' }] } },
       });
     }
-    // The playground's server has an HTTPS origin of its own CA; the browser trusts exactly its key.
-    browser = await launchBrowser({ trust: [testEnv().server.https] });
+    browser = await launchBrowser();
   });
 
   after(async () => {
+    killDashboards();
     await browser?.close();
     const core = admin.makeApiClient(CoreV1Api);
     for (const pod of pods) await core.deleteNamespacedPod({ namespace: pod.namespace, name: pod.name, gracePeriodSeconds: 0 }).catch(() => undefined);
   });
 
   it('alice: lands logged in from meshid dashboard, sees rotate CA disabled with the missing permission, and workloads in dev only', async () => {
-    const url = await dashboardUrl('alice');
+    const dash = await dashboardFor('alice');
     const tab = await openTab(browser);
     try {
       const { page } = tab;
-      await page.goto(url.href);
+      await page.goto(dash.link.href);
       await signedInAs(page, 'alice');
-      assert.equal(new URL(page.url()).pathname, '/', 'the handoff redirects to the dashboard');
-      assert.ok(!page.url().includes('wrapped-token'), 'the token left the address bar');
+      assert.equal(page.url(), `${dash.origin}/`, 'the handoff redirects to the dashboard on the local origin, and the token left the address bar');
       assert.deepEqual(await page.getByRole('list', { name: 'Groups' }).getByRole('listitem').allTextContents(), ['dev', 'system:authenticated']);
       await settled(page);
       await tab.screenshot('alice-overview');
@@ -116,15 +122,16 @@ describe('dashboard in a browser (real playground, headless chromium)', () => {
       tab.assertNoErrors();
     } finally {
       await tab.close();
+      assert.equal(await dash.stop(), 0, dash.stderr());
     }
   });
 
   it('admin: issues a user token in the UI, revokes it there, and the API refuses it afterwards', async () => {
-    const url = await dashboardUrl('admin');
+    const dash = await dashboardFor('admin');
     const tab = await openTab(browser);
     try {
       const { page } = tab;
-      await page.goto(url.href);
+      await page.goto(dash.link.href);
       await signedInAs(page, 'admin');
       await settled(page);
       await tab.screenshot('admin-overview');
@@ -169,6 +176,110 @@ describe('dashboard in a browser (real playground, headless chromium)', () => {
       tab.assertNoErrors();
     } finally {
       await tab.close();
+      assert.equal(await dash.stop(), 0, dash.stderr());
+    }
+  });
+
+  it("#13.4: alice's session cookie stays on the proxy's own name; another program on 127.0.0.1 gets nothing, as 127.0.0.1 or as localhost", async () => {
+    // Another local app: a plain server on another port that records what browsers send it.
+    const received: { host: string; path: string; cookie: string }[] = [];
+    const other = createServer((req, res) => {
+      received.push({ host: req.headers.host ?? '', path: req.url ?? '', cookie: req.headers.cookie ?? '' });
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<p>another local app</p>');
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const port = (other.address() as AddressInfo).port;
+    const dash = await dashboardFor('alice');
+    const tab = await openTab(browser);
+    try {
+      const { page } = tab;
+      const own: Promise<string>[] = [];
+      page.on('request', (request) => {
+        if (request.url().startsWith(`${dash.origin}/api/`)) own.push(request.allHeaders().then((h) => h['cookie'] ?? ''));
+      });
+      await page.goto(dash.link.href);
+      await signedInAs(page, 'alice');
+      await settled(page);
+
+      // The dashboard's own calls carry the session: the attack below could see it if it leaked.
+      const mine = await Promise.all(own);
+      assert.ok(mine.length > 0 && mine.every((cookie) => /(^|; )meshid_session=/.test(cookie) && /(^|; )meshid_csrf=/.test(cookie)), `the dashboard's own API calls: ${mine.join(' | ')}`);
+      const stored = await tab.context.cookies();
+      assert.deepEqual([...new Set(stored.filter((c) => c.name.startsWith('meshid_')).map((c) => c.domain))], [new URL(dash.origin).hostname], 'host-only cookies of the random name');
+
+      for (const base of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {
+        // From the dashboard's page itself, with credentials...
+        await page.evaluate(async (url) => void (await fetch(url, { credentials: 'include', mode: 'no-cors' })), `${base}/from-dashboard`);
+        // ...and as the other app's own page in the same browser, navigated to and fetching itself.
+        const attacker = await tab.context.newPage();
+        await attacker.goto(`${base}/page`);
+        await attacker.evaluate(async (url) => void (await fetch(url, { credentials: 'include' })), `${base}/fetch`);
+        await attacker.close();
+      }
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`]) {
+        assert.deepEqual(
+          ['/from-dashboard', '/page', '/fetch'].filter((path) => received.some((r) => r.host === host && r.path === path)),
+          ['/from-dashboard', '/page', '/fetch'],
+          `the other app was reached as ${host}: ${JSON.stringify(received)}`,
+        );
+      }
+      const leaked = received.filter((r) => /meshid_(session|csrf)=/.test(r.cookie));
+      assert.deepEqual(leaked, [], 'no meshid cookie reached another port');
+      tab.assertNoErrors();
+    } finally {
+      await tab.close();
+      other.close();
+      assert.equal(await dash.stop(), 0, dash.stderr());
+    }
+  });
+
+  it('#13.7: meshid dashboard opens the browser through a 0600 file: the opener sees its path only, Chromium following it lands as alice, Ctrl-C removes it', async () => {
+    // A fake xdg-open first on PATH records its argv; a runtime dir of the test's own holds the file.
+    const bin = await mkdtemp(join(tmpdir(), 'meshid-opener-'));
+    const runtime = await mkdtemp(join(tmpdir(), 'meshid-runtime-'));
+    const argvFile = join(bin, 'argv');
+    await writeFile(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s\\0' "$@" > '${argvFile}.tmp' && mv '${argvFile}.tmp' '${argvFile}'\n`, { mode: 0o700 });
+    const kubeconfig = await ownKubeconfig('alice');
+    const dash = await startDashboard(['--kubeconfig', kubeconfig, 'dashboard', '--port', '0'], {
+      env: { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}`, XDG_RUNTIME_DIR: runtime },
+    });
+    const tab = await openTab(browser);
+    try {
+      let recorded = '';
+      await within(10_000, async () => (recorded = await readFile(argvFile, 'utf8').catch(() => '')) !== '');
+      const argv = recorded.split('\0').slice(0, -1);
+      assert.equal(argv.length, 1, `one argument: ${JSON.stringify(argv)}`);
+      const file = argv[0] ?? '';
+      assert.match(file, new RegExp(`^${runtime}/meshid-dashboard-[^/]+/open\\.html$`));
+      assert.equal((await stat(file)).mode & 0o777, 0o600);
+      assert.equal((await stat(dirname(file))).mode & 0o777, 0o700);
+      const link = /http-equiv="refresh" content="0;url=([^"]+)"/.exec(await readFile(file, 'utf8'))?.[1] ?? '';
+      assert.match(link, new RegExp(`^${dash.origin.replaceAll('.', '\\.')}/\\.meshid/handoff/[A-Za-z0-9_-]{22}$`));
+      assert.equal(dash.stdout(), '', 'with a browser, the link goes nowhere but the file');
+
+      const wrapped: string[] = [];
+      tab.page.on('request', (request) => {
+        const token = new URL(request.url()).searchParams.get('wrapped-token');
+        if (token) wrapped.push(token);
+      });
+      await tab.page.goto(pathToFileURL(file).href);
+      await signedInAs(tab.page, 'alice');
+      assert.equal(tab.page.url(), `${dash.origin}/`);
+      const idToken = (await readExtension(kubeconfig, loadKubeConfig({ kubeconfig }).getCurrentContext())).token ?? '';
+      assert.equal(wrapped.length, 1, 'one wrapped token, made when the browser arrived');
+      const code = link.split('/').at(-1) ?? '';
+      for (const [what, secret] of [['handoff code', code], ['wrapped token', wrapped[0] ?? ''], ['ID token', idToken]] as const) {
+        assert.ok(secret.length >= 22, `${what} is known to the test`);
+        assert.ok(!recorded.includes(secret), `the opener's argv holds no ${what}`);
+      }
+      tab.assertNoErrors();
+
+      assert.equal(await dash.stop(), 0, dash.stderr());
+      await assert.rejects(stat(dirname(file)), { code: 'ENOENT' }, 'Ctrl-C removed the file and its directory');
+    } finally {
+      await tab.close();
+      await rm(bin, { recursive: true, force: true });
+      await rm(runtime, { recursive: true, force: true });
     }
   });
 });

@@ -3,23 +3,29 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { ManualClock } from '../../src/core/index.ts';
 import { SessionTokens, StaticSessionKeys, WRAPPED_TTL_MS } from '../../src/authn/index.ts';
-import { launchBrowser, openTab } from '../support/browser.ts';
+import { killDashboards, launchBrowser, openTab, proxyRequest, startDashboard, type RunningDashboard } from '../support/browser.ts';
 import { runCli } from '../support/cli.ts';
-import { testEnv } from '../support/env.ts';
 import { ownKubeconfig, sessionKeys } from '../support/session.ts';
 
-// The login window is what a user without `meshid dashboard` sees: paste what `meshid login` prints.
+// The login window is what a browser sees at the dashboard without a session: paste what
+// `meshid login` prints. The browser still reaches meshid only through `meshid dashboard`'s
+// proxy (its link is left unused), so the session cookie lands on the proxy's own name.
 describe('dashboard login window (real playground, headless chromium)', () => {
   let browser: Browser;
+  let dash: RunningDashboard;
   let origin: string;
 
   before(async () => {
-    origin = testEnv().server.http;
+    dash = await startDashboard(['--kubeconfig', await ownKubeconfig('bob'), 'dashboard', '--no-browser', '--port', '0']);
+    origin = dash.origin;
     browser = await launchBrowser();
   });
 
   after(async () => {
     await browser?.close();
+    const code = await dash?.stop();
+    killDashboards();
+    assert.equal(code, 0, dash?.stderr());
   });
 
   it('logs bob in with the wrapped token meshid login prints', async () => {
@@ -65,9 +71,9 @@ describe('dashboard login window (real playground, headless chromium)', () => {
     const stale = await new SessionTokens(new StaticSessionKeys(keys.map((k) => ({ kid: k.kid, secret: Buffer.from(k.key, 'base64url') }))), past).wrap(token);
 
     // The server's refusal is the 401 this test is about; Chromium logs it as a failed load.
-    const direct = await fetch(`${origin}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ wrappedToken: stale }), redirect: 'manual' });
+    const direct = await proxyRequest(dash, '/api/login', { method: 'POST', headers: { 'content-type': 'application/json', origin }, body: JSON.stringify({ wrappedToken: stale }) });
     assert.equal(direct.status, 401);
-    assert.equal(((await direct.json()) as { code: string }).code, 'wrapped-token-invalid');
+    assert.equal((JSON.parse(direct.body) as { code: string }).code, 'wrapped-token-invalid');
 
     const tab = await openTab(browser);
     try {
