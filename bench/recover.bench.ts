@@ -59,7 +59,7 @@ export const benchmark: Benchmark = {
     const adminFile = playground.env.kubeconfigs.admin;
     const admin = loadKubeConfig({ kubeconfig: adminFile });
     const core = admin.makeApiClient(CoreV1Api);
-    await install(admin, { namespace: NS, anonymousAuth: false, image: 'meshid:bench', replicas: 0 });
+    await install(admin, { namespace: NS, anonymousAuth: false, image: 'meshid:bench', replicas: 0, rootConfigMap: ROOTS });
     const file = join(await mkdtemp(join(tmpdir(), 'meshid-bench-recover-')), 'server.kubeconfig');
     await writeFile(file, await serviceAccountKubeconfig(admin, NS, SERVICE_ACCOUNT, 3600));
     const server = await startServer(

@@ -28,6 +28,8 @@ export type GrpcStatus = Pick<StatusObject, 'code' | 'details'>;
 export function toGrpcStatus(error: unknown, log: Logger): GrpcStatus {
   if (isMeshidError(error)) {
     const code = STATUS_OF[error.code] ?? status.INTERNAL;
+    // A refused token's reason (the apiserver's text) is the error's cause: logged, never answered.
+    if (code === status.UNAUTHENTICATED && error.cause instanceof Error) log.info({ code: error.code, reason: error.message, detail: error.cause.message }, 'refused an SDS caller');
     // Our messages never hold a token or a key, so the client may read them.
     return { code, details: `${error.code}: ${error.message}` };
   }

@@ -25,6 +25,9 @@ export interface LoginDeps {
   clock?: Clock;
 }
 
+/** The allowance shared by callers whose address the HTTP layer did not pass. */
+const UNKNOWN_CLIENT = 'unknown';
+
 /** Zero-touch login: check a kubeconfig credential with Kubernetes, then issue a session. */
 export class LoginService {
   readonly #deps: LoginDeps;
@@ -39,18 +42,22 @@ export class LoginService {
     return issueChallenge(this.#deps.keys, this.#clock);
   }
 
-  async login(credential: LoginCredential): Promise<LoginResult> {
-    const user = await this.#authenticate(credential);
+  /**
+   * `client` is the caller's address: TokenReviews are limited per client. Callers whose
+   * address is unknown share one allowance, so leaving it out never lifts the limit.
+   */
+  async login(credential: LoginCredential, client = UNKNOWN_CLIENT): Promise<LoginResult> {
+    const user = await this.#authenticate(credential, client);
     const capabilities = await this.#deps.reviews.capabilities(user);
     const issued = await this.#deps.tokens.issue(user, capabilities);
     const wrappedToken = await this.#deps.tokens.wrap(issued.token);
     return { user, capabilities, token: issued.token, wrappedToken, expiresAt: issued.expiresAt };
   }
 
-  async #authenticate(credential: LoginCredential): Promise<Identity> {
+  async #authenticate(credential: LoginCredential, client: string): Promise<Identity> {
     switch (credential.type) {
       case 'bearer':
-        return this.#deps.reviews.reviewToken(credential.token);
+        return this.#deps.reviews.reviewToken(credential.token, client);
       case 'certificate':
         verifyChallenge(credential.challenge, this.#deps.keys, this.#clock);
         return verifyCertificateProof(credential, this.#deps.clientCa, this.#clock);

@@ -1,7 +1,7 @@
 import { Server, ServerCredentials, status, type Metadata, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { isMeshidError, systemClock, type Clock, type ErrorCode, type Logger } from '../core/index.ts';
 import { MeshidError } from '../core/index.ts';
-import type { ServiceAccountCaller } from '../kube/index.ts';
+import { MAX_TOKEN_BYTES, type ServiceAccountCaller } from '../kube/index.ts';
 import { checkCsr } from './csr.ts';
 import type { IssuanceLedger } from './issued.ts';
 import { spiffeId } from './identity.ts';
@@ -24,7 +24,8 @@ export interface CaServiceOptions {
 }
 
 export interface CallerReviewer {
-  review(token: string): Promise<ServiceAccountCaller>;
+  /** `client` is the caller's address, for the per-client allowance of TokenReviews. */
+  review(token: string, client?: string): Promise<ServiceAccountCaller>;
 }
 
 /** gRPC status per meshid error: what Istio's agent and istio-csr clients expect to branch on. */
@@ -36,6 +37,7 @@ const GRPC_STATUS: Partial<Record<ErrorCode, status>> = {
   ERR_CSR_IDENTITY: status.PERMISSION_DENIED,
   ERR_KUBE_UNAVAILABLE: status.UNAVAILABLE,
   ERR_CA_UNAVAILABLE: status.UNAVAILABLE,
+  ERR_RATE_LIMITED: status.RESOURCE_EXHAUSTED,
 };
 
 /**
@@ -53,9 +55,9 @@ export class CertificateService {
     this.#clock = options.clock ?? systemClock;
   }
 
-  async createCertificate(request: CertificateRequestMessage, metadata: Metadata): Promise<string[]> {
+  async createCertificate(request: CertificateRequestMessage, metadata: Metadata, client?: string): Promise<string[]> {
     const token = bearerToken(metadata);
-    const caller = await this.reviewer.review(token);
+    const caller = await this.reviewer.review(token, client);
     const ttl = this.#ttl(Number(request.validity_duration));
     const uri = spiffeId({ trustDomain: this.options.trustDomain, namespace: caller.namespace, serviceAccount: caller.serviceAccount });
     const { publicKey } = checkCsr(request.csr, uri);
@@ -81,9 +83,6 @@ export class CertificateService {
   }
 }
 
-/** A projected service-account token is about a kilobyte; far larger is not one, and is not sent to TokenReview. */
-const MAX_TOKEN_BYTES = 16 * 1024;
-
 function bearerToken(metadata: Metadata): string {
   const value = metadata.get('authorization')[0];
   const text = typeof value === 'string' ? value : value?.toString('utf8');
@@ -91,6 +90,12 @@ function bearerToken(metadata: Metadata): string {
   if (!match?.[1]) throw new MeshidError('ERR_UNAUTHENTICATED', 'send the service-account token as `authorization: Bearer <JWT>` metadata');
   if (match[1].length > MAX_TOKEN_BYTES) throw new MeshidError('ERR_UNAUTHENTICATED', 'the authorization metadata is too large to be a service-account token');
   return match[1];
+}
+
+/** The address part of grpc-js's peer (`1.2.3.4:5678`, `[::1]:5678`): one allowance per host, whatever its ports. */
+export function peerHost(peer: string): string {
+  const host = /^(.*):\d+$/.exec(peer)?.[1] ?? peer;
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
 export interface CaServerOptions {
@@ -112,7 +117,7 @@ export class CaServer {
   ) {
     this.#server.addService(caServiceDefinition(), {
       CreateCertificate: (call: ServerUnaryCall<CertificateRequestMessage, CertificateResponseMessage>, callback: sendUnaryData<CertificateResponseMessage>) => {
-        this.service.createCertificate(call.request, call.metadata).then(
+        this.service.createCertificate(call.request, call.metadata, peerHost(call.getPeer())).then(
           (chain) => callback(null, { cert_chain: chain }),
           (error: unknown) => callback(this.#grpcError(error)),
         );
@@ -150,7 +155,9 @@ export class CaServer {
     if (isMeshidError(error)) {
       const code = GRPC_STATUS[error.code];
       if (code !== undefined) {
-        this.log.info({ code: error.code, reason: error.message }, 'refused a certificate request');
+        // The cause holds what the caller is not told (the apiserver's reason for a refused token).
+        const detail = error.cause instanceof Error ? error.cause.message : undefined;
+        this.log.info({ code: error.code, reason: error.message, ...(detail ? { detail } : {}) }, 'refused a certificate request');
         return { code, details: `${error.message} (${error.code})` };
       }
     }

@@ -1,6 +1,6 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock, Logger } from '../core/index.ts';
-import { ServiceAccountTokenReviewer } from '../kube/index.ts';
+import { ServiceAccountTokenReviewer, TokenReviewGuard } from '../kube/index.ts';
 import { authorityFromPem, issueLeaf, pemBundle } from '../pki/index.ts';
 import type { CaKeyType } from './authority.ts';
 import { CaServer, CertificateService } from './grpc-server.ts';
@@ -31,15 +31,19 @@ export interface RunningCa {
   stop(): Promise<void>;
 }
 
-/** The CA's composition root: key material from Secrets, root publishing, and the gRPC listener. */
-export async function startCa(kc: KubeConfig, settings: CaSettings, log: Logger, clock?: Clock): Promise<RunningCa> {
+/**
+ * The CA's composition root: key material from Secrets, root publishing, and the gRPC listener.
+ * `guard` stands before every TokenReview of a caller's token (the server passes one with its
+ * per-client limits); by default it only refuses what is not a JWT and remembers refusals.
+ */
+export async function startCa(kc: KubeConfig, settings: CaSettings, log: Logger, clock?: Clock, guard?: TokenReviewGuard): Promise<RunningCa> {
   const ca = new KubeCa(kc, { namespace: settings.namespace, keyType: settings.keyType, log, ...(clock ? { clock } : {}) });
   await ca.start();
   const publisher = new RootPublisher(kc, ca, log, settings.rootConfigMap);
   await publisher.start();
   const ledger = new IssuanceLedger(kc, settings.namespace, log, clock);
   ledger.start();
-  const service = new CertificateService(ca, new ServiceAccountTokenReviewer(kc, settings.audiences, clock), {
+  const service = new CertificateService(ca, new ServiceAccountTokenReviewer(kc, settings.audiences, clock, guard ?? new TokenReviewGuard({ jwtOnly: true, ...(clock ? { clock } : {}) })), {
     ledger,
     trustDomain: settings.trustDomain,
     defaultTtlSeconds: settings.defaultTtlSeconds,

@@ -13,8 +13,6 @@ import { sampleRbac, staticTokenUsers, tokenAuthFile, type SampleUser } from './
 
 /** The issuer written into service-account tokens, as in a kubeadm cluster. */
 export const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
-/** Audiences the apiserver accepts; `istio-ca` is what the mesh CA asks tokens for. */
-export const API_AUDIENCES = [SERVICE_ACCOUNT_ISSUER, 'istio-ca'] as const;
 
 /** The CLI entry point; playground helpers (exec plugin, server) run through it. */
 export const MESHID_BIN = fileURLToPath(new URL('../../bin/meshid', import.meta.url));
@@ -146,7 +144,9 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
       `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
       `--service-account-key-file=${pki.serviceAccount.pub}`,
       `--service-account-signing-key-file=${pki.serviceAccount.key}`,
-      `--api-audiences=${API_AUDIENCES.join(',')}`,
+      // The apiserver's own audience only, as on a real cluster: a token for the mesh CA
+      // (`istio-ca`) is not an API credential, and a default pod token is not a CA credential.
+      `--api-audiences=${SERVICE_ACCOUNT_ISSUER}`,
       '--service-cluster-ip-range=10.96.0.0/16',
       // A loopback advertise address cannot be an Endpoints IP; nothing needs the
       // `kubernetes` Service's endpoints in the playground.

@@ -24,6 +24,8 @@ export type ErrorCode =
   // Authorization and request hygiene
   | 'ERR_FORBIDDEN'
   | 'ERR_IMPERSONATION_FORBIDDEN'
+  | 'ERR_EXTRA_NOT_GRANTED'
+  | 'ERR_RATE_LIMITED'
   | 'ERR_CSRF'
   | 'ERR_PAYLOAD_TOO_LARGE'
   | 'ERR_HEADERS_TOO_LARGE'

@@ -1,4 +1,5 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { IMPERSONATED_EXTRA_KEYS } from '../kube/index.ts';
 
 export interface InstallOptions {
   namespace: string;
@@ -6,6 +7,11 @@ export interface InstallOptions {
   image: string;
   /** 0 where there are no nodes to run pods (the playground runs the server as a process). */
   replicas: number;
+  /**
+   * The ConfigMap the CA publishes its trust bundle in (the server's `ca.rootConfigMap`): the
+   * only ConfigMap meshid may touch outside its namespace. Default `istio-ca-root-cert`.
+   */
+  rootConfigMap?: string;
 }
 
 export const SERVICE_ACCOUNT = 'meshid';
@@ -18,6 +24,10 @@ export const ADMIN_GROUP = 'mesh-system:admin';
 export const AGENT_SERVICE_ACCOUNT = 'meshid-agent';
 /** Where the agent's SDS socket lives on each node; pods mount the folder. */
 export const AGENT_SOCKET_DIR = '/var/run/sds';
+/** Istio's name for the trust-bundle ConfigMap, which the CA publishes in every namespace. */
+export const ROOT_CONFIGMAP_NAME = 'istio-ca-root-cert';
+/** The CA's ledger of issued identities, in meshid's namespace. */
+const ISSUED_IDENTITIES_CONFIGMAP = 'meshid-issued-identities';
 const RBAC = 'rbac.authorization.k8s.io/v1';
 const RBAC_GROUP = 'rbac.authorization.k8s.io';
 const LABELS = { 'app.kubernetes.io/name': 'meshid', 'app.kubernetes.io/part-of': 'meshid' };
@@ -39,6 +49,7 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
   // Cluster-scoped objects of one installation carry its namespace, so installations in
   // several namespaces never overwrite each other's bindings.
   const serverRole = `meshid-server-${ns}`;
+  const roots = o.rootConfigMap ?? ROOT_CONFIGMAP_NAME;
   return [
     obj({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: LABELS } }),
     obj({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(SERVICE_ACCOUNT) }),
@@ -50,12 +61,15 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
         // Login: check tokens, and ask what a user may do.
         { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
         { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
-        // Every proxied call goes out as the logged-in user.
+        // Every proxied call goes out as the logged-in user. Extras are granted key by key:
+        // RBAC has no wildcard for them (`userextras/*` matches no key).
         { apiGroups: [''], resources: ['users', 'groups', 'serviceaccounts'], verbs: ['impersonate'] },
-        { apiGroups: ['authentication.k8s.io'], resources: ['userextras/*', 'uids'], verbs: ['impersonate'] },
-        // The workload CA publishes its roots (ConfigMap istio-ca-root-cert) in every namespace.
+        { apiGroups: ['authentication.k8s.io'], resources: ['uids', ...IMPERSONATED_EXTRA_KEYS.map((key) => `userextras/${key}`)], verbs: ['impersonate'] },
+        // The workload CA publishes its roots in every namespace, and nothing else of anyone's:
+        // list and watch name the ConfigMap with a metadata.name field selector, and a
+        // server-side apply that creates it is authorized as a create of that name.
         { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: [roots], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
       ],
     }),
     obj({
@@ -72,10 +86,11 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
       rules: [
         // Keys live in Secrets in meshid's namespace, and nowhere else.
         { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
-        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-        // The CA's ledger of issued identities (meshid-issued-identities), merged by replicas.
-        { apiGroups: [''], resources: ['configmaps'], verbs: ['update'] },
+        // The CA's ledger of issued identities, merged by replicas. A create names its object
+        // only in the body, so RBAC cannot narrow it to one name; it stays in this namespace.
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: [ISSUED_IDENTITIES_CONFIGMAP], verbs: ['get', 'update'] },
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
       ],
     }),
     obj({
@@ -192,7 +207,7 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
       apiVersion: RBAC,
       kind: 'Role',
       metadata: meta('meshid-agent'),
-      rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['istio-ca-root-cert'], verbs: ['get', 'list', 'watch'] }],
+      rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [roots], verbs: ['get', 'list', 'watch'] }],
     }),
     obj({
       apiVersion: RBAC,

@@ -12,6 +12,20 @@ export {
   EXTENSION_NAME,
   type MeshidExtension,
 } from './kubeconfig-extension.ts';
-export { ServiceAccountTokenReviewer, CA_AUDIENCE, SERVICE_ACCOUNT_REVIEW_TTL_MS, type ServiceAccountCaller } from './service-account-review.ts';
+export { ServiceAccountTokenReviewer, CA_AUDIENCE, SERVICE_ACCOUNT_REVIEW_TTL_MS, TOKEN_REFUSED_MESSAGE, type ServiceAccountCaller } from './service-account-review.ts';
 export { impersonate, impersonationHeaders, changedInTransit, IMPERSONATED_CALL_TIMEOUT_MS, type ImpersonatedUser } from './impersonation.ts';
 export { SecurityEvents, listSecurityEvents, ownUsername, EVENT_SOURCE, EVENT_USER_ANNOTATION, type SecurityEvent, type SecurityReason, type RecordedEvent } from './events.ts';
+export { IMPERSONATED_EXTRA_KEYS, impersonableExtra } from './extras.ts';
+export {
+  TokenReviewGuard,
+  ReviewRateLimitedError,
+  serviceAccountIssuers,
+  tokenProblem,
+  REFUSAL_CACHE_MS,
+  MAX_TOKEN_BYTES,
+  LEGACY_SERVICE_ACCOUNT_ISSUER,
+  type ReviewRate,
+  type ReviewGuardOptions,
+  type ReviewOutcome,
+  type ReviewVerdict,
+} from './review-guard.ts';

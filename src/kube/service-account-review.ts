@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { MeshidError, TtlCache, systemClock, type Clock } from '../core/index.ts';
 import { isKubeUnavailable } from './errors.ts';
+import { TokenReviewGuard, type ReviewVerdict } from './review-guard.ts';
 
 /** The audience Istio's agents ask for, and the one meshid's CA and agent accept by default. */
 export const CA_AUDIENCE = 'istio-ca';
@@ -22,28 +23,44 @@ export interface ServiceAccountCaller {
 
 const SA_PREFIX = 'system:serviceaccount:';
 
+/** What a caller is told when its token is refused; the reason goes to the log (the error's cause). */
+export const TOKEN_REFUSED_MESSAGE = 'the token was not accepted';
+
 /**
  * Proves who a service-account JWT belongs to with a TokenReview that names the audience,
- * so a token minted for anything else (the apiserver, another service) is refused.
- * Refusals are not cached: a fixed clock skew or a just-created account gets a fresh look.
+ * so a token minted for anything else (the apiserver, another service) is refused. The guard
+ * refuses what cannot be such a token before asking, remembers refusals for a few seconds,
+ * and limits reviews per client. Whatever the reason, the caller hears only
+ * TOKEN_REFUSED_MESSAGE: the apiserver's text is for meshid's log.
  */
 export class ServiceAccountTokenReviewer {
   readonly #api: AuthenticationV1Api;
   readonly #cache: TtlCache<string, ServiceAccountCaller>;
+  readonly #guard: TokenReviewGuard;
 
   constructor(
     kc: KubeConfig,
     private readonly audiences: readonly string[] = [CA_AUDIENCE],
     clock: Clock = systemClock,
+    guard: TokenReviewGuard = new TokenReviewGuard({ clock, jwtOnly: true }),
   ) {
     this.#api = kc.makeApiClient(AuthenticationV1Api);
     this.#cache = new TtlCache(SERVICE_ACCOUNT_REVIEW_TTL_MS, 50_000, clock);
+    this.#guard = guard;
   }
 
-  async review(token: string): Promise<ServiceAccountCaller> {
+  /** `client` is the caller's address, for the guard's per-client allowance. */
+  async review(token: string, client?: string): Promise<ServiceAccountCaller> {
     const key = createHash('sha256').update(token).digest('base64url');
     const cached = this.#cache.get(key);
     if (cached) return cached;
+    const verdict = await this.#guard.review(token, client, () => this.#ask(token));
+    if (!verdict.accepted) throw new MeshidError('ERR_UNAUTHENTICATED', TOKEN_REFUSED_MESSAGE, { cause: new Error(verdict.reason) });
+    this.#cache.set(key, verdict.value);
+    return verdict.value;
+  }
+
+  async #ask(token: string): Promise<ReviewVerdict<ServiceAccountCaller>> {
     let status;
     try {
       status = (await this.#api.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [...this.audiences] } } })).status;
@@ -51,21 +68,20 @@ export class ServiceAccountTokenReviewer {
       if (isKubeUnavailable(error)) throw new MeshidError('ERR_KUBE_UNAVAILABLE', 'Kubernetes is unavailable to review the service-account token', { cause: error });
       throw new MeshidError('ERR_KUBE_REJECTED', 'Kubernetes refused the TokenReview', { cause: error });
     }
+    const audiences = this.audiences.join(', ');
     if (!status?.authenticated || !status.user?.username) {
-      throw new MeshidError('ERR_UNAUTHENTICATED', `the service-account token was not accepted for audience ${this.audiences.join(', ')}${status?.error ? `: ${status.error}` : ''}`);
+      return { accepted: false, reason: `TokenReview for audience ${audiences} did not authenticate the token${status?.error ? `: ${status.error}` : ''}` };
     }
     // The apiserver answers the audiences the token is valid for; none of ours means a wrong token.
     if (status.audiences && !status.audiences.some((a) => this.audiences.includes(a))) {
-      throw new MeshidError('ERR_UNAUTHENTICATED', `the token is not for audience ${this.audiences.join(', ')}`);
+      return { accepted: false, reason: `the token is not for audience ${audiences}` };
     }
     const username = status.user.username;
     const parts = username.startsWith(SA_PREFIX) ? username.slice(SA_PREFIX.length).split(':') : [];
     if (parts.length !== 2 || !parts[0] || !parts[1]) {
-      throw new MeshidError('ERR_UNAUTHENTICATED', `"${username}" is not a service account: only workloads get certificates`);
+      return { accepted: false, reason: `"${username}" is not a service account: only workloads get certificates` };
     }
     const podName = status.user.extra?.['authentication.kubernetes.io/pod-name']?.[0];
-    const caller: ServiceAccountCaller = { namespace: parts[0], serviceAccount: parts[1], ...(podName ? { podName } : {}) };
-    this.#cache.set(key, caller);
-    return caller;
+    return { accepted: true, value: { namespace: parts[0], serviceAccount: parts[1], ...(podName ? { podName } : {}) } };
   }
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MeshidError } from '../core/index.ts';
+import { REFUSAL_CACHE_MS } from '../kube/index.ts';
 import { DEFAULT_IDENTITY_PREFIX, DEFAULT_MAX_VALID_FOR, identityPrefixProblem, parseDuration } from '../tokens/index.ts';
 
 /**
@@ -34,6 +35,23 @@ export const ServerConfigSchema = z.object({
   keepAliveTimeoutMs: z.number().int().positive().default(72_000),
   /** A connection that sends and receives nothing for this long is closed; watches and upgraded (exec) connections are exempt. */
   idleTimeoutMs: z.number().int().positive().default(120_000),
+  /**
+   * What login and the workload CA may ask TokenReview. Each client address has a token
+   * bucket of `burst` reviews refilled at `perSecond` (behind the apiserver's service proxy,
+   * or for the CA behind one node agent, many users share an address: keep it generous); a
+   * client past it gets 429 (gRPC RESOURCE_EXHAUSTED). A refused token is refused again from
+   * memory for `refusalCacheMs`. A JWT is reviewed only when its `iss` is in `issuers`; unset,
+   * that is the apiserver's service-account issuer (read at start) and the legacy one, so list
+   * your OIDC issuers here if the apiserver accepts OIDC tokens.
+   */
+  tokenReviews: z
+    .object({
+      burst: z.number().int().positive().default(50),
+      perSecond: z.number().positive().default(10),
+      refusalCacheMs: z.number().int().min(0).default(REFUSAL_CACHE_MS),
+      issuers: z.array(z.string().min(1)).min(1).optional(),
+    })
+    .prefault({}),
   /**
    * Deprecated, as in Kuma: on HTTPS, a client certificate signed by this CA authenticates
    * as mesh-system:admin. Prefer user tokens.

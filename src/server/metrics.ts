@@ -17,6 +17,14 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  /** One per token a caller sent to login or the CA: reviewed by Kubernetes, or refused before (screened, refused moments ago, rate-limited). */
+  readonly tokenReviews = new Counter({
+    name: 'meshid_token_reviews_total',
+    help: 'Tokens sent to login or the CA, by what the guard did with them',
+    labelNames: ['source', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'meshid_' });
   }

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isMeshidError, type ErrorCode, type Logger } from '../core/index.ts';
+import { ReviewRateLimitedError } from '../kube/index.ts';
 
 /** RFC 9457 problem details; `code` is the stable, machine-readable part. */
 export interface Problem {
@@ -34,6 +35,8 @@ const HTTP: Partial<Record<ErrorCode, { status: number; code: string; title: str
   ERR_WRAPPED_TOKEN_REPLAYED: { status: 401, code: 'wrapped-token-replayed', title: 'The wrapped token was already used' },
   ERR_FORBIDDEN: { status: 403, code: 'forbidden', title: 'Forbidden' },
   ERR_IMPERSONATION_FORBIDDEN: { status: 403, code: 'impersonation-forbidden', title: 'Impersonate-* headers are not accepted from clients' },
+  ERR_EXTRA_NOT_GRANTED: { status: 403, code: 'extra-not-granted', title: "meshid's ClusterRole does not let it impersonate this credential's user extras" },
+  ERR_RATE_LIMITED: { status: 429, code: 'too-many-requests', title: 'Too many token reviews from this client' },
   ERR_CSRF: { status: 403, code: 'csrf-token-required', title: 'A matching X-CSRF-Token header is required' },
   ERR_NOT_FOUND: { status: 404, code: 'not-found', title: 'Not found' },
   ERR_PAYLOAD_TOO_LARGE: { status: 413, code: 'payload-too-large', title: 'The request is too large' },
@@ -69,22 +72,24 @@ function logProblem(log: Logger, error: unknown, problem: Problem, method: strin
   else log.debug({ code: problem.code, url }, problem.title);
 }
 
-function problemHeaders(problem: Problem): Record<string, string> {
-  return { 'content-type': 'application/problem+json', ...(problem.status === 503 ? { 'retry-after': '5' } : {}) };
+function problemHeaders(problem: Problem, error: unknown): Record<string, string> {
+  // A rate-limited client is told when its allowance has a review again.
+  const retryAfter = problem.status === 503 ? 5 : error instanceof ReviewRateLimitedError ? error.retryAfterSeconds : undefined;
+  return { 'content-type': 'application/problem+json', ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}) };
 }
 
 /** Sends a problem through fastify. */
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, error: unknown, log: Logger): FastifyReply {
   const problem = toProblem(error);
   logProblem(log, error, problem, request.method, request.url);
-  return reply.code(problem.status).headers(problemHeaders(problem)).send(problem);
+  return reply.code(problem.status).headers(problemHeaders(problem, error)).send(problem);
 }
 
 /** Sends a problem on a raw response (a hijacked reply). */
 export function writeProblem(res: ServerResponse, error: unknown, log: Logger, method?: string, url?: string): void {
   const problem = toProblem(error);
   logProblem(log, error, problem, method, url);
-  res.writeHead(problem.status, problemHeaders(problem)).end(JSON.stringify(problem));
+  res.writeHead(problem.status, problemHeaders(problem, error)).end(JSON.stringify(problem));
 }
 
 /** Answers a refused connection upgrade on the bare socket, then closes it. */
@@ -92,7 +97,7 @@ export function endSocketWithProblem(socket: Duplex, error: unknown, log: Logger
   const problem = toProblem(error);
   logProblem(log, error, problem, 'UPGRADE', url);
   const body = JSON.stringify(problem);
-  const headers = { ...problemHeaders(problem), 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+  const headers = { ...problemHeaders(problem, error), 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
   // Closed for good once the answer is out: a client that never closes its side keeps nothing.
   socket.end(`HTTP/1.1 ${problem.status} ${problem.title}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
 }

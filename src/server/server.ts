@@ -12,7 +12,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeReviews } from '../authn/index.ts';
 import { DisabledIssuer, KeyedIssuer, KubeRevocations, KubeSigningKeys, StaticPublicKeys, UserTokenValidator, bootstrapAdminToken, parseDuration, parsePublicKey } from '../tokens/index.ts';
 import { caStatus, startCa } from '../ca/index.ts';
-import { SecurityEvents, loadKubeConfig } from '../kube/index.ts';
+import { SecurityEvents, TokenReviewGuard, loadKubeConfig, serviceAccountIssuers } from '../kube/index.ts';
 import type { DashboardDeps } from './graphql/context.ts';
 import { buildApp, upgradeHandler, type UserTokenDeps } from './app.ts';
 import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.ts';
@@ -27,6 +27,8 @@ export interface RunningServer {
   caAddress?: string;
   config: ServerConfig;
   sessionKeys: KubeSessionKeys;
+  /** What `/metrics` serves; tests count TokenReviews with it. */
+  metrics: ServerMetrics;
   close(): Promise<void>;
 }
 
@@ -49,7 +51,19 @@ export async function startServer(input: ServerConfigInput, options: StartServer
   let ready = false;
   if (!config.anonymousAuth) await sessionKeys.start();
   const tokens = new SessionTokens(sessionKeys, clock);
-  const reviews = new ApiServerReviews(kc, clock);
+  const metrics = new ServerMetrics();
+  // Login and the CA each get a guard of their own: a client flooding one does not use up the other's allowance.
+  const issuers = config.tokenReviews.issuers ?? (await serviceAccountIssuers(kc, log));
+  const reviewGuard = (source: 'login' | 'ca'): TokenReviewGuard =>
+    new TokenReviewGuard({
+      rate: { burst: config.tokenReviews.burst, perSecond: config.tokenReviews.perSecond },
+      refusalCacheMs: config.tokenReviews.refusalCacheMs,
+      issuers,
+      jwtOnly: source === 'ca',
+      clock,
+      observe: (outcome) => metrics.tokenReviews.inc({ source, outcome }),
+    });
+  const reviews = new ApiServerReviews(kc, clock, reviewGuard('login'));
   const login = new LoginService({ reviews, clientCa: new ClusterClientCa(kc, clock), tokens, keys: sessionKeys, clock });
   const userTokens = config.anonymousAuth ? undefined : await startUserTokens(kc, config, reviews, log, clock);
   const upstream = await kubeUpstream(kc);
@@ -68,7 +82,7 @@ export async function startServer(input: ServerConfigInput, options: StartServer
     return httpsServer;
   };
   const ca = config.ca.enabled
-    ? await startCa(kc, { ...config.ca, namespace: config.namespace, host: config.host }, log, clock)
+    ? await startCa(kc, { ...config.ca, namespace: config.namespace, host: config.host }, log, clock, reviewGuard('ca'))
     : undefined;
   const dashboard: DashboardDeps = {
     kc,
@@ -83,7 +97,7 @@ export async function startServer(input: ServerConfigInput, options: StartServer
     clock,
     log,
   };
-  const deps = { log, tokens, login, upstream, clock, dashboard, metrics: new ServerMetrics(), anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready, adminClientCerts: clientCa !== undefined, ...(userTokens ? { userTokens: userTokens.deps } : {}) };
+  const deps = { log, tokens, login, upstream, clock, dashboard, metrics, anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready, adminClientCerts: clientCa !== undefined, ...(userTokens ? { userTokens: userTokens.deps } : {}) };
   const app = buildApp(deps, serverFactory);
   await app.ready();
   const onUpgrade = upgradeHandler(deps);
@@ -109,6 +123,7 @@ export async function startServer(input: ServerConfigInput, options: StartServer
     httpsUrl: `https://${host}:${httpsPort}`,
     config,
     sessionKeys,
+    metrics,
     ...(ca ? { caAddress: ca.address.replace(/^0\.0\.0\.0:/, '127.0.0.1:') } : {}),
     async close() {
       ready = false;

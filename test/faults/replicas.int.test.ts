@@ -36,10 +36,10 @@ interface Replicas {
 
 /** A fresh installation and REPLICAS server processes started at the same moment. */
 async function startReplicas(namespace: string): Promise<Replicas> {
-  const installed = await installNamespace(namespace);
-  const logDir = await mkdtemp(join(tmpdir(), `meshid-${namespace}-`));
   // Its own root ConfigMap name: this CA must not fight the playground's over istio-ca-root-cert.
   const rootConfigMap = `${namespace}-root`;
+  const installed = await installNamespace(namespace, undefined, rootConfigMap);
+  const logDir = await mkdtemp(join(tmpdir(), `meshid-${namespace}-`));
   const kubeconfig = await installed.kubeconfigFor();
   const started = await Promise.allSettled(
     Array.from({ length: REPLICAS }, (_, i) => startServerProcess({ name: `replica-${i}`, namespace, kubeconfig, logDir, ca: { rootConfigMap }, readyMs: 90_000 })),

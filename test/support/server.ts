@@ -25,9 +25,10 @@ export interface TestInstall {
 }
 
 /** meshid installed into a namespace of its own (on the playground unless told), with nothing started yet. */
-export async function installNamespace(namespace: string, adminKubeconfig: string = testEnv().kubeconfigs.admin): Promise<TestInstall> {
+export async function installNamespace(namespace: string, adminKubeconfig: string = testEnv().kubeconfigs.admin, rootConfigMap?: string): Promise<TestInstall> {
   const admin = loadKubeConfig({ kubeconfig: adminKubeconfig });
-  await install(admin, { namespace, anonymousAuth: false, image: 'meshid:test', replicas: 0 });
+  // The server may touch only the root ConfigMap its RBAC names, so a test CA publishing under its own name needs it granted.
+  await install(admin, { namespace, anonymousAuth: false, image: 'meshid:test', replicas: 0, ...(rootConfigMap ? { rootConfigMap } : {}) });
   const files: string[] = [];
   return {
     namespace,
@@ -57,7 +58,7 @@ async function serviceAccountKubeconfigFile(admin: KubeConfig, namespace: string
  * that installation's ServiceAccount: exactly what an in-cluster replica would be.
  */
 export async function startTestServer(namespace: string, config: Partial<ServerConfigInput> = {}): Promise<TestServer> {
-  const installed = await installNamespace(namespace);
+  const installed = await installNamespace(namespace, undefined, config.ca?.rootConfigMap);
   const server = await startServer(
     { kubeconfig: await installed.kubeconfigFor(), namespace, host: '127.0.0.1', httpPort: 0, httpsPort: 0, ...config },
     { log: createLogger(namespace, 'silent') },
