@@ -22,10 +22,10 @@ export function escapeHtml(text: string): string {
 }
 
 /**
- * The launch page: a meta refresh and, for a browser that ignores it, a link. No script: the
- * page is a local file, and nothing in it needs to run.
+ * A page that sends the browser on to `url` at once: a meta refresh and, for a browser that
+ * ignores it, a link. No script: nothing in it needs to run, and a strict CSP may apply.
  */
-export function launchPage(url: string): string {
+export function redirectPage(url: string): string {
   const href = escapeHtml(url);
   return [
     '<!doctype html>',
@@ -60,7 +60,7 @@ export async function writeLaunchFile(url: string, options: { env?: NodeJS.Proce
   // Any exit, even one no finally block sees, takes the page with it.
   const onExit = (): void => rmSync(dir, { recursive: true, force: true });
   process.once('exit', onExit);
-  await writeFile(path, launchPage(url), { mode: 0o600, flag: 'wx' });
+  await writeFile(path, redirectPage(url), { mode: 0o600, flag: 'wx' });
   return {
     path,
     async remove() {

@@ -5,7 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
-import { escapeHtml } from './browser-open.ts';
+import { escapeHtml, redirectPage } from './browser-open.ts';
 import { HTTPS_PORT, SERVICE_NAME } from '../install/index.ts';
 import { FORWARDED_AUTH_HEADER } from '../server/index.ts';
 
@@ -59,6 +59,9 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'p
 /** Paths the proxy answers itself and never forwards. */
 const LOCAL_PREFIX = '/.meshid/';
 const HANDOFF_PREFIX = `${LOCAL_PREFIX}handoff/`;
+
+/** The proxy's own pages and answers: never cached, never sniffed, no referrer, nothing runs. */
+const LOCAL_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'content-security-policy': "default-src 'none'" };
 
 /** RFC 4648 base32 in lower case: DNS-label characters only, 5 bits each. */
 function base32(bytes: Buffer): string {
@@ -176,9 +179,12 @@ export async function startDashboardProxy(upstream: DashboardUpstream, options: 
   }
 
   /**
-   * `/.meshid/handoff/<code>`: the first GET logs in and sends the browser, with a fresh
-   * wrapped token, to meshid's own handoff on this origin. The code works once: whoever
-   * opens it second (a leaked URL, a reload) gets a page that says to run the command again.
+   * `/.meshid/handoff/<code>`: the first GET logs in and answers a page of this origin that
+   * sends the browser, with a fresh wrapped token, on to meshid's own handoff. A page, not a
+   * redirect: a redirect keeps the navigation's cross-site start (the launch file, another
+   * app's link), and meshid refuses a cross-site handoff (login CSRF); the page's own
+   * navigation is same-origin. The code works once: whoever opens it second (a leaked link, a
+   * reload, Back) gets a page that says to run the command again.
    */
   async function serveLocal(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     req.resume();
@@ -204,9 +210,7 @@ export async function startDashboardProxy(upstream: DashboardUpstream, options: 
       return localAnswer(req, res, 502, 'handoff-failed', 'meshid dashboard could not log you in', `${message}. Reload this page to try again.`);
     }
     handoffState = 'used';
-    res
-      .writeHead(303, { location: `/api/login?wrapped-token=${encodeURIComponent(wrapped)}`, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'content-length': '0' })
-      .end();
+    res.writeHead(200, { ...LOCAL_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(redirectPage(`/api/login?wrapped-token=${encodeURIComponent(wrapped)}`));
   }
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -290,10 +294,10 @@ function sameCode(given: string, code: string): boolean {
  * problem+json for everyone else, never cached.
  */
 function localAnswer(req: IncomingMessage, res: ServerResponse, status: number, code: string, title: string, detail: string, extra: Record<string, string> = {}): void {
-  const common = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', ...extra };
+  const common = { ...LOCAL_HEADERS, ...extra };
   if (String(req.headers.accept ?? '').toLowerCase().includes('text/html')) {
     const body = `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>\n<body><h1>${escapeHtml(title)}</h1>\n<p data-code="${code}">${escapeHtml(detail)}</p></body></html>\n`;
-    res.writeHead(status, { ...common, 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'" }).end(body);
+    res.writeHead(status, { ...common, 'content-type': 'text/html; charset=utf-8' }).end(body);
     return;
   }
   res.writeHead(status, { ...common, 'content-type': 'application/problem+json' }).end(JSON.stringify({ type: `https://meshid.io/problems/${code}`, title, status, code, detail }));

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
 import { SERVICE_ACCOUNT } from '../../src/install/index.ts';
 import { loadKubeConfig, readExtension, writeExtension } from '../../src/kube/index.ts';
-import { killDashboards, launchBrowser, openTab, proxyRequest, startDashboard, type ProxyAnswer, type RunningDashboard } from '../support/browser.ts';
+import { killDashboards, launchBrowser, openTab, proxyRequest, refreshTarget, startDashboard, type ProxyAnswer, type RunningDashboard } from '../support/browser.ts';
 import { runCli } from '../support/cli.ts';
 import { testEnv } from '../support/env.ts';
 import { startTestServer, within, type TestServer } from '../support/server.ts';
@@ -150,12 +150,14 @@ describe('meshid dashboard through the apiserver service proxy (real playground)
       assert.doesNotMatch(dash.stderr(), /Logged in/, 'no login before the link is opened');
 
       const handoff = await proxyRequest(dash, link.pathname, { headers: { accept: 'text/html' } });
-      assert.equal(handoff.status, 303, handoff.body);
-      const location = handoff.headers.location ?? '';
+      assert.equal(handoff.status, 200, handoff.body);
+      const location = refreshTarget(handoff.body);
       assert.match(location, /^\/api\/login\?wrapped-token=[^&]{20,}$/, 'on to meshid, on the same origin');
       const wrapped = decodeURIComponent(location.slice('/api/login?wrapped-token='.length));
 
-      const login = await proxyRequest(dash, location);
+      // As the browser follows the page: a same-origin navigation.
+      const navigation = { accept: 'text/html', 'sec-fetch-site': 'same-origin' };
+      const login = await proxyRequest(dash, location, { headers: navigation });
       assert.equal(login.status, 303, login.body);
       assert.equal(login.headers.location, `${dash.origin}/`, 'the redirect stays on the local origin');
       const session = setCookies(login).find((c) => c.startsWith('meshid_session='));
@@ -169,7 +171,7 @@ describe('meshid dashboard through the apiserver service proxy (real playground)
       assert.equal(me.status, 200, me.body);
       assert.equal((JSON.parse(me.body) as { name: string }).name, user);
 
-      assert.equal((await proxyRequest(dash, location)).status, 401, 'a wrapped token works once');
+      assert.equal((await proxyRequest(dash, location, { headers: navigation })).status, 401, 'a wrapped token works once');
       const again = await proxyRequest(dash, link.pathname, { headers: { accept: 'text/html' } });
       assert.equal(again.status, 410, 'the link works once');
       assert.match(again.body, /data-code="handoff-used"/);

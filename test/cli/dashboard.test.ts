@@ -12,7 +12,8 @@ import { MeshidError, isMeshidError } from '../../src/core/index.ts';
 import { createAuthority, issueLeaf, pemBundle } from '../../src/pki/index.ts';
 import { pickMeshidPod, portForwardUpstream, type PortForwarder } from '../../src/cli/dashboard-port-forward.ts';
 import { localhostName, serviceProxyUpstream, startDashboardProxy, urlUpstream, type ProxyAddress, type RunningDashboardProxy } from '../../src/cli/dashboard-proxy.ts';
-import { defaultOpener, launchPage, openFile, writeLaunchFile } from '../../src/cli/browser-open.ts';
+import { defaultOpener, openFile, redirectPage, writeLaunchFile } from '../../src/cli/browser-open.ts';
+import { refreshTarget } from '../support/browser.ts';
 
 const closers: (() => Promise<unknown> | void)[] = [];
 after(async () => {
@@ -250,14 +251,17 @@ describe('dashboard proxy: the handoff when the browser arrives', () => {
     assert.equal(logins.length, 0, 'a refused Host does not use the link up');
 
     const first = await rawGet(proxy, path, { accept: 'text/html' });
-    assert.equal(first.status, 303);
-    assert.equal(first.headers.location, `/api/login?wrapped-token=${encodeURIComponent('wrapped+token/1')}`);
+    assert.equal(first.status, 200);
+    assert.match(String(first.headers['content-type']), /^text\/html/);
     assert.equal(first.headers['cache-control'], 'no-store');
     assert.equal(first.headers['referrer-policy'], 'no-referrer');
+    assert.equal(first.headers['content-security-policy'], "default-src 'none'");
+    assert.equal(first.body, redirectPage(`/api/login?wrapped-token=${encodeURIComponent('wrapped+token/1')}`), 'a page of this origin leads on to meshid');
+    assert.equal(refreshTarget(first.body), `/api/login?wrapped-token=${encodeURIComponent('wrapped+token/1')}`);
     assert.deepEqual(logins, [{ origin: proxy.origin, host: proxy.host, port: proxy.port }]);
     assert.equal(seen.length, 0, 'the link itself never reaches meshid');
 
-    const login = await rawGet(proxy, first.headers.location ?? '');
+    const login = await rawGet(proxy, refreshTarget(first.body));
     assert.equal(login.status, 303);
     assert.equal(login.headers.location, `${proxy.origin}/`);
     assert.equal(seen[0]?.[':path'], `/api/login?wrapped-token=${encodeURIComponent('wrapped+token/1')}`);
@@ -307,7 +311,7 @@ describe('dashboard proxy: the handoff when the browser arrives', () => {
     assert.equal(upgrade, 404);
     assert.equal(logins.length, 0);
     assert.equal(seen.length, 0);
-    assert.equal((await rawGet(proxy, path)).status, 303, 'the link still works after all that');
+    assert.equal((await rawGet(proxy, path)).status, 200, 'the link still works after all that');
   });
 
   it('a failed login shows what failed and leaves the link usable', async () => {
@@ -322,8 +326,8 @@ describe('dashboard proxy: the handoff when the browser arrives', () => {
     assert.match(failed.body, /the credential was not accepted/);
     fail = false;
     const retried = await rawGet(proxy, path);
-    assert.equal(retried.status, 303);
-    assert.equal(retried.headers.location, '/api/login?wrapped-token=w');
+    assert.equal(retried.status, 200);
+    assert.equal(refreshTarget(retried.body), '/api/login?wrapped-token=w');
     assert.equal(logins.length, 2);
   });
 });
@@ -371,7 +375,8 @@ describe('opening a browser without a secret on its command line', () => {
     assert.equal((await stat(launch.path)).mode & 0o777, 0o600);
     assert.equal((await stat(dirname(launch.path))).mode & 0o777, 0o700);
     const page = await readFile(launch.path, 'utf8');
-    assert.equal(page, launchPage(url));
+    assert.equal(page, redirectPage(url));
+    assert.equal(refreshTarget(page), url);
     assert.match(page, /<meta http-equiv="refresh" content="0;url=http:\/\/abc\.localhost:5\/\.meshid\/handoff\/x&#34;y&#38;z">/);
     assert.doesNotMatch(page, /<script/i);
     await launch.remove();

@@ -180,3 +180,10 @@ export function proxyRequest(
     req.end(options.body);
   });
 }
+
+/** Where a page's meta refresh leads (the launch file, the proxy's handoff page), entities decoded. */
+export function refreshTarget(html: string): string {
+  const raw = /<meta http-equiv="refresh" content="0;url=([^"]*)">/.exec(html)?.[1];
+  if (raw === undefined) throw new Error(`no meta refresh in ${html.slice(0, 200)}`);
+  return raw.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)));
+}
