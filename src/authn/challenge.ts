@@ -1,42 +1,67 @@
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { MeshidError, type Clock } from '../core/index.ts';
-import type { SessionKey, SessionKeySource } from './session-keys.ts';
+import { deriveKey, type SessionKey, type SessionKeySource } from './session-keys.ts';
 
 export const CHALLENGE_TTL_MS = 60_000;
-/** What a client signs: a fixed context string, so the key never signs a bare server value. */
+/**
+ * What a client signs: a fixed context string, then the challenge, whose payload names the
+ * server it is for (`aud`), so the key never signs a bare server value and a proof is only
+ * good at the meshid it was made for.
+ */
 export const PROOF_CONTEXT = 'meshid-login-v1:';
 
 const INFO = 'meshid login challenge v1';
 
-function macKey(key: SessionKey): Buffer {
-  return Buffer.from(hkdfSync('sha256', key.secret, new Uint8Array(0), INFO, 32));
+/** The audience of one meshid installation: its namespace. Every replica of it answers to it. */
+export function installationAudience(namespace: string): string {
+  return `meshid:${namespace}`;
+}
+
+function mac(key: SessionKey, payload: string): Buffer {
+  return createHmac('sha256', deriveKey(key, INFO)).update(payload).digest();
+}
+
+export interface IssuedChallenge {
+  challenge: string;
+  /** Which meshid the challenge, and so the proof signed over it, is good for. */
+  audience: string;
+  expiresAt: number;
+}
+
+/** What a verified challenge tells: its id, for recording its single use, and until when. */
+export interface VerifiedChallenge {
+  id: string;
+  expiresAt: number;
 }
 
 /**
- * A stateless challenge: `<kid>.<payload>.<mac>`. Any replica can check it, and it expires
- * after a minute, so a captured proof is of no use later.
+ * A stateless challenge: `<kid>.<payload>.<mac>`. Any replica can check it; it expires after
+ * a minute and names its audience. Single use is recorded once a proof over it verifies.
  */
-export function issueChallenge(keys: SessionKeySource, clock: Clock): { challenge: string; expiresAt: number } {
+export function issueChallenge(keys: SessionKeySource, clock: Clock, audience: string): IssuedChallenge {
   const key = keys.current();
   const expiresAt = clock.now() + CHALLENGE_TTL_MS;
-  const payload = Buffer.from(JSON.stringify({ n: randomBytes(16).toString('base64url'), exp: expiresAt })).toString('base64url');
-  const mac = createHmac('sha256', macKey(key)).update(payload).digest('base64url');
-  return { challenge: `${key.kid}.${payload}.${mac}`, expiresAt };
+  const payload = Buffer.from(JSON.stringify({ n: randomBytes(16).toString('base64url'), exp: expiresAt, aud: audience })).toString('base64url');
+  return { challenge: `${key.kid}.${payload}.${mac(key, payload).toString('base64url')}`, audience, expiresAt };
 }
 
-export function verifyChallenge(challenge: string, keys: SessionKeySource, clock: Clock): void {
-  const [kid, payload, mac, ...rest] = challenge.split('.');
+export function verifyChallenge(challenge: string, keys: SessionKeySource, clock: Clock, audience: string): VerifiedChallenge {
+  const [kid, payload, given, ...rest] = challenge.split('.');
   const key = kid ? keys.find(kid) : undefined;
-  if (!key || !payload || !mac || rest.length > 0 || challenge.length > 1024) {
+  if (!key || !payload || !given || rest.length > 0 || challenge.length > 1024) {
     throw new MeshidError('ERR_CHALLENGE_INVALID', 'login challenge is malformed or from an unknown key');
   }
-  const expected = createHmac('sha256', macKey(key)).update(payload).digest();
-  const given = Buffer.from(mac, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  const expected = mac(key, payload);
+  const sent = Buffer.from(given, 'base64url');
+  if (sent.length !== expected.length || !timingSafeEqual(sent, expected)) {
     throw new MeshidError('ERR_CHALLENGE_INVALID', 'login challenge was not issued by meshid');
   }
-  const { exp } = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown };
+  const { n, exp, aud } = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { n?: unknown; exp?: unknown; aud?: unknown };
   if (typeof exp !== 'number' || exp <= clock.now()) {
     throw new MeshidError('ERR_CHALLENGE_INVALID', 'login challenge expired; ask for a new one');
   }
+  if (aud !== audience || typeof n !== 'string') {
+    throw new MeshidError('ERR_CHALLENGE_INVALID', `login challenge was issued for another meshid (${String(aud)}), not ${audience}`);
+  }
+  return { id: n, expiresAt: exp };
 }

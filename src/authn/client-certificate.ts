@@ -47,6 +47,14 @@ export class ClusterClientCa implements ClientCaSource {
   }
 }
 
+/**
+ * When a certificate login's credential ends: the earliest notAfter in the chain, as the
+ * apiserver would refuse the chain from then on. Call it on a chain that verified.
+ */
+export function certificateNotAfter(certificate: string): number {
+  return Math.min(...splitPem(certificate).map((pem) => Date.parse(new X509Certificate(pem).validTo)));
+}
+
 export function splitPem(bundle: string): string[] {
   return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }

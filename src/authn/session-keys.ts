@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { MeshidError, systemClock, type Clock, type Logger } from '../core/index.ts';
@@ -19,6 +19,14 @@ export interface SessionKey {
 export interface SessionKeySource {
   current(): SessionKey;
   find(kid: string): SessionKey | undefined;
+}
+
+/**
+ * A key for one purpose, derived from a session key: each use (challenge MACs, wrapped
+ * tokens, the credential a session carries) gets its own `info`, so no two share key bytes.
+ */
+export function deriveKey(key: SessionKey, info: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', key.secret, new Uint8Array(0), info, 32));
 }
 
 export function newSessionKey(): SessionKey {

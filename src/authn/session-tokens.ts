@@ -1,14 +1,20 @@
-import { hkdfSync, randomUUID } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import { CompactEncrypt, SignJWT, compactDecrypt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { MeshidError, TtlCache, systemClock, type Clock } from '../core/index.ts';
 import type { Capabilities, Identity, Session } from './identity.ts';
-import type { SessionKey, SessionKeySource } from './session-keys.ts';
+import { deriveKey, type SessionKey, type SessionKeySource } from './session-keys.ts';
+import { NO_RECHECK, type CredentialRecheck } from './session-recheck.ts';
+import { MemorySessionRevocations, type SessionRevocations } from './session-revocations.ts';
+import { MemoryUsedOnce, type UsedOnce } from './used-once.ts';
 
 export const SESSION_TTL_MS = 10 * 60 * 60 * 1000;
 export const WRAPPED_TTL_MS = 10 * 1000;
 const ISSUER = 'meshid';
 const AUDIENCE = 'meshid-session';
 const WRAP_INFO = 'meshid wrapped token v1';
+const CREDENTIAL_INFO = 'meshid session credential v1';
+/** The audience of wrapped tokens when none is configured (unit tests, tools). */
+export const DEFAULT_AUDIENCE = 'meshid';
 /** Anything longer is not one of ours; refuse before parsing it. */
 const MAX_TOKEN_LENGTH = 16 * 1024;
 
@@ -18,6 +24,27 @@ interface SessionClaims {
   uid?: string;
   extra?: Record<string, string[]>;
   caps: Capabilities;
+  /** The kube bearer token the session came from, sealed (AES-256-GCM), for re-review. */
+  cred?: string;
+}
+
+/** What a session is bound to, beyond who it is. */
+export interface IssueOptions {
+  /** When the credential the session came from ends; the session ends then at the latest. */
+  notAfter?: number | undefined;
+  /** The kube bearer token, carried sealed in the session so any replica can re-review it. */
+  bearer?: string | undefined;
+}
+
+export interface SessionTokenOptions {
+  /** Records each wrapped token's use, so exactly one replica accepts it. Default: this process only. */
+  usedOnce?: UsedOnce;
+  /** Re-reviews the bearer credential a session carries. Default: none (tools and unit tests). */
+  recheck?: CredentialRecheck;
+  /** Sessions ended by logout. Default: this process only. */
+  revocations?: SessionRevocations;
+  /** The installation wrapped tokens are for (`installationAudience`). */
+  audience?: string;
 }
 
 export interface IssuedSession {
@@ -27,32 +54,40 @@ export interface IssuedSession {
 }
 
 /**
- * ID tokens (HS256 JWT, 10 h) and the wrapped form handed to a browser (JWE `dir` +
- * A256GCM, 10 s, single use). The algorithm lists are fixed, so a token that names
- * another algorithm (`none`, RS256 with our key as HMAC secret, …) is refused.
+ * ID tokens (HS256 JWT, 10 h at most, never past the credential they came from) and the
+ * wrapped form handed to a browser (JWE `dir` + A256GCM, 10 s, single use across replicas).
+ * The algorithm lists are fixed, so a token that names another algorithm (`none`, RS256 with
+ * our key as HMAC secret, …) is refused.
  */
 export class SessionTokens {
   readonly #keys: SessionKeySource;
   readonly #clock: Clock;
-  readonly #used = new Map<string, number>();
+  readonly #usedOnce: UsedOnce;
+  readonly #recheck: CredentialRecheck;
+  readonly #revocations: SessionRevocations;
+  readonly #audience: string;
   /**
    * Tokens already verified, with the key object that verified them. Every proxied request
    * carries the same token; re-running HMAC through WebCrypto each time is most of the
    * proxy's own cost. A hit counts only while the very same key is still in force, so a
    * rotation, deletion or invalidation (each replaces the key objects) empties it.
    */
-  readonly #verified: TtlCache<string, { session: Session; key: SessionKey }>;
+  readonly #verified: TtlCache<string, Verified>;
 
-  constructor(keys: SessionKeySource, clock: Clock = systemClock) {
+  constructor(keys: SessionKeySource, clock: Clock = systemClock, options: SessionTokenOptions = {}) {
     this.#keys = keys;
     this.#clock = clock;
+    this.#usedOnce = options.usedOnce ?? new MemoryUsedOnce(clock);
+    this.#recheck = options.recheck ?? NO_RECHECK;
+    this.#revocations = options.revocations ?? new MemorySessionRevocations();
+    this.#audience = options.audience ?? DEFAULT_AUDIENCE;
     this.#verified = new TtlCache(60_000, 10_000, clock);
   }
 
-  async issue(user: Identity, capabilities: Capabilities): Promise<IssuedSession> {
+  async issue(user: Identity, capabilities: Capabilities, options: IssueOptions = {}): Promise<IssuedSession> {
     const key = this.#keys.current();
     const now = this.#clock.now();
-    const expiresAt = now + SESSION_TTL_MS;
+    const expiresAt = Math.min(now + SESSION_TTL_MS, options.notAfter ?? Number.POSITIVE_INFINITY);
     const jti = randomUUID();
     const claims: SessionClaims = {
       sub: user.name,
@@ -60,6 +95,7 @@ export class SessionTokens {
       ...(user.uid ? { uid: user.uid } : {}),
       ...(user.extra && Object.keys(user.extra).length > 0 ? { extra: user.extra } : {}),
       caps: capabilities,
+      ...(options.bearer ? { cred: sealCredential(key, jti, options.bearer) } : {}),
     };
     const token = await new SignJWT({ ...claims })
       .setProtectedHeader({ alg: 'HS256', kid: key.kid, typ: 'JWT' })
@@ -72,10 +108,26 @@ export class SessionTokens {
     return { token, expiresAt, session: { user, capabilities, expiresAt, jti } };
   }
 
+  /**
+   * The session a token stands for, while it stands: signed by a key in force, not expired,
+   * not ended by logout on any replica, and its credential still accepted by Kubernetes.
+   */
   async verify(token: string): Promise<Session> {
+    const { session, key, cred } = await this.#verifySignature(token);
+    if (this.#revocations.isRevoked(session)) throw new MeshidError('ERR_TOKEN_REVOKED', 'this session was ended by logout');
+    if (cred !== undefined) await this.#recheck.check(session, () => openCredential(key, session.jti, cred));
+    return session;
+  }
+
+  /** Ends a session everywhere before its expiry (logout). */
+  async revoke(session: Session): Promise<void> {
+    await this.#revocations.revoke(session);
+  }
+
+  async #verifySignature(token: string): Promise<Verified> {
     if (token.length > MAX_TOKEN_LENGTH) throw new MeshidError('ERR_TOKEN_INVALID', 'token too long');
     const hit = this.#verified.get(token);
-    if (hit && hit.session.expiresAt > this.#clock.now() && this.#keys.find(hit.key.kid) === hit.key) return hit.session;
+    if (hit && hit.session.expiresAt > this.#clock.now() && this.#keys.find(hit.key.kid) === hit.key) return hit;
     let key: SessionKey | undefined;
     try {
       const { payload } = await jwtVerify(token, (header) => (key = this.#key(header.kid)).secret, {
@@ -86,7 +138,7 @@ export class SessionTokens {
         requiredClaims: ['exp', 'iat', 'jti', 'sub'],
       });
       const claims = payload as unknown as SessionClaims & { exp: number; jti: string };
-      if (!Array.isArray(claims.groups) || typeof claims.caps !== 'object' || claims.caps === null) {
+      if (!Array.isArray(claims.groups) || typeof claims.caps !== 'object' || claims.caps === null || (claims.cred !== undefined && typeof claims.cred !== 'string')) {
         throw new MeshidError('ERR_TOKEN_INVALID', 'session token lacks groups or capabilities');
       }
       const session: Session = {
@@ -100,8 +152,10 @@ export class SessionTokens {
         expiresAt: claims.exp * 1000,
         jti: claims.jti,
       };
-      if (key) this.#verified.set(token, { session, key });
-      return session;
+      if (!key) throw new MeshidError('ERR_TOKEN_INVALID', 'session token was verified by no key');
+      const verified: Verified = { session, key, ...(claims.cred !== undefined ? { cred: claims.cred } : {}) };
+      this.#verified.set(token, verified);
+      return verified;
     } catch (error) {
       throw toTokenError(error, 'ERR_TOKEN_EXPIRED', 'ERR_TOKEN_INVALID', 'session token');
     }
@@ -111,16 +165,20 @@ export class SessionTokens {
   async wrap(token: string): Promise<string> {
     const key = this.#keys.current();
     const now = this.#clock.now();
-    const payload = JSON.stringify({ t: token, jti: randomUUID(), exp: now + WRAPPED_TTL_MS });
+    const payload = JSON.stringify({ t: token, jti: randomUUID(), exp: now + WRAPPED_TTL_MS, aud: this.#audience });
     return new CompactEncrypt(new TextEncoder().encode(payload))
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: key.kid })
       .encrypt(wrapKey(key));
   }
 
-  /** Opens a wrapped token once; a second use, or one older than 10 s, is refused. */
+  /**
+   * Opens a wrapped token once, on any replica; a second use, one older than 10 s, or one made
+   * for another installation is refused. The use is recorded only after the token decrypted,
+   * so garbage never costs a Kubernetes write.
+   */
   async unwrap(wrapped: string): Promise<string> {
     if (wrapped.length > MAX_TOKEN_LENGTH) throw new MeshidError('ERR_WRAPPED_TOKEN_INVALID', 'wrapped token too long');
-    let payload: { t?: unknown; jti?: unknown; exp?: unknown };
+    let payload: { t?: unknown; jti?: unknown; exp?: unknown; aud?: unknown };
     try {
       const { kid } = decodeProtectedHeader(wrapped);
       const { plaintext } = await compactDecrypt(wrapped, wrapKey(this.#key(kid)), {
@@ -131,15 +189,13 @@ export class SessionTokens {
     } catch (error) {
       throw toTokenError(error, 'ERR_WRAPPED_TOKEN_INVALID', 'ERR_WRAPPED_TOKEN_INVALID', 'wrapped token');
     }
-    const { t, jti, exp } = payload;
+    const { t, jti, exp, aud } = payload;
     if (typeof t !== 'string' || typeof jti !== 'string' || typeof exp !== 'number') {
       throw new MeshidError('ERR_WRAPPED_TOKEN_INVALID', 'wrapped token is malformed');
     }
-    const now = this.#clock.now();
-    if (exp <= now) throw new MeshidError('ERR_WRAPPED_TOKEN_INVALID', 'wrapped token expired: run `meshid login` again for a fresh one');
-    this.#sweep(now);
-    if (this.#used.has(jti)) throw new MeshidError('ERR_WRAPPED_TOKEN_REPLAYED', 'wrapped token was already used');
-    this.#used.set(jti, exp);
+    if (exp <= this.#clock.now()) throw new MeshidError('ERR_WRAPPED_TOKEN_INVALID', 'wrapped token expired: run `meshid login` again for a fresh one');
+    if (aud !== this.#audience) throw new MeshidError('ERR_WRAPPED_TOKEN_INVALID', 'wrapped token was made for another meshid');
+    if (!(await this.#usedOnce.claim('wrapped-token', jti, exp))) throw new MeshidError('ERR_WRAPPED_TOKEN_REPLAYED', 'wrapped token was already used');
     return t;
   }
 
@@ -148,15 +204,39 @@ export class SessionTokens {
     if (!key) throw new MeshidError('ERR_TOKEN_INVALID', 'token signed by an unknown or retired key');
     return key;
   }
+}
 
-  /** Used ids are needed only until they would have expired anyway. */
-  #sweep(now: number): void {
-    for (const [jti, exp] of this.#used) if (exp <= now) this.#used.delete(jti);
-  }
+interface Verified {
+  session: Session;
+  /** The key that verified the token; it also sealed the credential. */
+  key: SessionKey;
+  cred?: string;
 }
 
 function wrapKey(key: SessionKey): Uint8Array {
-  return new Uint8Array(hkdfSync('sha256', key.secret, new Uint8Array(0), WRAP_INFO, 32));
+  return new Uint8Array(deriveKey(key, WRAP_INFO));
+}
+
+/**
+ * Seals the kube bearer token into the session: AES-256-GCM under a key of its own (HKDF of
+ * the session key), the session's jti as associated data, so a sealed credential opens only
+ * in the session it was issued with. `iv || ciphertext || tag`, base64url.
+ */
+function sealCredential(key: SessionKey, jti: string, token: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', deriveKey(key, CREDENTIAL_INFO), iv).setAAD(Buffer.from(jti));
+  return Buffer.concat([iv, cipher.update(token, 'utf8'), cipher.final(), cipher.getAuthTag()]).toString('base64url');
+}
+
+function openCredential(key: SessionKey, jti: string, sealed: string): string {
+  const raw = Buffer.from(sealed, 'base64url');
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', deriveKey(key, CREDENTIAL_INFO), raw.subarray(0, 12)).setAAD(Buffer.from(jti));
+    decipher.setAuthTag(raw.subarray(raw.length - 16));
+    return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString('utf8');
+  } catch (error) {
+    throw new MeshidError('ERR_TOKEN_INVALID', 'session token carries a credential that does not open', { cause: error });
+  }
 }
 
 function toTokenError(

@@ -59,18 +59,14 @@ export function registerAuthCommands(program: Command): void {
     },
   );
 
-  program
-    .command('logout')
-    .description('forget the meshid session stored in the kubeconfig context')
-    .action(async (_flags: unknown, command: Command) => {
-      const { connect, writeExtension } = await lazy();
-      const conn = await connect(globalOptions(command));
-      const rest: MeshidExtension = { ...conn.extension };
-      delete rest.token;
-      delete rest.expiresAt;
-      await writeExtension(conn.file, conn.context, Object.keys(rest).length > 0 ? rest : undefined);
-      process.stderr.write(`Logged out of context ${conn.context}.\n`);
-    });
+  withConnectFlags(program.command('logout').description('end the meshid session stored in the kubeconfig context, on the server and here')).action(
+    async (flags: ConnectFlags, command: Command) => {
+      const { logout } = await lazy();
+      const conn = await open(command, flags);
+      const { ended } = await logout(conn);
+      process.stderr.write(ended ? `Logged out of context ${conn.context}: the server refuses the session from now on.\n` : `No meshid session in context ${conn.context}.\n`);
+    },
+  );
 
   withConnectFlags(program.command('whoami').description('who meshid thinks you are, and what you may do')).action(async (flags: ConnectFlags, command: Command) => {
     const { output } = globalOptions(command);

@@ -1,8 +1,9 @@
+import type { KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { MeshidError, isMeshidError, type ErrorCode } from '../core/index.ts';
 import type { HttpAnswer } from './http.ts';
 import { proveCertificate, type Connection } from './connect.ts';
-import { writeExtension } from '../kube/index.ts';
+import { writeExtension, type MeshidExtension } from '../kube/index.ts';
 
 export const LoginAnswerSchema = z.object({
   user: z.object({ name: z.string(), groups: z.array(z.string()), uid: z.string().optional() }),
@@ -25,6 +26,8 @@ export function problemError(answer: HttpAnswer, what: string): MeshidError {
       'login-failed': 'ERR_LOGIN_FAILED',
       'token-expired': 'ERR_TOKEN_EXPIRED',
       'token-invalid': 'ERR_TOKEN_INVALID',
+      'token-revoked': 'ERR_TOKEN_REVOKED',
+      'session-credential-revoked': 'ERR_SESSION_CREDENTIAL_REVOKED',
       forbidden: 'ERR_FORBIDDEN',
       'kube-unavailable': 'ERR_KUBE_UNAVAILABLE',
       'issuer-disabled': 'ERR_ISSUER_DISABLED',
@@ -43,18 +46,41 @@ export function problemError(answer: HttpAnswer, what: string): MeshidError {
   return new MeshidError(answer.status === 403 ? 'ERR_FORBIDDEN' : 'ERR_KUBE_REJECTED', `${what}: HTTP ${answer.status}`, hint ? { hint } : {});
 }
 
+/**
+ * When the exec plugin said the credential it gave ends (`status.expirationTimestamp`). The
+ * apiserver never sees that time, so the CLI tells meshid, which caps the session at it.
+ * client-node keeps the ExecCredential it ran in its exec authenticator's cache, by user name,
+ * and exposes no accessor: read from there rather than run the plugin a second time (it may
+ * prompt). A client-node that stops keeping it there leaves the session capped by the
+ * token's own `exp` alone; a unit test runs a real plugin to notice.
+ */
+export function execCredentialExpiry(kc: KubeConfig): number | undefined {
+  const user = kc.getCurrentUser();
+  if (!user || (!user.exec && !user.authProvider)) return undefined;
+  type Cached = { status?: { expirationTimestamp?: unknown } } | null | undefined;
+  const authenticators = (kc as unknown as { authenticators?: { tokenCache?: Record<string, Cached> }[] }).authenticators ?? [];
+  for (const authenticator of authenticators) {
+    const stamp = authenticator.tokenCache?.[user.name]?.status?.expirationTimestamp;
+    const at = typeof stamp === 'string' ? Date.parse(stamp) : Number.NaN;
+    if (Number.isFinite(at)) return at;
+  }
+  return undefined;
+}
+
 /** Logs in with the kubeconfig's credential and stores the ID token in the context. */
 export async function login(conn: Connection): Promise<LoginAnswer> {
   let answer: HttpAnswer;
+  const expiry = execCredentialExpiry(conn.kc);
+  const expires = expiry === undefined ? {} : { credentialExpiresAt: new Date(expiry).toISOString() };
   switch (conn.credential.type) {
     case 'bearer':
-      answer = await conn.send('POST', '/api/login', { kubeBearer: true });
+      answer = await conn.send('POST', '/api/login', { kubeBearer: true, ...(expiry === undefined ? {} : { body: expires }) });
       break;
     case 'certificate': {
       const challenge = await conn.send('GET', '/api/login/challenge');
       if (challenge.status !== 200) throw problemError(challenge, 'login failed');
       const { challenge: value } = challenge.body as { challenge: string };
-      answer = await conn.send('POST', '/api/login', { body: proveCertificate(conn.credential, value) });
+      answer = await conn.send('POST', '/api/login', { body: { ...proveCertificate(conn.credential, value), ...expires } });
       break;
     }
     case 'none':
@@ -87,8 +113,51 @@ export async function sendWithSession(conn: Connection, method: string, path: st
   if (!fresh()) await relogin();
   let answer = await send();
   if (answer.status === 401 && !anonymous) {
-    await relogin();
+    try {
+      await relogin();
+    } catch (error) {
+      throw explainEndedSession(answer, error);
+    }
     answer = await send();
   }
   return answer;
+}
+
+/**
+ * A session the server ended because Kubernetes refused its credential, and a login that then
+ * failed too: say both, since "login failed" alone hides why a working session stopped.
+ */
+function explainEndedSession(refusal: HttpAnswer, error: unknown): unknown {
+  const code = (refusal.body as { code?: unknown } | undefined)?.code;
+  if (code !== 'session-credential-revoked' || !isMeshidError(error)) return error;
+  return new MeshidError(error.code, `your meshid session ended because Kubernetes no longer accepts the credential it came from, and logging in again failed: ${error.message}`, {
+    hint: error.hint ?? 'Renew the credential in your kubeconfig (`kubectl auth whoami` shows whether it works), then run `meshid login`.',
+  });
+}
+
+/**
+ * Ends the stored session on the server (every replica refuses it from then on), then forgets
+ * it here. The kubeconfig is cleaned even when the server cannot be told, and the error then
+ * says so: the session stays valid until it expires.
+ */
+export async function logout(conn: Connection): Promise<{ ended: boolean }> {
+  const token = conn.extension.token;
+  let failure: MeshidError | undefined;
+  if (token) {
+    const what = 'the server did not end the session (it stays valid until it expires)';
+    try {
+      const answer = await conn.send('POST', '/api/logout', { sessionToken: token });
+      // 401: the server already refuses the token (expired, revoked, key rotated): nothing to end.
+      if (answer.status !== 204 && answer.status !== 401) failure = problemError(answer, what);
+    } catch (error) {
+      failure = new MeshidError('ERR_KUBE_UNAVAILABLE', `${what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  const rest: MeshidExtension = { ...conn.extension };
+  delete rest.token;
+  delete rest.expiresAt;
+  await writeExtension(conn.file, conn.context, Object.keys(rest).length > 0 ? rest : undefined);
+  conn.extension = rest;
+  if (failure) throw failure;
+  return { ended: token !== undefined };
 }

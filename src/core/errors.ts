@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'ERR_WRAPPED_TOKEN_REPLAYED'
   | 'ERR_AUTH_DISABLED'
   | 'ERR_SESSION_KEY_UNAVAILABLE'
+  | 'ERR_SESSION_CREDENTIAL_REVOKED'
   // Authorization and request hygiene
   | 'ERR_FORBIDDEN'
   | 'ERR_IMPERSONATION_FORBIDDEN'

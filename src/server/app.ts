@@ -3,11 +3,11 @@ import { fastifyCookie } from '@fastify/cookie';
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import { z } from 'zod';
 import { MeshidError, systemClock, type Clock, type Logger } from '../core/index.ts';
-import { SESSION_TTL_MS, type LoginCredential, type LoginService, type SessionTokens } from '../authn/index.ts';
+import { SESSION_TTL_MS, claimedExpiry, type LoginCredential, type LoginService, type SessionTokens } from '../authn/index.ts';
 import { K8S_PREFIX, proxyRequest, upstreamPath } from './k8s-proxy.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { sendProblem, writeProblem } from './problem.ts';
-import { CSRF_COOKIE, FORWARDED_AUTH_HEADER, SESSION_COOKIE, refuseSharedHost } from './request-auth.ts';
+import { CSRF_COOKIE, FORWARDED_AUTH_HEADER, SESSION_COOKIE, refuseCrossOrigin, refuseSharedHost } from './request-auth.ts';
 import { registerAuthentication, type RouteAuth } from './authentication.ts';
 import type { Upstream } from './upstream.ts';
 import { requireCapability } from './permissions.ts';
@@ -128,7 +128,10 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
     return handoff(wrapped, request, reply);
   });
 
+  // Ends the caller's session on every replica (a watched denylist), then forgets the cookies.
   app.post('/api/logout', open('optional'), async (request, reply) => {
+    const session = request.callerIfAny()?.session;
+    if (session) await withinDeadline(deps.tokens.revoke(session));
     const secure = request.protocol === 'https';
     void reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'strict', secure });
     void reply.clearCookie(CSRF_COOKIE, { path: '/', sameSite: 'strict', secure });
@@ -173,6 +176,8 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
   }
 
   async function handoff(wrapped: string, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    // Login CSRF: a page of another site must not plant its own session in this browser.
+    refuseCrossOrigin(request.headers);
     refuseSharedHost(request.headers);
     const token = await deps.tokens.unwrap(wrapped);
     const session = await deps.tokens.verify(token);
@@ -204,17 +209,19 @@ function registerUserTokenRoutes(app: FastifyInstance, deps: UserTokenDeps, even
 }
 
 function loginCredential(request: FastifyRequest): LoginCredential {
+  // An exec plugin's expirationTimestamp, which only the client sees; it can only shorten the session.
+  const expiresAt = claimedExpiry(((request.body ?? {}) as Record<string, unknown>)['credentialExpiresAt']);
   for (const header of ['authorization', FORWARDED_AUTH_HEADER] as const) {
     const value = request.headers[header];
     if (typeof value === 'string') {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
       if (!match?.[1]) throw new MeshidError('ERR_INVALID_ARGUMENT', `${header} must be "Bearer <token>"`);
-      return { type: 'bearer', token: match[1] };
+      return { type: 'bearer', token: match[1], expiresAt };
     }
   }
   const parsed = CertificateLogin.safeParse(request.body);
   if (!parsed.success) {
     throw new MeshidError('ERR_INVALID_ARGUMENT', 'send a Bearer token, or a JSON body {certificate, challenge, signature} (get a challenge from GET /api/login/challenge)');
   }
-  return { type: 'certificate', ...parsed.data };
+  return { type: 'certificate', ...parsed.data, expiresAt };
 }

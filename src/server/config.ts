@@ -78,6 +78,16 @@ export const ServerConfigSchema = z.object({
     })
     .refine((ca) => ca.defaultTtlSeconds <= ca.maxTtlSeconds, { message: 'defaultTtlSeconds must not exceed maxTtlSeconds', path: ['defaultTtlSeconds'] })
     .prefault({}),
+  /** Login sessions (ID tokens). */
+  sessions: z
+    .object({
+      /**
+       * How often, at most, a session's kube bearer token is reviewed again (TokenReview), so
+       * a deleted or expired credential ends its session within about this long.
+       */
+      recheckSeconds: z.number().int().positive().default(30),
+    })
+    .prefault({}),
   /** User tokens, as Kuma's `apiServer.authn.tokens`. */
   userTokens: z
     .object({

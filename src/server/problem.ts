@@ -32,6 +32,7 @@ const HTTP: Partial<Record<ErrorCode, { status: number; code: string; title: str
   ERR_ISSUER_DISABLED: { status: 400, code: 'issuer-disabled', title: 'This control plane does not issue user tokens' },
   ERR_SIGNING_KEY_MISSING: { status: 503, code: 'signing-key-missing', title: 'There is no user-token signing key' },
   ERR_WRAPPED_TOKEN_INVALID: { status: 401, code: 'wrapped-token-invalid', title: 'The wrapped token is invalid or expired' },
+  ERR_SESSION_CREDENTIAL_REVOKED: { status: 401, code: 'session-credential-revoked', title: 'Kubernetes no longer accepts the credential this session came from' },
   ERR_WRAPPED_TOKEN_REPLAYED: { status: 401, code: 'wrapped-token-replayed', title: 'The wrapped token was already used' },
   ERR_FORBIDDEN: { status: 403, code: 'forbidden', title: 'Forbidden' },
   ERR_IMPERSONATION_FORBIDDEN: { status: 403, code: 'impersonation-forbidden', title: 'Impersonate-* headers are not accepted from clients' },

@@ -5,7 +5,18 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyServerFactory } from 'fastify';
 import { createLogger, systemClock, type Clock, type Logger } from '../core/index.ts';
 import { createAuthority, issueLeaf, pemBundle } from '../pki/index.ts';
-import { ApiServerReviews, ClusterClientCa, KubeSessionKeys, LoginService, SESSION_TTL_MS, SessionTokens } from '../authn/index.ts';
+import {
+  ApiServerReviews,
+  ClusterClientCa,
+  KubeSessionKeys,
+  KubeSessionRevocations,
+  KubeUsedOnce,
+  LoginService,
+  SESSION_TTL_MS,
+  SessionTokens,
+  TokenReviewRecheck,
+  installationAudience,
+} from '../authn/index.ts';
 import type { KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -48,9 +59,15 @@ export async function startServer(input: ServerConfigInput, options: StartServer
   const kc = loadKubeConfig({ kubeconfig: config.kubeconfig, context: config.context });
 
   const sessionKeys = new KubeSessionKeys(kc, { namespace: config.namespace, sessionTtlMs: SESSION_TTL_MS, clock, log });
+  // Logouts, and single uses of wrapped tokens and login challenges, are shared by every replica through Kubernetes.
+  const sessionRevocations = new KubeSessionRevocations(kc, config.namespace, log, clock);
+  const usedOnce = new KubeUsedOnce(kc, config.namespace, log, clock);
+  const audience = installationAudience(config.namespace);
   let ready = false;
-  if (!config.anonymousAuth) await sessionKeys.start();
-  const tokens = new SessionTokens(sessionKeys, clock);
+  if (!config.anonymousAuth) {
+    await sessionKeys.start();
+    await sessionRevocations.start();
+  }
   const metrics = new ServerMetrics();
   // Login and the CA each get a guard of their own: a client flooding one does not use up the other's allowance.
   const issuers = config.tokenReviews.issuers ?? (await serviceAccountIssuers(kc, log));
@@ -64,7 +81,9 @@ export async function startServer(input: ServerConfigInput, options: StartServer
       observe: (outcome) => metrics.tokenReviews.inc({ source, outcome }),
     });
   const reviews = new ApiServerReviews(kc, clock, reviewGuard('login'));
-  const login = new LoginService({ reviews, clientCa: new ClusterClientCa(kc, clock), tokens, keys: sessionKeys, clock });
+  const recheck = new TokenReviewRecheck(reviews, { intervalMs: config.sessions.recheckSeconds * 1000, sessionTtlMs: SESSION_TTL_MS, clock, log });
+  const tokens = new SessionTokens(sessionKeys, clock, { usedOnce, recheck, revocations: sessionRevocations, audience });
+  const login = new LoginService({ reviews, clientCa: new ClusterClientCa(kc, clock), tokens, keys: sessionKeys, usedOnce, audience, clock });
   const userTokens = config.anonymousAuth ? undefined : await startUserTokens(kc, config, reviews, log, clock);
   const upstream = await kubeUpstream(kc);
   const tls = await servingCertificate(config);
@@ -131,6 +150,7 @@ export async function startServer(input: ServerConfigInput, options: StartServer
       await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       await app.close();
       await sessionKeys.stop();
+      await sessionRevocations.stop();
       await userTokens?.stop();
       await ca?.stop();
       upstream.close();

@@ -22,6 +22,7 @@ import {
 import { issueChallenge, verifyChallenge } from '../../src/authn/challenge.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
+const AUD = 'meshid:test';
 const challengeInvalid = (e: unknown): boolean => isMeshidError(e, 'ERR_CHALLENGE_INVALID');
 const loginFailed = (e: unknown): boolean => isMeshidError(e, 'ERR_LOGIN_FAILED');
 
@@ -71,64 +72,64 @@ describe('login challenge', () => {
   it('verifies a challenge it issued, which expires after 60 s', () => {
     const keys = new StaticSessionKeys();
     const clock = new ManualClock(start);
-    const { challenge, expiresAt } = issueChallenge(keys, clock);
+    const { challenge, expiresAt } = issueChallenge(keys, clock, AUD);
     assert.equal(expiresAt, start + CHALLENGE_TTL_MS);
     assert.equal(CHALLENGE_TTL_MS, 60_000);
-    assert.doesNotThrow(() => verifyChallenge(challenge, keys, clock));
+    assert.doesNotThrow(() => verifyChallenge(challenge, keys, clock, AUD));
     clock.advance(CHALLENGE_TTL_MS - 1);
-    assert.doesNotThrow(() => verifyChallenge(challenge, keys, clock));
+    assert.doesNotThrow(() => verifyChallenge(challenge, keys, clock, AUD));
   });
 
   it('issues a fresh challenge every time', () => {
     const keys = new StaticSessionKeys();
     const clock = new ManualClock(start);
-    assert.notEqual(issueChallenge(keys, clock).challenge, issueChallenge(keys, clock).challenge);
+    assert.notEqual(issueChallenge(keys, clock, AUD).challenge, issueChallenge(keys, clock, AUD).challenge);
   });
 
   it('refuses a challenge once its 60 s are up', () => {
     const keys = new StaticSessionKeys();
     const clock = new ManualClock(start);
-    const { challenge } = issueChallenge(keys, clock);
+    const { challenge } = issueChallenge(keys, clock, AUD);
     clock.advance(CHALLENGE_TTL_MS + 1000);
-    assert.throws(() => verifyChallenge(challenge, keys, clock), challengeInvalid);
+    assert.throws(() => verifyChallenge(challenge, keys, clock, AUD), challengeInvalid);
   });
 
   it('refuses a challenge whose mac was changed or truncated', () => {
     const keys = new StaticSessionKeys();
     const clock = new ManualClock(start);
-    const [kid, payload, mac = ''] = issueChallenge(keys, clock).challenge.split('.');
+    const [kid, payload, mac = ''] = issueChallenge(keys, clock, AUD).challenge.split('.');
     const flipped = (mac[0] === 'A' ? 'B' : 'A') + mac.slice(1);
-    assert.throws(() => verifyChallenge(`${kid}.${payload}.${flipped}`, keys, clock), challengeInvalid);
-    assert.throws(() => verifyChallenge(`${kid}.${payload}.${mac.slice(0, 20)}`, keys, clock), challengeInvalid);
-    assert.throws(() => verifyChallenge(`${kid}.${payload}.`, keys, clock), challengeInvalid);
+    assert.throws(() => verifyChallenge(`${kid}.${payload}.${flipped}`, keys, clock, AUD), challengeInvalid);
+    assert.throws(() => verifyChallenge(`${kid}.${payload}.${mac.slice(0, 20)}`, keys, clock, AUD), challengeInvalid);
+    assert.throws(() => verifyChallenge(`${kid}.${payload}.`, keys, clock, AUD), challengeInvalid);
   });
 
   it('refuses a challenge whose payload was changed to live longer', () => {
     const keys = new StaticSessionKeys();
     const clock = new ManualClock(start);
-    const [kid, payload = '', mac] = issueChallenge(keys, clock).challenge.split('.');
+    const [kid, payload = '', mac] = issueChallenge(keys, clock, AUD).challenge.split('.');
     const decoded = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { n: string; exp: number };
     const longer = Buffer.from(JSON.stringify({ ...decoded, exp: decoded.exp + 365 * DAY })).toString('base64url');
     clock.advance(CHALLENGE_TTL_MS + 1000);
-    assert.throws(() => verifyChallenge(`${kid}.${longer}.${mac}`, keys, clock), challengeInvalid);
+    assert.throws(() => verifyChallenge(`${kid}.${longer}.${mac}`, keys, clock, AUD), challengeInvalid);
   });
 
   it('refuses a challenge from another key, or from an unknown kid', () => {
     const clock = new ManualClock(start);
     const mine = new StaticSessionKeys();
-    const theirs = issueChallenge(new StaticSessionKeys(), clock).challenge;
-    assert.throws(() => verifyChallenge(theirs, mine, clock), challengeInvalid);
+    const theirs = issueChallenge(new StaticSessionKeys(), clock, AUD).challenge;
+    assert.throws(() => verifyChallenge(theirs, mine, clock, AUD), challengeInvalid);
     const mineKid = mine.current().kid;
-    const sameKid = issueChallenge(new StaticSessionKeys([{ kid: mineKid, secret: newSessionKey().secret }]), clock).challenge;
-    assert.throws(() => verifyChallenge(sameKid, mine, clock), challengeInvalid);
+    const sameKid = issueChallenge(new StaticSessionKeys([{ kid: mineKid, secret: newSessionKey().secret }]), clock, AUD).challenge;
+    assert.throws(() => verifyChallenge(sameKid, mine, clock, AUD), challengeInvalid);
   });
 
   it('refuses malformed challenges', () => {
     const keys = new StaticSessionKeys();
     const clock = new ManualClock(start);
-    const good = issueChallenge(keys, clock).challenge;
+    const good = issueChallenge(keys, clock, AUD).challenge;
     for (const bad of ['', '.', '..', 'a.b.c', `${good}.extra`, good.split('.').slice(0, 2).join('.'), good + 'x'.repeat(1024)]) {
-      assert.throws(() => verifyChallenge(bad, keys, clock), challengeInvalid, bad.slice(0, 60));
+      assert.throws(() => verifyChallenge(bad, keys, clock, AUD), challengeInvalid, bad.slice(0, 60));
     }
   });
 });

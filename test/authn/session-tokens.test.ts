@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { CompactEncrypt, SignJWT, generateKeyPair } from 'jose';
 import { ManualClock, isMeshidError } from '../../src/core/index.ts';
 import {
+  DEFAULT_AUDIENCE,
   SESSION_TTL_MS,
   SessionTokens,
   StaticSessionKeys,
@@ -366,7 +367,7 @@ describe('session tokens: wrapped tokens', () => {
       new CompactEncrypt(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ ...header, kid: key.kid }).encrypt(wrapKey);
 
     // Control: a hand-made JWE with meshid's own parameters is accepted.
-    assert.equal(await tokens.unwrap(await encrypt({ t: 'ok', jti: 'j-control', exp }, { alg: 'dir', enc: 'A256GCM' })), 'ok');
+    assert.equal(await tokens.unwrap(await encrypt({ t: 'ok', jti: 'j-control', exp, aud: DEFAULT_AUDIENCE }, { alg: 'dir', enc: 'A256GCM' })), 'ok');
 
     await assert.rejects(tokens.unwrap(await encrypt({ t: 't', jti: 'j1', exp }, { alg: 'A256KW', enc: 'A256GCM' })), invalidWrapped);
     for (const payload of [{ jti: 'j2', exp }, { t: 't', exp }, { t: 't', jti: 'j3' }, { t: 't', jti: 'j4', exp: String(exp) }, 'just a string']) {
