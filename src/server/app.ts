@@ -68,6 +68,9 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
   const open = (auth: RouteAuth) => ({ config: { auth } });
 
   void app.register(fastifyCookie);
+  // JSON only: an HTML form (urlencoded, multipart, text/plain) cannot send it across sites
+  // without a CORS preflight, which meshid never grants.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler((error, request, reply) => sendProblem(reply, request, error, deps.log));
   app.setNotFoundHandler((request, reply) => sendProblem(reply, request, new MeshidError('ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`), deps.log));
   app.addHook('onResponse', (request, reply, done) => {

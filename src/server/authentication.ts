@@ -4,9 +4,12 @@ import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MeshidError, isMeshidError } from '../core/index.ts';
-import type { AppDeps } from './app.ts';
+import type { Logger } from '../core/index.ts';
+import type { SessionTokens } from '../authn/index.ts';
+import type { UserTokenValidator } from '../tokens/index.ts';
+import type { Upstream } from './upstream.ts';
 import { proxyUpgrade, upstreamPath } from './k8s-proxy.ts';
-import { endSocketWithProblem } from './problem.ts';
+import { endSocketWithProblem, sendProblem } from './problem.ts';
 import { RequestAuthenticator, refuseImpersonationHeaders, type AuthRequest, type Caller } from './request-auth.ts';
 
 /**
@@ -58,7 +61,16 @@ function requireTransport(socket: AuthRequest['socket']): void {
  * The one authentication path: a fastify hook for every route, and the upgrade handler for
  * upgrades, both deciding with the same authenticator and the same rules.
  */
-export function registerAuthentication(app: FastifyInstance, deps: Pick<AppDeps, 'tokens' | 'anonymousAuth' | 'userTokens' | 'adminClientCerts' | 'upstream' | 'log'>): void {
+export interface AuthenticationDeps {
+  tokens: SessionTokens;
+  anonymousAuth: boolean;
+  userTokens?: { validator: UserTokenValidator } | undefined;
+  adminClientCerts?: boolean | undefined;
+  upstream: Upstream;
+  log: Logger;
+}
+
+export function registerAuthentication(app: FastifyInstance, deps: AuthenticationDeps): void {
   const authenticator = new RequestAuthenticator(deps.tokens, deps.anonymousAuth, deps.userTokens?.validator, deps.adminClientCerts ?? false);
   const check = async (request: AuthRequest, auth: RouteAuth): Promise<Caller | undefined> => {
     if (auth === 'public') return undefined;
@@ -81,11 +93,16 @@ export function registerAuthentication(app: FastifyInstance, deps: Pick<AppDeps,
   app.decorateRequest('callerIfAny', function (this: FastifyRequest): Caller | undefined {
     return callers.get(this);
   });
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     // Unmatched paths go on to the 404 handler, which needs no caller.
     if (request.routeOptions.url === undefined) return;
-    const caller = await check({ headers: request.headers, method: request.method, socket: request.raw.socket }, request.routeOptions.config.auth ?? 'required');
-    if (caller) callers.set(request, caller);
+    try {
+      const caller = await check({ headers: request.headers, method: request.method, socket: request.raw.socket }, request.routeOptions.config.auth ?? 'required');
+      if (caller) callers.set(request, caller);
+    } catch (error) {
+      // Answered here, as problem+json: a plugin's own error handler (GraphQL's) must not reword a refusal.
+      return sendProblem(reply, request, error, deps.log);
+    }
   });
 
   app.decorate('handleUpgrade', (req: IncomingMessage, socket: Duplex, head: Buffer): void => {

@@ -17,7 +17,7 @@ import { ManualClock, createLogger } from '../../src/core/index.ts';
 import { SESSION_TTL_MS } from '../../src/authn/index.ts';
 import { limitListener } from '../../src/server/limits.ts';
 import { bearer, fetchSecrets, request, startHarness } from '../agent/support.ts';
-import { TOKEN_ISSUERS_GROUP, alice, assertProblem, cookieHeader, fakeApiServer, login, memoryUserTokens, testApp, upstreamAt, type TestApp } from '../support/app.ts';
+import { TOKEN_ISSUERS_GROUP, alice, assertProblem, cookieHeader, fakeApiServer, login, memoryUserTokens, testApp, upstreamAt, type TestApp, DASHBOARD_PROXY } from '../support/app.ts';
 import { startMemoryCa } from '../support/memory-ca.ts';
 import { rawExchange } from '../support/raw-http.ts';
 import { createCertificate, makeCsr } from '../support/workload.ts';
@@ -121,11 +121,11 @@ describe('named attacks that must fail to get in', async () => {
   it('a replayed wrapped token', async () => {
     const { wrappedToken } = await login(t.app);
     const url = `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}`;
-    assert.equal((await t.app.inject({ method: 'GET', url })).statusCode, 303);
-    const replay = await t.app.inject({ method: 'GET', url });
+    assert.equal((await t.app.inject({ method: 'GET', url, headers: DASHBOARD_PROXY })).statusCode, 303);
+    const replay = await t.app.inject({ method: 'GET', url, headers: DASHBOARD_PROXY });
     assertProblem(replay, 401, 'wrapped-token-replayed');
     assert.equal(replay.headers['set-cookie'], undefined);
-    assertProblem(await t.app.inject({ method: 'POST', url: '/api/login', payload: { wrappedToken } }), 401, 'wrapped-token-replayed');
+    assertProblem(await t.app.inject({ method: 'POST', url: '/api/login', payload: { wrappedToken }, headers: DASHBOARD_PROXY }), 401, 'wrapped-token-replayed');
   });
 
   it('a forged cookie', async () => {
@@ -146,7 +146,7 @@ describe('named attacks that must fail to get in', async () => {
   });
 
   it('cross-site POST without the CSRF defence', async () => {
-    const handoff = await t.app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent((await login(t.app, 'good')).wrappedToken)}` });
+    const handoff = await t.app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent((await login(t.app, 'good')).wrappedToken)}`, headers: DASHBOARD_PROXY });
     const { cookie, csrf } = cookieHeader(handoff);
     // What a page on another site can make a browser send: the cookies, but never our header.
     await untouched(async () => {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { alice, testApp, type TestApp } from '../support/app.ts';
+import { alice, testApp, type TestApp, DASHBOARD_PROXY } from '../support/app.ts';
 import { jwtLike, settings } from './arbitraries.ts';
 
 describe('hostile input on the HTTP surface (fast-check, seeded)', () => {
@@ -46,8 +46,8 @@ describe('hostile input on the HTTP surface (fast-check, seeded)', () => {
     await fc.assert(
       fc.asyncProperty(jwtLike, fc.boolean(), async (wrapped, post) => {
         const res = post
-          ? await t.app.inject({ method: 'POST', url: '/api/login', payload: JSON.stringify({ wrappedToken: wrapped }), headers: { 'content-type': 'application/json' } })
-          : await t.app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrapped)}` });
+          ? await t.app.inject({ method: 'POST', url: '/api/login', payload: JSON.stringify({ wrappedToken: wrapped }), headers: { 'content-type': 'application/json', ...DASHBOARD_PROXY } })
+          : await t.app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrapped)}`, headers: DASHBOARD_PROXY });
         // 400 for an empty one, 401 for anything that does not unwrap: never a 404 that would prove nothing.
         assert.ok(res.statusCode === 400 || res.statusCode === 401, `${res.statusCode} for ${wrapped.slice(0, 120)}`);
         assert.equal(res.headers['set-cookie'], undefined);

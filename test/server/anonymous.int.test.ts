@@ -80,7 +80,7 @@ describe('anonymous mode, end to end', () => {
     assert.deepEqual(me.groups, ['system:unauthenticated']);
     assert.equal(me.anonymous, true);
     assert.equal(Object.values(me.capabilities).some(Boolean), false, 'system:anonymous holds no meshid.io capability');
-    const gql = await call({ method: 'POST', url: new URL('/api/graphql', server.httpUrl), body: { query: 'mutation { rotateCA { newRoot } }' } });
+    const gql = await call({ method: 'POST', url: new URL('/api/graphql', server.httpUrl), body: { query: 'mutation { rotateCA { mode } }' } });
     const errors = (gql.body as { errors: { extensions: { code: string; permission?: { resource: string } } }[] }).errors;
     assert.equal(errors[0]?.extensions.code, 'FORBIDDEN');
     assert.equal(errors[0]?.extensions.permission?.resource, 'certificateauthorities');

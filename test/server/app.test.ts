@@ -7,7 +7,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { ManualClock, systemClock } from '../../src/core/index.ts';
 import { issueLeaf } from '../../src/pki/index.ts';
 import { PROOF_CONTEXT, SESSION_TTL_MS } from '../../src/authn/index.ts';
-import { alice, assertProblem, caps, cookieHeader, fakeApiServer, login, testApp, upstreamAt, type LoginBody, type Seen } from '../support/app.ts';
+import { alice, assertProblem, caps, cookieHeader, fakeApiServer, login, testApp, upstreamAt, type LoginBody, type Seen, DASHBOARD_PROXY } from '../support/app.ts';
 
 function setCookies(res: LightMyRequestResponse): string[] {
   const value = res.headers['set-cookie'];
@@ -89,7 +89,7 @@ describe('login API', async () => {
 
   it('hands a session to the browser: GET /api/login?wrapped-token= sets the cookies and redirects with 303', async () => {
     const { wrappedToken, token } = await login(app);
-    const res = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}` });
+    const res = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}`, headers: DASHBOARD_PROXY });
     assert.equal(res.statusCode, 303);
     assert.equal(res.headers['location'], '/');
     assert.equal(res.headers['cache-control'], 'no-store');
@@ -117,8 +117,8 @@ describe('login API', async () => {
   it('refuses a wrapped token the second time with 401 wrapped-token-replayed', async () => {
     const { wrappedToken } = await login(app);
     const url = `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}`;
-    assert.equal((await app.inject({ method: 'GET', url })).statusCode, 303);
-    const again = await app.inject({ method: 'GET', url });
+    assert.equal((await app.inject({ method: 'GET', url, headers: DASHBOARD_PROXY })).statusCode, 303);
+    const again = await app.inject({ method: 'GET', url, headers: DASHBOARD_PROXY });
     assertProblem(again, 401, 'wrapped-token-replayed');
     assert.equal(again.headers['set-cookie'], undefined);
   });
@@ -126,10 +126,10 @@ describe('login API', async () => {
   it('refuses a wrapped token after 10 s, a garbage one, and a missing one', async () => {
     const { wrappedToken } = await login(app);
     clock.advance(10_000);
-    assertProblem(await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}` }), 401, 'wrapped-token-invalid');
-    assertProblem(await app.inject({ method: 'GET', url: '/api/login?wrapped-token=garbage' }), 401, 'wrapped-token-invalid');
+    assertProblem(await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}`, headers: DASHBOARD_PROXY }), 401, 'wrapped-token-invalid');
+    assertProblem(await app.inject({ method: 'GET', url: '/api/login?wrapped-token=garbage', headers: DASHBOARD_PROXY }), 401, 'wrapped-token-invalid');
     assertProblem(await app.inject({ method: 'GET', url: '/api/login' }), 400, 'invalid-request');
-    assertProblem(await app.inject({ method: 'GET', url: '/api/login?wrapped-token=' }), 400, 'invalid-request');
+    assertProblem(await app.inject({ method: 'GET', url: '/api/login?wrapped-token=', headers: DASHBOARD_PROXY }), 400, 'invalid-request');
   });
 
   it('hands a session over from JSON wrappedToken, and refuses a form POST (a cross-site form could send one) with 415', async () => {
@@ -142,14 +142,14 @@ describe('login API', async () => {
     assertProblem(form, 415, 'unsupported-media-type');
     assert.equal(form.cookies.length, 0);
 
-    const json = await app.inject({ method: 'POST', url: '/api/login', payload: { wrappedToken: (await login(app)).wrappedToken } });
+    const json = await app.inject({ method: 'POST', url: '/api/login', payload: { wrappedToken: (await login(app)).wrappedToken }, headers: DASHBOARD_PROXY });
     assert.equal(json.statusCode, 303);
     assert.ok(json.cookies.some((c) => c.name === 'meshid_session'));
   });
 
   it('refuses a wrappedToken field that is not a non-empty string with 400 invalid-request', async () => {
     for (const wrappedToken of [123, '', null, 'x'.repeat(16 * 1024 + 1)]) {
-      const res = await app.inject({ method: 'POST', url: '/api/login', payload: { wrappedToken } });
+      const res = await app.inject({ method: 'POST', url: '/api/login', payload: { wrappedToken }, headers: DASHBOARD_PROXY });
       assertProblem(res, 400, 'invalid-request');
     }
   });
@@ -164,7 +164,7 @@ describe('login API', async () => {
       assert.deepEqual({ name: body['name'], groups: body['groups'], capabilities: body['capabilities'] }, expected);
       assert.equal(body['expiresAt'], new Date((await tokens.verify(token)).expiresAt).toISOString());
     }
-    const handoff = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}` });
+    const handoff = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}`, headers: DASHBOARD_PROXY });
     const res = await app.inject({ method: 'GET', url: '/api/whoami', headers: { cookie: cookieHeader(handoff).cookie } });
     assert.equal(res.statusCode, 200);
     assert.equal(res.json<{ name: string }>().name, 'alice');
@@ -223,7 +223,7 @@ describe('browser handoff with the system clock, as in production', async () => 
     // pass (1 in 1000 each) practically impossible.
     for (let attempt = 0; attempt < 3; attempt++) {
       const { wrappedToken } = await login(app);
-      const res = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}` });
+      const res = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}`, headers: DASHBOARD_PROXY });
       assert.equal(res.statusCode, 303, res.body);
       const session = res.cookies.find((c) => c.name === 'meshid_session');
       assert.ok(session?.maxAge !== undefined && Number.isInteger(session.maxAge) && session.maxAge > 35_900);
@@ -253,7 +253,7 @@ describe('app basics', async () => {
 
   it('answers an unknown route with 404 not-found as problem+json', async () => {
     for (const url of ['/nope', '/api/loginx', '/api/k8sx']) {
-      const problem = assertProblem(await app.inject({ method: 'GET', url }), 404, 'not-found');
+      const problem = assertProblem(await app.inject({ method: 'GET', url, headers: DASHBOARD_PROXY }), 404, 'not-found');
       assert.equal(problem.title, 'Not found');
     }
   });
@@ -271,7 +271,7 @@ describe('anonymous mode', async () => {
   it('refuses every login route with 400 auth-disabled', async () => {
     assertProblem(await app.inject({ method: 'POST', url: '/api/login', headers: { authorization: 'Bearer good' } }), 400, 'auth-disabled');
     assertProblem(await app.inject({ method: 'GET', url: '/api/login/challenge' }), 400, 'auth-disabled');
-    assertProblem(await app.inject({ method: 'GET', url: '/api/login?wrapped-token=x' }), 400, 'auth-disabled');
+    assertProblem(await app.inject({ method: 'GET', url: '/api/login?wrapped-token=x', headers: DASHBOARD_PROXY }), 400, 'auth-disabled');
   });
 
   it('answers /api/whoami as the anonymous server', async () => {
@@ -409,7 +409,7 @@ describe('Kubernetes proxy', async () => {
   });
 
   it('lets a cookie session read without a CSRF token', async () => {
-    const handoff = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent((await login(app)).wrappedToken)}` });
+    const handoff = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent((await login(app)).wrappedToken)}`, headers: DASHBOARD_PROXY });
     const { cookie } = cookieHeader(handoff);
     const res = await rawRequest(port, 'GET', '/api/k8s/api/v1/pods', { cookie });
     assert.equal(res.statusCode, 201);
@@ -418,7 +418,7 @@ describe('Kubernetes proxy', async () => {
   });
 
   it('refuses a cookie-authenticated write without a matching X-CSRF-Token with 403 csrf-token-required', async () => {
-    const handoff = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent((await login(app)).wrappedToken)}` });
+    const handoff = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent((await login(app)).wrappedToken)}`, headers: DASHBOARD_PROXY });
     const { cookie, csrf } = cookieHeader(handoff);
     const seenBefore = upstreamServer.seen.length;
     for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
@@ -506,5 +506,74 @@ describe('Kubernetes proxy in other set-ups', async () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('credentials a browser sends by itself', async () => {
+  const upstreamServer = await fakeApiServer();
+  const upstream = upstreamAt(upstreamServer.port, upstreamServer.caPem, 'Bearer server-token');
+  const { app } = await testApp({ upstream });
+  const session = async (): Promise<{ cookie: string; csrf: string }> =>
+    cookieHeader(await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent((await login(app)).wrappedToken)}`, headers: DASHBOARD_PROXY }));
+  after(async () => {
+    await app.close();
+    upstream.close();
+    upstreamServer.server.closeAllConnections();
+    await new Promise((resolve) => upstreamServer.server.close(resolve));
+  });
+
+  it('plants no session on a host name every local program shares: 403 shared-origin-refused', async () => {
+    for (const host of ['127.0.0.1:5682', 'localhost:50500', '[::1]:5682', '127.0.0.2']) {
+      const res = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent((await login(app)).wrappedToken)}`, headers: { host } });
+      assertProblem(res, 403, 'shared-origin-refused');
+      assert.equal(res.headers['set-cookie'], undefined);
+    }
+    const own = await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent((await login(app)).wrappedToken)}`, headers: { host: 'meshid.example.com' } });
+    assert.equal(own.statusCode, 303);
+  });
+
+  it('refuses the cookie for a page of another origin or site, on reads too (403 cross-origin-refused)', async () => {
+    const { cookie } = await session();
+    const from = (headers: Record<string, string>) => app.inject({ method: 'GET', url: '/api/whoami', headers: { cookie, ...DASHBOARD_PROXY, ...headers } });
+    assert.equal((await from({ origin: 'http://k7dq2test.localhost:50500', 'sec-fetch-site': 'same-origin' })).statusCode, 200);
+    assert.equal((await from({ 'sec-fetch-site': 'none' })).statusCode, 200);
+    assertProblem(await from({ origin: 'http://127.0.0.1:8080' }), 403, 'cross-origin-refused');
+    assertProblem(await from({ origin: 'http://k7dq2test.localhost:9999' }), 403, 'cross-origin-refused');
+    assertProblem(await from({ 'sec-fetch-site': 'same-site' }), 403, 'cross-origin-refused');
+    assertProblem(await from({ 'sec-fetch-site': 'cross-site' }), 403, 'cross-origin-refused');
+    assertProblem(await from({ origin: 'null' }), 403, 'cross-origin-refused');
+  });
+
+  it('judges a bearer token by itself: a page cannot make the browser send one', async () => {
+    const { token } = await login(app);
+    const res = await app.inject({ method: 'GET', url: '/api/whoami', headers: { authorization: `Bearer ${token}`, origin: 'http://elsewhere.example', 'sec-fetch-site': 'cross-site' } });
+    assert.equal(res.statusCode, 200);
+  });
+
+  it('relays no Set-Cookie from a proxied workload, and sandboxes what it answers', async () => {
+    const { cookie } = await session();
+    const res = await app.inject({ method: 'GET', url: '/api/k8s/api/v1/namespaces/dev/services/web:80/proxy/', headers: { cookie } });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['set-cookie'], undefined);
+    assert.equal(res.headers['content-security-policy'], 'sandbox');
+    assert.equal(res.headers['x-content-type-options'], 'nosniff');
+  });
+
+  it('takes credentials over plain HTTP from this host only (403 https-required), and serves health and metrics to anyone', async () => {
+    const remote = { remoteAddress: '10.9.8.7' };
+    const { token } = await login(app);
+    assertProblem(await app.inject({ method: 'GET', url: '/api/whoami', headers: { authorization: `Bearer ${token}` }, ...remote }), 403, 'https-required');
+    assertProblem(await app.inject({ method: 'POST', url: '/api/login', headers: { authorization: 'Bearer good' }, ...remote }), 403, 'https-required');
+    assertProblem(await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods', headers: { authorization: `Bearer ${token}` }, ...remote }), 403, 'https-required');
+    assert.equal((await app.inject({ method: 'GET', url: '/healthz', ...remote })).statusCode, 200);
+    assert.equal((await app.inject({ method: 'GET', url: '/metrics', ...remote })).statusCode, 200);
+    assert.equal((await app.inject({ method: 'GET', url: '/api/whoami', headers: { authorization: `Bearer ${token}` }, remoteAddress: '::ffff:127.0.0.1' })).statusCode, 200);
+  });
+
+  it('answers 401 unauthenticated on every route that does not opt out', async () => {
+    for (const [method, url] of [['GET', '/api/whoami'], ['GET', '/api/k8s/api/v1/pods'], ['POST', '/api/k8s/api/v1/namespaces'], ['DELETE', '/api/k8s/api/v1/namespaces/dev']] as const) {
+      assertProblem(await app.inject({ method, url }), 401, 'unauthenticated');
+    }
+    assert.equal(upstreamServer.seen.length, 1, 'only the proxied call of the sandbox test reached the apiserver');
   });
 });

@@ -18,6 +18,11 @@ import type { Upstream } from '../../src/server/upstream.ts';
 
 export const alice: Identity = { name: 'alice', groups: ['dev', 'system:authenticated'] };
 export const carol: Identity = { name: 'carol', groups: ['qa'], uid: 'carol-uid', extra: { scopes: ['read', 'write'] } };
+/**
+ * What `meshid dashboard`'s local proxy adds: the browser's host, one of its own. The server
+ * plants no session on a shared loopback host, which is what a bare inject() would be.
+ */
+export const DASHBOARD_PROXY = { 'x-forwarded-host': 'k7dq2test.localhost:50500' } as const;
 export const caps: Capabilities = { 'pods/list': true, 'usertokens.meshid.io/create': false };
 
 export class FakeReviews implements KubeReviews {
@@ -196,6 +201,12 @@ export async function fakeApiServer(): Promise<{ server: Server; caPem: string; 
     req.on('end', () => {
       const record: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, distinct: req.headersDistinct, body: Buffer.concat(chunks).toString() };
       seen.push(record);
+      // What a Service or Pod behind the apiserver's proxy may answer: a page that plants a cookie.
+      if (req.url?.includes('/proxy/')) {
+        res.writeHead(200, { 'content-type': 'text/html', 'set-cookie': 'meshid_session=planted; Path=/' });
+        res.end('<script>fetch("/api/graphql")</script>');
+        return;
+      }
       res.writeHead(req.url?.includes('status=418') ? 418 : 201, { 'content-type': 'application/json', 'x-from-upstream': 'yes' });
       res.end(JSON.stringify({ kind: 'Echo', method: record.method, url: record.url }));
     });
