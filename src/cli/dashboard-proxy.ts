@@ -33,8 +33,6 @@ export interface DashboardProxyOptions {
    * handoff URL, so the token's 10 seconds start when the browser is already there.
    */
   handoff(proxy: ProxyAddress): Promise<string>;
-  /** The browser's host name; a fresh `<random>.localhost` unless a test names one. */
-  hostName?: string;
   onError?: (line: string) => void;
 }
 
@@ -101,14 +99,14 @@ export function localhostName(random: Buffer = randomBytes(16)): string {
  */
 export async function startDashboardProxy(upstream: DashboardUpstream, options: DashboardProxyOptions): Promise<RunningDashboardProxy> {
   const report = options.onError ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const hostName = options.hostName ?? localhostName();
+  const hostName = localhostName();
   let port = options.port;
+  // The port is known once listening (--port 0).
+  const address = (): ProxyAddress => ({ origin: `http://${hostName}:${port}`, host: `${hostName}:${port}`, port });
   // DNS rebinding, and every other program on this machine: only the proxy's own name is
   // served. A page elsewhere that resolves its name to 127.0.0.1 sends its own Host.
   const allowed = (host: string | undefined): boolean => host?.toLowerCase() === address().host;
   const pathOnly = (url: string | undefined): string => (url ?? '/').split('?')[0] ?? '/';
-  // The port is known once listening (--port 0).
-  const address = (): ProxyAddress => ({ origin: `http://${hostName}:${port}`, host: `${hostName}:${port}`, port });
   const code = randomBytes(16).toString('base64url');
   // unused -> running (a login under way) -> used; a failed login goes back to unused.
   let handoffState: 'unused' | 'running' | 'used' = 'unused';

@@ -41,8 +41,8 @@ export async function runDashboard(globals: GlobalOptions, options: DashboardOpt
     via = conn.base.origin;
   } else if (options.portForward) {
     const pod = await findMeshidPod(conn.kc, globals.namespace);
-    const ca = conn.extension['certificate-authority-data'];
-    upstream = portForwardUpstream(conn.kc, globals.namespace, pod, ca ? { ca: Buffer.from(ca, 'base64').toString('utf8') } : {});
+    const ca = rememberedCa(conn);
+    upstream = portForwardUpstream(conn.kc, globals.namespace, pod, ca ? { ca } : {});
     via = `a port-forward to pod ${globals.namespace}/${pod}`;
   } else {
     upstream = serviceProxyUpstream(conn.kc, globals.namespace);
@@ -58,22 +58,30 @@ export async function runDashboard(globals: GlobalOptions, options: DashboardOpt
       return result.wrappedToken;
     },
   });
+  // Ctrl-C from here on stops the proxy and removes the launch file, however early it comes.
+  const interrupted = untilInterrupted();
   let launch: LaunchFile | undefined;
   try {
     process.stderr.write(`Dashboard proxy on ${proxy.origin}, through ${via}. Ctrl-C stops it.\n`);
     if (options.browser) launch = await openBrowser(proxy.handoffUrl);
     else printLink(proxy.handoffUrl, 'Open this link in a browser (it works once, while this command runs):');
-    await untilInterrupted();
+    await interrupted;
   } finally {
     await closeQuietly(proxy);
     await launch?.remove();
   }
 }
 
-/** TLS toward a meshid URL: the CA the context remembers, or none at all with the flag. */
+/** The meshid CA (PEM) the context remembers, if it remembers one. */
+function rememberedCa(conn: Connection): string | undefined {
+  const data = conn.extension['certificate-authority-data'];
+  return data ? Buffer.from(data, 'base64').toString('utf8') : undefined;
+}
+
+/** TLS toward a meshid URL, as `meshid login` uses it: the remembered CA, and no check at all with --insecure-skip-tls-verify. */
 function directTls(conn: Connection, insecure: boolean | undefined): { ca?: string; rejectUnauthorized?: boolean } {
-  const ca = conn.extension['certificate-authority-data'];
-  return { ...(ca ? { ca: Buffer.from(ca, 'base64').toString('utf8') } : {}), ...(insecure ? { rejectUnauthorized: false } : {}) };
+  const ca = rememberedCa(conn);
+  return { ...(ca ? { ca } : {}), ...(insecure ? { rejectUnauthorized: false } : {}) };
 }
 
 /**

@@ -302,13 +302,15 @@ describe('dashboard proxy: the handoff when the browser arrives', () => {
     const post = await rawGet(proxy, path, {}, 'POST');
     assert.equal(post.status, 405);
     assert.equal(post.headers.allow, 'GET');
-    const upgrade = await new Promise<number>((resolve, reject) => {
-      request({ host: '127.0.0.1', port: proxy.port, path, headers: { host: proxy.host, connection: 'Upgrade', upgrade: 'websocket' } })
-        .on('response', (res) => resolve(res.statusCode ?? 0))
-        .on('error', reject)
-        .end();
-    });
-    assert.equal(upgrade, 404);
+    const upgrade = (to: string, host: string): Promise<number> =>
+      new Promise<number>((resolve, reject) => {
+        request({ host: '127.0.0.1', port: proxy.port, path: to, headers: { host, connection: 'Upgrade', upgrade: 'websocket' } })
+          .on('response', (res) => resolve(res.statusCode ?? 0))
+          .on('error', reject)
+          .end();
+      });
+    assert.equal(await upgrade(path, proxy.host), 404);
+    assert.equal(await upgrade('/api/k8s/api/v1/pods?watch=1', `127.0.0.1:${proxy.port}`), 403, 'an upgrade under a loopback Host is refused too');
     assert.equal(logins.length, 0);
     assert.equal(seen.length, 0);
     assert.equal((await rawGet(proxy, path)).status, 200, 'the link still works after all that');
