@@ -46,7 +46,7 @@ export function registerAuthCommands(program: Command): void {
         result = await login(conn);
       } catch (error) {
         if (!isMeshidError(error, 'ERR_AUTH_DISABLED')) throw error;
-        process.stderr.write('meshid runs in anonymous mode: there is no login, and every call uses its own service account.\n');
+        process.stderr.write('meshid runs in anonymous mode: there is no login, and every call acts as system:anonymous, so RBAC decides what it may do.\n');
         return;
       }
       if (output !== 'text') {

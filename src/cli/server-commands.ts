@@ -25,7 +25,7 @@ export function registerServerCommands(program: Command): void {
     .option('--https-port <port>', 'HTTPS port', int, 5682)
     .option('--tls-cert-file <path>', 'serving certificate (PEM); self-signed when absent')
     .option('--tls-key-file <path>', 'serving key (PEM)')
-    .option('--anonymous-auth', 'turn login off: every call uses the server\'s own service account')
+    .option('--anonymous-auth', 'turn login off: every caller acts as system:anonymous (RBAC decides what that may do)')
     .option('--ca', 'also run the workload CA (gRPC CreateCertificate over TLS)')
     .option('--ca-port <port>', 'workload CA port', int, 15012)
     .option('--config <file>', 'YAML server settings (e.g. userTokens.enableIssuer, userTokens.validator.publicKeys); flags win')

@@ -16,7 +16,7 @@ export const ServerConfigSchema = z.object({
   /** PEM files for HTTPS; a self-signed certificate is made when absent. */
   tlsCertFile: z.string().optional(),
   tlsKeyFile: z.string().optional(),
-  /** Turns login off: every call uses the server's own service account. */
+  /** Turns login off: every caller is Kubernetes' anonymous user (system:anonymous), impersonated. */
   anonymousAuth: z.boolean().default(false),
   /** Kubernetes credentials; in-cluster config when neither is set. */
   kubeconfig: z.string().optional(),
