@@ -25,7 +25,7 @@ import { DisabledIssuer, KeyedIssuer, KubeRevocations, KubeSigningKeys, StaticPu
 import { caStatus, startCa } from '../ca/index.ts';
 import { SecurityEvents, TokenReviewGuard, loadKubeConfig, serviceAccountIssuers } from '../kube/index.ts';
 import type { DashboardDeps } from './graphql/context.ts';
-import { buildApp, upgradeHandler, type UserTokenDeps } from './app.ts';
+import { buildApp, type UserTokenDeps } from './app.ts';
 import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.ts';
 import { connectionsCheckingInterval, limitListener } from './limits.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -119,10 +119,9 @@ export async function startServer(input: ServerConfigInput, options: StartServer
   const deps = { log, tokens, login, upstream, clock, dashboard, metrics, anonymousAuth: config.anonymousAuth, bodyLimitBytes: config.bodyLimitBytes, ready: () => ready, adminClientCerts: clientCa !== undefined, ...(userTokens ? { userTokens: userTokens.deps } : {}) };
   const app = buildApp(deps, serverFactory);
   await app.ready();
-  const onUpgrade = upgradeHandler(deps);
   const listen = (server: HttpServer | HttpsServer, port: number): Promise<number> =>
     new Promise((resolve, reject) => {
-      server.on('upgrade', onUpgrade);
+      server.on('upgrade', (req, socket, head) => app.handleUpgrade(req, socket, head));
       server.once('error', reject);
       server.listen(port, config.host, () => resolve((server.address() as AddressInfo).port));
     });
@@ -134,7 +133,7 @@ export async function startServer(input: ServerConfigInput, options: StartServer
   ready = true;
   const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
   log.info({ httpPort, httpsPort, anonymousAuth: config.anonymousAuth, namespace: config.namespace }, 'meshid server listening');
-  if (config.anonymousAuth) log.warn('anonymous mode: login is off and every call uses the server\'s own service account');
+  if (config.anonymousAuth) log.warn('anonymous mode: login is off; every caller acts as system:anonymous (group system:unauthenticated), so RBAC decides what the mode exposes');
 
   const servers = [httpServer, httpsServer];
   return {
