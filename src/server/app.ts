@@ -108,7 +108,7 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
     }
     const credential = loginCredential(request);
     try {
-      const result = await withinDeadline(deps.login.login(credential));
+      const result = await withinDeadline(deps.login.login(credential, request.ip));
       deps.metrics.logins.inc({ type: credential.type, result: 'success' });
       deps.dashboard?.events.record({ reason: 'Login', user: result.user.name, message: `${result.user.name} logged in with a ${credential.type === 'bearer' ? 'kubeconfig token' : 'client certificate'}` });
       return {
