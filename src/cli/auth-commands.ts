@@ -117,9 +117,9 @@ export function registerAuthCommands(program: Command): void {
       }
     });
 
-  withConnectFlags(program.command('dashboard').description("log in and open the dashboard in a browser, through a local proxy to the apiserver's service proxy"))
+  withConnectFlags(program.command('dashboard').description("open the dashboard in a browser on a local proxy of its own (http://<random>.localhost:<port>), which reaches meshid through the apiserver's service proxy, a port-forward or --url"))
     .option('--no-browser', 'print the URL instead of opening a browser')
-    .option('--port <port>', 'local port of the dashboard proxy on 127.0.0.1 (0: any free port)', '50500')
+    .option('--port <port>', 'local port of the dashboard proxy (0: any free port)', '50500')
     .option('--port-forward', "reach meshid through a port-forward to one of its pods instead of the apiserver's service proxy")
     .action(async (flags: ConnectFlags & { browser: boolean; port: string; portForward?: boolean }, command: Command) => {
       const { runDashboard, parsePort } = await import('./dashboard.ts');
