@@ -35,6 +35,11 @@ async function cliLogin(user: 'admin' | 'alice' | 'bob' | 'carol'): Promise<{ ku
 const get = (path: string, headers: Record<string, string> = {}) => call({ method: 'GET', url: new URL(path, http), headers });
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const code = (body: unknown): unknown => (body as { code?: unknown }).code;
+/**
+ * meshid plants a browser session only on a host name of its own, never on a shared loopback
+ * name: the browser's host as `meshid dashboard`'s proxy names it (the TLS name stays 127.0.0.1).
+ */
+const browserHost = { 'x-forwarded-host': 'login-test.localhost' };
 
 async function whoami(kubeconfig: string): Promise<{ name: string; groups: string[]; capabilities: Record<string, boolean> }> {
   const res = await runCli(['--kubeconfig', kubeconfig, 'whoami', '-o', 'json']);
@@ -157,7 +162,7 @@ describe('zero-touch login against the real cluster', () => {
 
   it('hands a session to the browser once: cookie flags, replay refused, expired refused', async () => {
     const { login } = await cliLogin('alice');
-    const first = await get(`/api/login?wrapped-token=${encodeURIComponent(login.wrappedToken)}`);
+    const first = await get(`/api/login?wrapped-token=${encodeURIComponent(login.wrappedToken)}`, browserHost);
     assert.equal(first.status, 303);
     assert.equal(first.headers['location'], '/');
     const cookies = ([] as string[]).concat(first.headers['set-cookie'] ?? []);
@@ -165,7 +170,7 @@ describe('zero-touch login against the real cluster', () => {
     assert.ok(session);
     assert.match(session, /HttpOnly/i);
     assert.match(session, /SameSite=Strict/i);
-    const replay = await get(`/api/login?wrapped-token=${encodeURIComponent(login.wrappedToken)}`);
+    const replay = await get(`/api/login?wrapped-token=${encodeURIComponent(login.wrappedToken)}`, browserHost);
     assert.equal(replay.status, 401);
     assert.equal(code(replay.body), 'wrapped-token-replayed');
 
@@ -175,7 +180,7 @@ describe('zero-touch login against the real cluster', () => {
     const stale = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify({ t: login.token, jti: 'stale', exp: Date.now() - 1000 })))
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: keys[0].kid })
       .encrypt(key);
-    const expired = await get(`/api/login?wrapped-token=${encodeURIComponent(stale)}`);
+    const expired = await get(`/api/login?wrapped-token=${encodeURIComponent(stale)}`, browserHost);
     assert.equal(expired.status, 401);
     assert.equal(code(expired.body), 'wrapped-token-invalid');
 
@@ -194,7 +199,7 @@ describe('zero-touch login against the real cluster', () => {
     kc.loadFromFile(kubeconfig);
     const ext = await readExtension(kubeconfig, kc.getCurrentContext());
     const ca = Buffer.from(ext['certificate-authority-data'] ?? '', 'base64').toString('utf8');
-    const res = await call({ method: 'GET', url: new URL(`/api/login?wrapped-token=${encodeURIComponent(login.wrappedToken)}`, env.server.https), tls: { ca } });
+    const res = await call({ method: 'GET', url: new URL(`/api/login?wrapped-token=${encodeURIComponent(login.wrappedToken)}`, env.server.https), headers: browserHost, tls: { ca } });
     assert.equal(res.status, 303);
     const session = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('meshid_session='));
     assert.match(session ?? '', /;\s*Secure/i);
