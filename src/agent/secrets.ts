@@ -31,7 +31,7 @@ function packed(name: ResourceName, version: string, secret: Buffer): PackedSecr
   return { name, version, sotwField: sotwResourceField(any), deltaField: deltaResourceField(name, version, any) };
 }
 
-function contentVersion(parts: string[]): string {
+function contentVersion(parts: readonly string[]): string {
   const hash = createHash('sha256');
   for (const part of parts) hash.update(part).update('\0');
   return hash.digest('hex').slice(0, 16);
@@ -42,20 +42,21 @@ function pemLines(pem: string): string {
 }
 
 /**
- * `default`: the key and the chain the peer needs to build a path to a root it already
- * trusts. The CA answers leaf first and root last; the root is left out, because every peer
- * has it from ROOTCA and a root in the chain is only bytes on every handshake. A one-element
- * answer (a leaf signed by the root itself) is sent as it is.
+ * `default`: the key and the chain exactly as the CA answered it, leaf first and root last.
+ * This is what Istio's agent serves (its secret cache concatenates the whole CSRSign answer
+ * into `CertificateChain`), so a peer that checks the chain it is handed, or a tool that
+ * writes `cert-chain.pem` from it, sees what it would see under Istio. The root is also in
+ * ROOTCA; a chain ending in a root the peer does not trust still fails, so serving it grants
+ * nothing.
  */
 export function workloadSecret(chainPem: readonly string[], keyPem: string): PackedSecret {
-  const chain = chainPem.length > 1 ? chainPem.slice(0, -1) : [...chainPem];
-  const chainText = chain.map(pemLines).join('');
+  const chainText = chainPem.map(pemLines).join('');
   const bytes = encodeSecret({
     name: WORKLOAD_RESOURCE,
     tls_certificate: { certificate_chain: { inline_bytes: Buffer.from(chainText) }, private_key: { inline_bytes: Buffer.from(keyPem) } },
   });
   // The version hashes the public chain only: key material never feeds anything printable.
-  return packed(WORKLOAD_RESOURCE, contentVersion(chain), bytes);
+  return packed(WORKLOAD_RESOURCE, contentVersion(chainPem), bytes);
 }
 
 /** `ROOTCA`: every root of the bundle; during a rotation, old and new together. */

@@ -42,9 +42,9 @@ describe('SDS server: serving default and ROOTCA', () => {
     const workload = workloadOf(response.resources[0]);
     assert.equal(workload.name, 'default');
     const chain = pemBlocks(workload.chainPem).map((p) => new X509Certificate(p));
-    // Leaf and intermediate; the root travels only in ROOTCA.
-    assert.equal(chain.length, 2);
-    const [leaf, intermediate] = chain as [X509Certificate, X509Certificate];
+    // Leaf, intermediate and root, as the CA answered and as Istio's agent serves `default`.
+    assert.equal(chain.length, 3);
+    const [leaf, intermediate, chainRoot] = chain as [X509Certificate, X509Certificate, X509Certificate];
     assert.equal(leaf.subjectAltName, `URI:${SPIFFE('shop', 'web')}`);
     assert.ok(leaf.checkPrivateKey(createPrivateKey(workload.keyPem)), 'the key matches the certificate');
     assert.equal(createPrivateKey(workload.keyPem).asymmetricKeyType, 'ec');
@@ -54,6 +54,7 @@ describe('SDS server: serving default and ROOTCA', () => {
     assert.equal(roots.name, 'ROOTCA');
     const root = new X509Certificate(roots.trustedCa);
     assert.ok(intermediate.verify(root.publicKey), 'the chain verifies to the served root');
+    assert.ok(chainRoot.raw.equals(root.raw), 'the chain ends with the root ROOTCA serves');
 
     // The CSR asked for nothing but the SPIFFE URI, under an empty subject.
     const csr = h.ca.csrs.at(-1);
