@@ -11,6 +11,8 @@ const ranks = {
   registry: 2,
   install: 2,
   authn: 3,
+  // The image builder uses the cluster's cache folder; the playground builds the image.
+  image: 3,
   agent: 3,
   recovery: 4,
   // The dashboard API plans recoveries, so the server ranks above recovery.

@@ -59,6 +59,9 @@ export type ErrorCode =
   | 'ERR_RECOVERY_UNVERIFIED'
   | 'ERR_REGISTRY_INVALID'
   | 'ERR_REGISTRY_EXISTS'
+  // The container image
+  | 'ERR_IMAGE_BUILD_FAILED'
+  | 'ERR_IMAGE_INTEGRITY'
   // Kubernetes itself
   | 'ERR_KUBE_UNAVAILABLE'
   | 'ERR_KUBE_REJECTED';
