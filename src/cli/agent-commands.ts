@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { MeshidError, createLogger } from '../core/index.ts';
+import { MeshidError } from '../core/index.ts';
 import { durationFlag } from './flags.ts';
 import { globalOptions } from './globals.ts';
 
@@ -41,6 +41,7 @@ export function registerAgentCommands(program: Command): void {
       if (ttlMs < 1000) throw new MeshidError('ERR_INVALID_ARGUMENT', `--certificate-ttl "${flags.certificateTtl}" is shorter than a second`);
       const { loadKubeConfig, CA_AUDIENCE } = await import('../kube/index.ts');
       const { startAgent } = await import('../agent/index.ts');
+      const { createLogger } = await import('./logging.ts');
       const agent = await startAgent(
         loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }),
         {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { globalOptions } from './globals.ts';
 import { call, type HttpAnswer, type HttpCall } from './http.ts';
+import { storedSession } from './stored-session.ts';
 
 /** A way to call meshid's API: a control plane's user token, or a kubeconfig session. */
 export interface ApiClient {
@@ -37,8 +38,21 @@ export async function openApiClient(command: Command, flags: ApiClientFlags = {}
       };
     }
   }
-  const { connect } = await import('./connect.ts');
-  const { sendWithSession } = await import('./session.ts');
-  const conn = await connect(globals, { url: flags.url, insecureSkipTlsVerify: flags.insecureSkipTlsVerify });
-  return { describe: `context "${conn.context}"`, send: (method, path, body) => sendWithSession(conn, method, path, body) };
+  const viaKubeconfig = async (): Promise<ApiClient> => {
+    const { connect } = await import('./connect.ts');
+    const { sendWithSession } = await import('./session.ts');
+    const conn = await connect(globals, { url: flags.url, insecureSkipTlsVerify: flags.insecureSkipTlsVerify });
+    return { describe: `context "${conn.context}"`, send: (method, path, body) => sendWithSession(conn, method, path, body) };
+  };
+  // A fresh stored session needs neither the Kubernetes client nor the user's credential.
+  const session = await storedSession(globals, flags);
+  if (!session) return viaKubeconfig();
+  return {
+    describe: `context "${session.context}"`,
+    send: async (method, path, body) => {
+      const answer = await call({ method, url: new URL(path, session.base), headers: { authorization: `Bearer ${session.token}` }, body, tls: session.tls });
+      // Refused (a rotated key, an ended session): the full path logs in again and retries, as it would have.
+      return answer.status === 401 ? (await viaKubeconfig()).send(method, path, body) : answer;
+    },
+  };
 }

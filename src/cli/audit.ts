@@ -1,5 +1,4 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import { createLogger } from '../core/index.ts';
 import type { SecurityReason } from '../kube/index.ts';
 
 /**
@@ -9,6 +8,7 @@ import type { SecurityReason } from '../kube/index.ts';
  */
 export async function auditAsOperator(kc: KubeConfig, namespace: string, reason: SecurityReason, message: string): Promise<void> {
   const { SecurityEvents, ownUsername } = await import('../kube/index.ts');
+  const { createLogger } = await import('./logging.ts');
   const user = await ownUsername(kc);
   await new SecurityEvents(kc, namespace, createLogger('meshid', 'warn')).recordNow({ reason, user, message: `${message} (meshid CLI)` });
 }

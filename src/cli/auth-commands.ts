@@ -70,10 +70,9 @@ export function registerAuthCommands(program: Command): void {
 
   withConnectFlags(program.command('whoami').description('who meshid thinks you are, and what you may do')).action(async (flags: ConnectFlags, command: Command) => {
     const { output } = globalOptions(command);
-    const { problemError } = await lazy();
     const api = await openApiClient(command, flags);
     const answer = await api.send('GET', '/api/whoami');
-    if (answer.status !== 200) throw problemError(answer, 'whoami failed');
+    if (answer.status !== 200) throw (await import('./session.ts')).problemError(answer, 'whoami failed');
     const me = answer.body as { name: string; groups: string[]; capabilities: Record<string, boolean> };
     if (output !== 'text') return printStructured({ name: me.name, groups: me.groups, capabilities: me.capabilities }, output);
     const allowed = Object.entries(me.capabilities).filter(([, ok]) => ok).map(([k]) => k);

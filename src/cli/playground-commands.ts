@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { MeshidError, terminalProgress } from '../core/index.ts';
+import { MeshidError } from '../core/index.ts';
 import type { Playground } from '../playground/index.ts';
 import { globalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
@@ -16,6 +16,7 @@ export function registerPlaygroundCommands(program: Command): void {
     .action(async (opts: { dir: string; detach?: boolean }, command: Command) => {
       const { output } = globalOptions(command);
       const { startPlayground } = await import('../playground/index.ts');
+      const { terminalProgress } = await import('./logging.ts');
       const playground = await startPlayground({ dir: opts.dir, detach: opts.detach ?? false, progress: terminalProgress() });
       if (output === 'text') printNextSteps(playground, opts.detach ?? false);
       else printStructured(playground.env, output);
@@ -28,6 +29,7 @@ export function registerPlaygroundCommands(program: Command): void {
     .option('--dir <dir>', 'the directory `meshid up` used', DEFAULT_DIR)
     .action(async (opts: { dir: string }) => {
       const { stopPlayground } = await import('../playground/index.ts');
+      const { terminalProgress } = await import('./logging.ts');
       await stopPlayground(opts.dir, terminalProgress());
     });
 

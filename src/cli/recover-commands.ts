@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { MeshidError, terminalProgress } from '../core/index.ts';
+import { MeshidError } from '../core/index.ts';
 import { durationFlag, readFlagFile } from './flags.ts';
 import { globalOptions, type GlobalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
@@ -169,6 +169,7 @@ export function registerRecoverCommands(program: Command): void {
 
       const { probe, why } = await serverProbe(g, flags).catch((error: unknown) => ({ probe: undefined, why: (error as Error).message }));
       if (why) process.stderr.write(`note: the checks against the meshid server will be skipped: ${why}; pass --url to reach it\n`);
+      const { terminalProgress } = await import('./logging.ts');
       const report = await runRecovery(kc, options, inventory, { progress: terminalProgress(), probe });
       const outcome = report.ok ? 'verified' : report.steps.some((st) => st.status === 'failed') ? 'failed' : 'unverified';
       await auditAsOperator(kc, g.namespace, 'RecoveryRun', `recovery ${report.id} (${options.steps.join(', ')}) ${outcome} in ${(report.durationMs / 1000).toFixed(1)} s`);

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { parse, stringify } from 'yaml';
-import { createLogger, terminalProgress } from '../core/index.ts';
 
 // Commands load Kubernetes and server code only when they run, so `--help` stays instant.
-const lazy = async () => ({ ...(await import('../kube/index.ts')), ...(await import('../install/index.ts')), ...(await import('../server/index.ts')) });
+const lazy = async () => ({ ...(await import('./logging.ts')), ...(await import('../kube/index.ts')), ...(await import('../install/index.ts')), ...(await import('../server/index.ts')) });
 import { globalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
 
@@ -31,7 +30,7 @@ export function registerServerCommands(program: Command): void {
     .option('--config <file>', 'YAML server settings (e.g. userTokens.enableIssuer, userTokens.validator.publicKeys); flags win')
     .action(async (flags: { host: string; httpPort: number; httpsPort: number; tlsCertFile?: string; tlsKeyFile?: string; anonymousAuth?: boolean; config?: string; ca?: boolean; caPort: number }, command: Command) => {
       const g = globalOptions(command);
-      const { startServer } = await lazy();
+      const { startServer, createLogger } = await lazy();
       const fromFile = flags.config ? (parse(await readFile(flags.config, 'utf8')) as Record<string, unknown> | null) ?? {} : {};
       const server = await startServer({
         ...fromFile,
@@ -61,7 +60,7 @@ export function registerServerCommands(program: Command): void {
     .option('--replicas <n>', 'server replicas', int, 2)
     .action(async (flags: { anonymousAuth?: boolean; dryRun?: boolean; image: string; replicas: number }, command: Command) => {
       const g = globalOptions(command);
-      const { install, installManifests, loadKubeConfig } = await lazy();
+      const { install, installManifests, loadKubeConfig, terminalProgress } = await lazy();
       const options = { namespace: g.namespace, anonymousAuth: flags.anonymousAuth ?? false, image: flags.image, replicas: flags.replicas };
       if (flags.dryRun) {
         const objects = installManifests(options);
@@ -79,7 +78,7 @@ export function registerServerCommands(program: Command): void {
     .option('--purge', 'also delete the namespace and every key meshid holds')
     .action(async (flags: { purge?: boolean }, command: Command) => {
       const g = globalOptions(command);
-      const { uninstall, loadKubeConfig } = await lazy();
+      const { uninstall, loadKubeConfig, terminalProgress } = await lazy();
       await uninstall(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }), { namespace: g.namespace, purge: flags.purge ?? false }, terminalProgress());
     });
 }

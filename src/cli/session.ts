@@ -4,6 +4,7 @@ import { MeshidError, isMeshidError, type ErrorCode } from '../core/index.ts';
 import type { HttpAnswer } from './http.ts';
 import { proveCertificate, type Connection } from './connect.ts';
 import { writeExtension, type MeshidExtension } from '../kube/index.ts';
+import { sessionIsFresh } from './stored-session.ts';
 
 export const LoginAnswerSchema = z.object({
   user: z.object({ name: z.string(), groups: z.array(z.string()), uid: z.string().optional() }),
@@ -13,9 +14,6 @@ export const LoginAnswerSchema = z.object({
   expiresAt: z.string(),
 });
 export type LoginAnswer = z.infer<typeof LoginAnswerSchema>;
-
-/** Log in again this long before the ID token expires, so a command never starts with a dying token. */
-const EXPIRY_MARGIN_MS = 60_000;
 
 /** Turns a problem+json answer into a MeshidError the CLI prints as one line. */
 export function problemError(answer: HttpAnswer, what: string): MeshidError {
@@ -98,7 +96,7 @@ export async function login(conn: Connection): Promise<LoginAnswer> {
  * to expire, and once more on a 401 (a rotated key, a server that forgot us).
  */
 export async function sendWithSession(conn: Connection, method: string, path: string, body?: unknown): Promise<HttpAnswer> {
-  const fresh = (): boolean => !!conn.extension.token && Date.parse(conn.extension.expiresAt ?? '') - EXPIRY_MARGIN_MS > Date.now();
+  const fresh = (): boolean => sessionIsFresh(conn.extension);
   let anonymous = false;
   const relogin = async (): Promise<void> => {
     try {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { MeshidError, createLogger } from '../core/index.ts';
+import { MeshidError } from '../core/index.ts';
 import { globalOptions, type GlobalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
 import { auditAsOperator } from './audit.ts';
@@ -12,6 +12,7 @@ const lazy = async () => ({ ...(await import('../kube/index.ts')), ...(await imp
 async function stores(g: GlobalOptions) {
   const { loadKubeConfig, KubeSigningKeys, KubeRevocations } = await lazy();
   const kc = loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context });
+  const { createLogger } = await import('./logging.ts');
   const log = createLogger('meshid', 'warn');
   return { kc, keys: new KubeSigningKeys(kc, g.namespace, log), revocations: new KubeRevocations(kc, g.namespace, log) };
 }
