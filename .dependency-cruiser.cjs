@@ -3,6 +3,9 @@
 const ranks = {
   core: 0,
   kube: 1,
+  // What both ends of a wire share (SPIFFE identity, the CA's proto and client, the root
+  // ConfigMap's names, ports): below the CA and the agent alike, as Istio's security/pkg.
+  contract: 1,
   pki: 1,
   plugin: 1,
   cluster: 2,
@@ -37,6 +40,13 @@ const upward = areas.flatMap((from) =>
 module.exports = {
   forbidden: [
     ...upward,
+    {
+      name: 'no-agent-to-ca',
+      comment: 'the node agent never imports the CA server; what they share lives in src/contract (DESIGN.md §5, as Istio)',
+      severity: 'error',
+      from: { path: '^src/agent/' },
+      to: { path: '^src/ca/' },
+    },
     {
       name: 'no-internals-across-areas',
       comment: 'another area is reached only through its index.ts',

@@ -1,9 +1,9 @@
 import { createPublicKey } from 'node:crypto';
 import { MeshidError, isMeshidError, type Clock, type Logger } from '../core/index.ts';
-import type { CertificateSigner } from './ca-client.ts';
 import { createKeyAndCsr, type KeyType } from './csr.ts';
-import { identityKey, spiffeId, type WorkloadIdentity } from './identity.ts';
-import { readLeaf, type LeafFields } from './leaf.ts';
+import { spiffeId, type CertificateSigner, type WorkloadIdentity } from '../contract/index.ts';
+import { identityKey } from './identity.ts';
+import { readLeaf, type LeafFields } from '../pki/index.ts';
 import { DEFAULT_RETRY, renewalDelay, retryDelay, type RetryPolicy } from './renewal.ts';
 import type { Scheduler } from './scheduler.ts';
 import { workloadSecret, type PackedSecret } from './secrets.ts';
@@ -186,7 +186,7 @@ export class CertificateCache {
 
   async #sign(entry: Entry, token: string): Promise<IssuedCertificate> {
     const { signer, trustDomain, keyType, ttlSeconds, clock, log } = this.#options;
-    const uri = spiffeId(trustDomain, entry.identity);
+    const uri = spiffeId({ trustDomain, ...entry.identity });
     const { keyPem, csrPem, spki } = await createKeyAndCsr(uri, keyType);
     this.#csrs += 1;
     const chain = await withTimeout(signer.sign(csrPem, token, ttlSeconds), SIGN_TIMEOUT_MS);

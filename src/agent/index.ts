@@ -1,6 +1,6 @@
 export { SdsServer, type SdsServerOptions, type SdsServerStats } from './sds-server.ts';
-export { GrpcCaClient, type CertificateSigner, type GrpcCaClientOptions } from './ca-client.ts';
-export { DEFAULT_TRUST_DOMAIN, identityKey, spiffeId, type CallerReviewer, type WorkloadIdentity } from './identity.ts';
+// The CA's client lives in the contract, below both ends; re-exported for the agent's users.
+export { GrpcCaClient, type CertificateSigner, type GrpcCaClientOptions } from '../contract/index.ts';
 export { StaticTrustBundle, type TrustBundle } from './trust-bundle.ts';
 export { SDS_CREDENTIAL_HEADER, callerToken } from './credentials.ts';
 export { createKeyAndCsr, type KeyAndCsr, type KeyType } from './csr.ts';

@@ -1,6 +1,6 @@
 import { MeshidError, type Logger } from '../core/index.ts';
 import type { CertificateSubscriber, IssuedCertificate } from './identity-cache.ts';
-import type { WorkloadIdentity } from './identity.ts';
+import type { WorkloadIdentity } from '../contract/index.ts';
 import { SECRET_TYPE_URL, type DeltaDiscoveryRequest, type DiscoveryRequest, type StatusMessage } from './sds-protos.ts';
 import { RESOURCE_NAMES, ROOT_RESOURCE, WORKLOAD_RESOURCE, isResourceName, type PackedSecret, type ResourceName } from './secrets.ts';
 import { encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire.ts';

@@ -1,8 +1,8 @@
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { MeshidError, type Logger } from '../core/index.ts';
 import { ServiceAccountTokenReviewer, watchObjects, type SecretWatch } from '../kube/index.ts';
-import { ROOT_CONFIGMAP_KEY, SIGNING_ROOT_ANNOTATION, splitPem } from '../ca/index.ts';
-import { GrpcCaClient, type CertificateSigner } from './ca-client.ts';
+import { GrpcCaClient, ROOT_CONFIGMAP_KEY, SIGNING_ROOT_ANNOTATION, type CertificateSigner } from '../contract/index.ts';
+import { splitPem } from '../pki/index.ts';
 import type { KeyType } from './csr.ts';
 import { SdsServer } from './sds-server.ts';
 import { StaticTrustBundle } from './trust-bundle.ts';

@@ -2,9 +2,8 @@ import 'reflect-metadata';
 import { X509Certificate, createPrivateKey, webcrypto, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
-import { KEY_USAGE, OID, basicConstraintsCa, keyUsageBits, readCertificate, type CertificateFields } from './certificate.ts';
-import { DerError, pemBlocks, toPem } from '../pki/index.ts';
-import { DEFAULT_TRUST_DOMAIN } from './identity.ts';
+import { DerError, KEY_USAGE, OID, basicConstraintsCa, keyUsageBits, pemBlocks, readCertificate, toPem, type CertificateFields } from '../pki/index.ts';
+import { DEFAULT_TRUST_DOMAIN } from '../contract/index.ts';
 
 export type CaKeyType = 'rsa' | 'ec';
 

@@ -1,7 +1,6 @@
 import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { MeshidError } from '../core/index.ts';
-import { KEY_USAGE, OID, basicConstraintsCa, keyUsageNames, keyUsageBits } from './certificate.ts';
-import { DerError, TAG, bitStringBytes, children, contentOf, oidHex, oidKey, oidText, readRoot, type Tlv } from '../pki/index.ts';
+import { DerError, KEY_USAGE, OID, TAG, basicConstraintsCa, bitStringBytes, children, contentOf, keyUsageBits, keyUsageNames, oidHex, oidKey, oidText, readRoot, type Tlv } from '../pki/index.ts';
 
 /** Far above any real CSR (an RSA-8192 one is under 3 KiB of PEM); the cap bounds the parser's work. */
 export const MAX_CSR_BYTES = 16 * 1024;

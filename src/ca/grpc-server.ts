@@ -1,14 +1,12 @@
 import { Server, ServerCredentials, status, type Metadata, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { isMeshidError, systemClock, type Clock, type ErrorCode, type Logger } from '../core/index.ts';
 import { MeshidError } from '../core/index.ts';
-import { MAX_TOKEN_BYTES, type ServiceAccountCaller } from '../kube/index.ts';
+import { MAX_TOKEN_BYTES } from '../kube/index.ts';
+import { caServiceDefinition, spiffeId, type CallerReviewer, type CertificateRequestMessage, type CertificateResponseMessage } from '../contract/index.ts';
 import { checkCsr } from './csr.ts';
 import type { IssuanceLedger } from './issued.ts';
-import { spiffeId } from './identity.ts';
 import type { CaView } from './kube-ca.ts';
-import { caServiceDefinition, type CertificateRequestMessage, type CertificateResponseMessage } from './proto.ts';
 
-export const DEFAULT_CA_PORT = 15012;
 export const DEFAULT_TTL_SECONDS = 24 * 3600;
 /** A CSR is a few hundred bytes; a request many times that is an attack or a mistake. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
@@ -21,11 +19,6 @@ export interface CaServiceOptions {
   log: Logger;
   /** Remembers the newest leaf per identity for the dashboard. */
   ledger?: Pick<IssuanceLedger, 'record'>;
-}
-
-export interface CallerReviewer {
-  /** `client` is the caller's address, for the per-client allowance of TokenReviews. */
-  review(token: string, client?: string): Promise<ServiceAccountCaller>;
 }
 
 /** gRPC status per meshid error: what Istio's agent and istio-csr clients expect to branch on. */

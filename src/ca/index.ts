@@ -1,10 +1,10 @@
-export { CA_SERVICE_NAME, caServiceDefinition, caClientConstructor, type CertificateRequestMessage, type CertificateResponseMessage } from './proto.ts';
+// What the CA shares with its clients lives in the contract and pki; re-exported here for the
+// CA's own users (install, recovery, the server), who know these as the CA's names.
+export { ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY, SIGNING_ROOT_ANNOTATION, DEFAULT_CA_PORT } from '../contract/index.ts';
+export { splitPem } from '../pki/index.ts';
 export {
   CA_SECRET,
   PLUGGED_CA_SECRET,
-  ROOT_CONFIGMAP,
-  ROOT_CONFIGMAP_KEY,
-  SIGNING_ROOT_ANNOTATION,
   DEFAULT_PROPAGATION_MS,
   DEFAULT_GRACE_MS,
   parseCaSecret,
@@ -13,15 +13,13 @@ export {
   advanceRotation,
   keepTrusting,
   trustBundle,
-  splitPem,
   type StoredCa,
 } from './state.ts';
 export { KubeCa, describeCa, CA_SECRET_KEY_LABEL, type CaStatus, type CaView } from './kube-ca.ts';
 export { RootPublisher } from './root-publisher.ts';
-export { CaServer, CertificateService, DEFAULT_CA_PORT, DEFAULT_TTL_SECONDS, MAX_REQUEST_BYTES, type CallerReviewer } from './grpc-server.ts';
+export { CaServer, CertificateService, DEFAULT_TTL_SECONDS, MAX_REQUEST_BYTES } from './grpc-server.ts';
 export { startCa, type CaSettings, type RunningCa } from './start.ts';
 export { caStatus, rotateCa, plugCa, type RotateOptions, type PlugInput } from './admin.ts';
-export { DEFAULT_TRUST_DOMAIN, identityFromUsername, spiffeId, type WorkloadIdentity } from './identity.ts';
 export { MAX_CSR_BYTES, checkCsr, type CheckedCsr } from './csr.ts';
 export {
   createSelfSignedRoot,

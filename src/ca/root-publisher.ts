@@ -3,7 +3,7 @@ import type { Logger } from '../core/index.ts';
 import { applyObjects, watchObjects, type SecretWatch } from '../kube/index.ts';
 import { describeRoot } from './authority.ts';
 import type { CaView } from './kube-ca.ts';
-import { ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY, SIGNING_ROOT_ANNOTATION } from './state.ts';
+import { ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY, SIGNING_ROOT_ANNOTATION } from '../contract/index.ts';
 
 /**
  * Publishes the trust bundle as ConfigMap `istio-ca-root-cert` in every namespace, as istiod

@@ -1,8 +1,7 @@
 import { X509Certificate, createHash, createPrivateKey, randomFillSync, sign, type KeyObject } from 'node:crypto';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
 import type { CaMaterial } from './authority.ts';
-import { OID, keyIdentifier, readCertificate } from './certificate.ts';
-import { TAG, bitString, encodeOid, encodeTime, extension, pemBlocks, sequence, tlv, toPem, unsignedInteger } from '../pki/index.ts';
+import { OID, TAG, bitString, encodeOid, encodeTime, extension, keyIdentifier, pemBlocks, readCertificate, sequence, tlv, toPem, unsignedInteger } from '../pki/index.ts';
 
 export interface SignRequest {
   /** The subject's public key, as checkCsr returns it. */

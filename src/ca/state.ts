@@ -1,13 +1,10 @@
 import { MeshidError } from '../core/index.ts';
 import type { SecretStrings } from '../kube/index.ts';
+import { splitPem } from '../pki/index.ts';
 
 /** Istio's names, so tools that know Istio find meshid's CA where they expect it. */
 export const CA_SECRET = 'istio-ca-secret';
 export const PLUGGED_CA_SECRET = 'cacerts';
-export const ROOT_CONFIGMAP = 'istio-ca-root-cert';
-export const ROOT_CONFIGMAP_KEY = 'root-cert.pem';
-/** On the ConfigMap: which root now signs, so agents know when their leaves are from an old one. */
-export const SIGNING_ROOT_ANNOTATION = 'meshid.io/signing-root-sha256';
 
 /** How long a new root sits in the trust bundle before it signs, so every agent trusts it first. */
 export const DEFAULT_PROPAGATION_MS = 30_000;
@@ -104,10 +101,6 @@ export function nextTransition(stored: StoredCa): number | undefined {
 /** The roots every workload must trust: the signing one first, then announced and retiring ones. */
 export function trustBundle(signingRoot: string, stored: StoredCa | undefined): string[] {
   return dedupe([signingRoot, ...(stored?.next ? [stored.next.cert] : []), ...(stored?.previous?.certs ?? [])]);
-}
-
-export function splitPem(text: string): string[] {
-  return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\r?\n?/g) ?? []).map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`));
 }
 
 function dedupe(pems: string[]): string[] {

@@ -1,5 +1,5 @@
 import { Metadata, credentials, status, type Client, type ServiceError } from '@grpc/grpc-js';
-import { caClientConstructor, type CertificateRequestMessage, type CertificateResponseMessage } from '../ca/index.ts';
+import { caClientConstructor, type CertificateRequestMessage, type CertificateResponseMessage } from './ca-proto.ts';
 import { MeshidError, type ErrorCode } from '../core/index.ts';
 
 /**

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { loadPackageDefinition, type ServiceClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 
-/** The repository's proto/ folder, from src/ca (tsx) and dist/ca (built) alike. */
+/** The repository's proto/ folder, from src/contract (tsx) and dist/contract (built) alike. */
 const PROTO_FILE = fileURLToPath(new URL('../../proto/istio-ca.proto', import.meta.url));
 
 export const CA_SERVICE_NAME = 'istio.v1.auth.IstioCertificateService';

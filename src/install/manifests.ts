@@ -1,4 +1,5 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { ADMIN_GROUP, DEFAULT_CA_PORT, ROOT_CONFIGMAP } from '../contract/index.ts';
 import { IMPERSONATED_EXTRA_KEYS } from '../kube/index.ts';
 
 export interface InstallOptions {
@@ -18,14 +19,9 @@ export const SERVICE_ACCOUNT = 'meshid';
 export const SERVICE_NAME = 'meshid';
 export const HTTP_PORT = 5681;
 export const HTTPS_PORT = 5682;
-/** The workload CA, on istiod's port so Istio's agents find it where they look. */
-export const CA_PORT = 15012;
-export const ADMIN_GROUP = 'mesh-system:admin';
 export const AGENT_SERVICE_ACCOUNT = 'meshid-agent';
 /** Where the agent's SDS socket lives on each node; pods mount the folder. */
 export const AGENT_SOCKET_DIR = '/var/run/sds';
-/** Istio's name for the trust-bundle ConfigMap, which the CA publishes in every namespace. */
-export const ROOT_CONFIGMAP_NAME = 'istio-ca-root-cert';
 /** The CA's ledger of issued identities, in meshid's namespace. */
 const ISSUED_IDENTITIES_CONFIGMAP = 'meshid-issued-identities';
 const RBAC = 'rbac.authorization.k8s.io/v1';
@@ -49,7 +45,7 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
   // Cluster-scoped objects of one installation carry its namespace, so installations in
   // several namespaces never overwrite each other's bindings.
   const serverRole = `meshid-server-${ns}`;
-  const roots = o.rootConfigMap ?? ROOT_CONFIGMAP_NAME;
+  const roots = o.rootConfigMap ?? ROOT_CONFIGMAP;
   return [
     obj({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: LABELS } }),
     obj({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(SERVICE_ACCOUNT) }),
@@ -152,7 +148,7 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
         ports: [
           { name: 'http', port: HTTP_PORT, targetPort: 'http' },
           { name: 'https', port: HTTPS_PORT, targetPort: 'https' },
-          { name: 'grpc-ca', port: CA_PORT, targetPort: 'grpc-ca' },
+          { name: 'grpc-ca', port: DEFAULT_CA_PORT, targetPort: 'grpc-ca' },
         ],
       },
     }),
@@ -176,7 +172,7 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
                 ports: [
                   { name: 'http', containerPort: HTTP_PORT },
                   { name: 'https', containerPort: HTTPS_PORT },
-                  { name: 'grpc-ca', containerPort: CA_PORT },
+                  { name: 'grpc-ca', containerPort: DEFAULT_CA_PORT },
                 ],
                 readinessProbe: { httpGet: { path: '/readyz', port: 'http' } },
                 livenessProbe: { httpGet: { path: '/healthz', port: 'http' } },
@@ -230,7 +226,7 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
               {
                 name: 'agent',
                 image: o.image,
-                args: ['agent', `--namespace=${ns}`, `--socket=${AGENT_SOCKET_DIR}/uds_path`, `--ca-address=${SERVICE_NAME}.${ns}.svc:${CA_PORT}`],
+                args: ['agent', `--namespace=${ns}`, `--socket=${AGENT_SOCKET_DIR}/uds_path`, `--ca-address=${SERVICE_NAME}.${ns}.svc:${DEFAULT_CA_PORT}`],
                 volumeMounts: [{ name: 'sds', mountPath: AGENT_SOCKET_DIR }],
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
                 resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '512Mi' } },

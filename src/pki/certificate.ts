@@ -1,4 +1,4 @@
-import { DerError, TAG, bitStringBytes, children, contentOf, expectTlv, oidHex, oidKey, readRoot, readTime, readTlv, slice } from '../pki/index.ts';
+import { DerError, TAG, bitStringBytes, children, contentOf, expectTlv, oidHex, oidKey, pemBlocks, readRoot, readTime, readTlv, slice } from './der.ts';
 
 export const OID = {
   subjectKeyIdentifier: oidHex('2.5.29.14'),
@@ -17,6 +17,8 @@ export interface Extension {
 
 /** The raw pieces of a certificate the CA reuses byte for byte (names, key) or checks. */
 export interface CertificateFields {
+  /** The serialNumber INTEGER's content bytes. */
+  serial: Buffer;
   subject: Buffer;
   issuer: Buffer;
   spki: Buffer;
@@ -64,6 +66,7 @@ export function readCertificate(der: Buffer): CertificateFields {
     }
   }
   return {
+    serial: contentOf(der, serial),
     subject: slice(der, subject),
     issuer: slice(der, issuer),
     spki: slice(der, spki),
@@ -116,4 +119,35 @@ export function basicConstraintsCa(value: Buffer): boolean {
 /** subjectKeyIdentifier's key id. */
 export function keyIdentifier(value: Buffer): Buffer {
   return contentOf(value, readRoot(value, TAG.OCTET_STRING, 'SubjectKeyIdentifier'));
+}
+
+/** subjectAltName's uniformResourceIdentifier names (SPIFFE IDs); other kinds are skipped. */
+export function uriNames(value: Buffer): string[] {
+  const names = readRoot(value, TAG.SEQUENCE, 'GeneralNames');
+  return children(value, names)
+    .filter((name) => name.tag === 0x86) // [6] IMPLICIT IA5String
+    .map((name) => value.toString('latin1', name.content, name.end));
+}
+
+/** What a workload needs to know about the leaf the CA answered. */
+export interface LeafFields {
+  /** Hexadecimal, upper case, as X509Certificate prints it. */
+  serial: string;
+  notBefore: number;
+  notAfter: number;
+  /** The SubjectPublicKeyInfo, DER, to compare with the key the CSR carried. */
+  spki: Buffer;
+  /** The URI SANs. */
+  uris: string[];
+}
+
+/** Serial, validity, public key and URI SANs of the first certificate in `pemText`; DerError on anything malformed. */
+export function readLeaf(pemText: string): LeafFields {
+  const der = pemBlocks(pemText, 'CERTIFICATE')[0];
+  if (!der) throw new DerError('no PEM CERTIFICATE');
+  const fields = readCertificate(der);
+  const san = fields.extensions.get(OID.subjectAltName);
+  let serial = fields.serial.toString('hex').toUpperCase();
+  if (serial.length > 2 && serial.startsWith('00')) serial = serial.slice(2);
+  return { serial, notBefore: fields.notBefore, notAfter: fields.notAfter, spki: fields.spki, uris: san ? uriNames(san.value) : [] };
 }

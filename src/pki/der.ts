@@ -237,6 +237,14 @@ export function toPem(label: string, der: Uint8Array): string {
   return `${out}-----END ${label}-----\n`;
 }
 
+/**
+ * The CERTIFICATE blocks of a PEM bundle, each ending in exactly one newline, so that
+ * joining them gives a bundle again and equal certificates compare equal as text.
+ */
+export function splitPem(text: string): string[] {
+  return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\r?\n?/g) ?? []).map((pem) => (pem.endsWith('\n') ? pem : `${pem}\n`));
+}
+
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([A-Za-z0-9+/=\s]*?)-----END \1-----/g;
 
 /** The DER of every PEM block with this label, in order; text between blocks is ignored, as OpenSSL does. */

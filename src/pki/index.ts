@@ -1,3 +1,17 @@
+export {
+  KEY_USAGE,
+  OID,
+  basicConstraintsCa,
+  keyIdentifier,
+  keyUsageBits,
+  keyUsageNames,
+  readCertificate,
+  readLeaf,
+  uriNames,
+  type CertificateFields,
+  type Extension,
+  type LeafFields,
+} from './certificate.ts';
 export { createAuthority, authorityFromPem, issueLeaf, createServiceAccountSigningKey, pemBundle, type Authority, type KeyPairPem, type LeafRequest } from './pki.ts';
 export {
   DerError,
@@ -29,5 +43,6 @@ export {
   encodeTime,
   toPem,
   pemBlocks,
+  splitPem,
   type Tlv,
 } from './der.ts';

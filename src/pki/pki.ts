@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { toPem } from './der.ts';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
@@ -110,16 +111,11 @@ export async function createServiceAccountSigningKey(): Promise<{ privatePem: st
     ['sign', 'verify'],
   );
   const spki = await webcrypto.subtle.exportKey('spki', keys.publicKey);
-  return { privatePem: await privateKeyPem(keys.privateKey), publicPem: toPem('PUBLIC KEY', spki) };
+  return { privatePem: await privateKeyPem(keys.privateKey), publicPem: toPem('PUBLIC KEY', new Uint8Array(spki)) };
 }
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {
-  return toPem('PRIVATE KEY', await webcrypto.subtle.exportKey('pkcs8', key));
-}
-
-function toPem(label: string, der: ArrayBuffer): string {
-  const body = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n');
-  return `-----BEGIN ${label}-----\n${body}${body.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
+  return toPem('PRIVATE KEY', new Uint8Array(await webcrypto.subtle.exportKey('pkcs8', key)));
 }
 
 function randomSerial(): string {

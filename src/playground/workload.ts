@@ -5,6 +5,7 @@ import { createServer as createHttpsServer, request as httpsRequest } from 'node
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SdsClient, type WorkloadTls } from '../agent/index.ts';
+import { parseSpiffeId, type WorkloadIdentity } from '../contract/index.ts';
 
 /**
  * The demo from Istio's "Provisioning Identity through SDS": `httpbin` answers over mTLS to
@@ -24,10 +25,9 @@ export interface WorkloadOptions {
 
 const sanOf = (cert: { subjectaltname?: string } | undefined): string | undefined => cert?.subjectaltname?.replace(/^URI:/, '');
 
-function spiffeRole(id: string | undefined, trustDomain: string): { namespace: string; serviceAccount: string } | undefined {
-  const match = id ? /^spiffe:\/\/([^/]+)\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(id) : null;
-  if (!match || match[1] !== trustDomain) return undefined;
-  return { namespace: match[2] ?? '', serviceAccount: match[3] ?? '' };
+function spiffeRole(id: string | undefined, trustDomain: string): WorkloadIdentity | undefined {
+  const parsed = id === undefined ? undefined : parseSpiffeId(id);
+  return parsed?.trustDomain === trustDomain ? parsed : undefined;
 }
 
 export async function runWorkload(options: WorkloadOptions): Promise<{ port: number; close(): void }> {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MeshidError } from '../core/index.ts';
-import { REFUSAL_CACHE_MS } from '../kube/index.ts';
+import { DEFAULT_CA_PORT, DEFAULT_TRUST_DOMAIN, ROOT_CONFIGMAP, TRUST_DOMAIN_HINT, isTrustDomain } from '../contract/index.ts';
+import { CA_AUDIENCE, REFUSAL_CACHE_MS } from '../kube/index.ts';
 import { DEFAULT_IDENTITY_PREFIX, DEFAULT_MAX_VALID_FOR, identityPrefixProblem, parseDuration } from '../tokens/index.ts';
 
 /**
@@ -61,8 +62,9 @@ export const ServerConfigSchema = z.object({
   ca: z
     .object({
       enabled: z.boolean().default(false),
-      port: z.number().int().min(0).max(65535).default(15012),
-      trustDomain: z.string().regex(/^[a-z0-9.-]+$/, 'a DNS-like name, e.g. cluster.local').default('cluster.local'),
+      port: z.number().int().min(0).max(65535).default(DEFAULT_CA_PORT),
+      /** SPIFFE's alphabet, the one rule the CA and the agent check too. */
+      trustDomain: z.string().refine(isTrustDomain, TRUST_DOMAIN_HINT).default(DEFAULT_TRUST_DOMAIN),
       /** Key type of a self-signed root this CA creates; istiod's default is RSA-2048. */
       keyType: z.enum(['rsa', 'ec']).default('rsa'),
       /** Lifetime of a leaf when the request asks for none (0 or less). */
@@ -70,9 +72,9 @@ export const ServerConfigSchema = z.object({
       /** Longest lifetime a request may ask for; longer requests are refused. */
       maxTtlSeconds: z.number().int().positive().default(90 * 24 * 3600),
       /** Audiences a caller's service-account token must carry. */
-      audiences: z.array(z.string().min(1)).min(1).default(['istio-ca']),
+      audiences: z.array(z.string().min(1)).min(1).default([CA_AUDIENCE]),
       /** ConfigMap that carries the trust bundle into every namespace; one CA per cluster owns it. */
-      rootConfigMap: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/).default('istio-ca-root-cert'),
+      rootConfigMap: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/).default(ROOT_CONFIGMAP),
       /** DNS names on the CA's serving certificate (clients may verify any of them). */
       serviceNames: z.array(z.string().min(1)).default(['meshid-ca.meshid-system.svc', 'istiod.istio-system.svc']),
     })

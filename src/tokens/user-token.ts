@@ -21,7 +21,8 @@ export const AUTHENTICATED_GROUP = 'mesh-system:authenticated';
 export const UNAUTHENTICATED_GROUP = 'mesh-system:unauthenticated';
 export const ANONYMOUS_USER = 'mesh-system:anonymous';
 export const ADMIN_USER = 'mesh-system:admin';
-export const ADMIN_GROUP = 'mesh-system:admin';
+// Shared with install's RBAC, so it lives in the contract.
+export { ADMIN_GROUP } from '../contract/index.ts';
 
 /**
  * Kubernetes reserves `system:` for its own users and groups (system:masters, service

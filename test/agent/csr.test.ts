@@ -4,7 +4,7 @@ import { X509Certificate, createPrivateKey, createPublicKey, webcrypto } from 'n
 import { describe, it } from 'node:test';
 import * as x509 from '@peculiar/x509';
 import { createKeyAndCsr } from '../../src/agent/index.ts';
-import { readLeaf } from '../../src/agent/leaf.ts';
+import { readLeaf } from '../../src/pki/index.ts';
 import { LeafSigner, checkCsr, createSelfSignedRoot, loadCaMaterial } from '../../src/ca/index.ts';
 import { createAuthority, issueLeaf } from '../../src/pki/index.ts';
 

@@ -19,15 +19,14 @@ import {
   StaticTrustBundle,
   decodeSecret,
   sdsClientConstructor,
-  type CallerReviewer,
   type CertificateSigner,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
   type DiscoveryRequest,
   type DiscoveryResponse,
   type SdsServerOptions,
-  type WorkloadIdentity,
 } from '../../src/agent/index.ts';
+import type { CallerReviewer, WorkloadIdentity } from '../../src/contract/index.ts';
 
 export const START = Date.UTC(2030, 0, 1);
 export const HOUR_S = 3600;

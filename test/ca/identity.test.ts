@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isMeshidError } from '../../src/core/index.ts';
-import { DEFAULT_TRUST_DOMAIN, identityFromUsername, spiffeId } from '../../src/ca/index.ts';
+import { DEFAULT_TRUST_DOMAIN, identityFromUsername, spiffeId } from '../../src/contract/index.ts';
 
 describe('workload identity', () => {
   it('turns a service account username into its SPIFFE ID', () => {

@@ -4,7 +4,8 @@
 // tests of the CA's request handling; TokenReview itself is the integration tests' business.
 import { createLogger, MeshidError } from '../../src/core/index.ts';
 import { authorityFromPem, issueLeaf, pemBundle } from '../../src/pki/index.ts';
-import { CaServer, CertificateService, LeafSigner, createSelfSignedRoot, describeCa, loadCaMaterial, type CallerReviewer, type CaView } from '../../src/ca/index.ts';
+import { CaServer, CertificateService, LeafSigner, createSelfSignedRoot, describeCa, loadCaMaterial, type CaView } from '../../src/ca/index.ts';
+import type { CallerReviewer } from '../../src/contract/index.ts';
 
 export interface MemoryCa {
   address: string;

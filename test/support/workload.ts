@@ -2,7 +2,7 @@ import { webcrypto } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import * as x509 from '@peculiar/x509';
-import { caClientConstructor, type CertificateResponseMessage } from '../../src/ca/index.ts';
+import { caClientConstructor, type CertificateResponseMessage } from '../../src/contract/index.ts';
 
 /** A namespace and service account of a test workload, and a projected token for it. */
 export async function workloadToken(admin: KubeConfig, namespace: string, serviceAccount: string, audiences = ['istio-ca'], expirationSeconds = 600): Promise<string> {

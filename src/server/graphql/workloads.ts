@@ -1,5 +1,6 @@
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { readIssued, spiffeId, type IssuedIdentity } from '../../ca/index.ts';
+import { readIssued, type IssuedIdentity } from '../../ca/index.ts';
+import { spiffeId } from '../../contract/index.ts';
 import { ForbiddenError, asUser, canI, type Permission } from '../permissions.ts';
 import { actor, type DashboardContext } from './context.ts';
 

@@ -1,0 +1,18 @@
+export { ADMIN_GROUP, DEFAULT_CA_PORT, ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY, SIGNING_ROOT_ANNOTATION } from './names.ts';
+export {
+  DEFAULT_TRUST_DOMAIN,
+  TRUST_DOMAIN_HINT,
+  checkTrustDomain,
+  identityFromUsername,
+  isNamespaceName,
+  isServiceAccountName,
+  isTrustDomain,
+  isWorkloadIdentity,
+  parseSpiffeId,
+  spiffeId,
+  type CallerReviewer,
+  type SpiffeIdentity,
+  type WorkloadIdentity,
+} from './identity.ts';
+export { CA_SERVICE_NAME, caServiceDefinition, caClientConstructor, type CertificateRequestMessage, type CertificateResponseMessage } from './ca-proto.ts';
+export { GrpcCaClient, type CertificateSigner, type GrpcCaClientOptions } from './ca-client.ts';
