@@ -109,7 +109,7 @@ export async function buildImage(options: BuildImageOptions = {}): Promise<Built
   progress.start(`Building ${name}: node ${NODE_RUNTIME.version} runtime`);
   try {
     const runtime = await nodeRuntime(join(cacheDir, 'node'), progress);
-    const libraries = await sharedLibraries(runtime.node, join(cacheDir, 'node'));
+    const libraries = await sharedLibraries(runtime.path);
     const sources: Array<[LayerInfo['name'], () => Promise<TarEntry[]>, string]> = [
       ['runtime', async () => runtimeLayer(runtime, libraries), `node ${NODE_RUNTIME.version} (npm ${NODE_RUNTIME.package}), ${libraries.map((l) => l.path.split('/').pop()).join(' ')}, /etc/passwd, /tmp`],
       ['dependencies', () => dependencyLayer(root), 'production dependencies (package-lock.json without dev)'],

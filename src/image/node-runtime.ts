@@ -21,6 +21,8 @@ export const NODE_RUNTIME = {
 } as const;
 
 export interface NodeRuntime {
+  /** The binary in the cache, for ldd. */
+  path: string;
   node: Buffer;
   license: Buffer;
 }
@@ -32,7 +34,8 @@ function integrityOf(data: Buffer): string {
 /**
  * Returns the node binary and its licence, fetching the package once with npm (so npm's
  * registry settings and proxies apply) into `cacheDir`. The tarball is checked against the
- * pinned integrity every time it is read, not only when it is downloaded.
+ * pinned integrity before anything is taken out of it; what is taken out is kept beside it,
+ * so a warm build skips unpacking 40 MB of gzip.
  */
 export async function nodeRuntime(cacheDir: string, progress: Progress): Promise<NodeRuntime> {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
@@ -40,8 +43,12 @@ export async function nodeRuntime(cacheDir: string, progress: Progress): Promise
       hint: 'build it with the Dockerfile instead: docker build -t meshid:<version> .',
     });
   }
-  const name = `${NODE_RUNTIME.package}-${NODE_RUNTIME.version}.tgz`;
-  const tgz = join(cacheDir, name);
+  const name = `${NODE_RUNTIME.package}-${NODE_RUNTIME.version}`;
+  const extracted = join(cacheDir, name);
+  const cached = await Promise.all([readFile(join(extracted, 'node')), readFile(join(extracted, 'LICENSE'))]).catch(() => undefined);
+  if (cached) return { path: join(extracted, 'node'), node: cached[0], license: cached[1] };
+
+  const tgz = join(cacheDir, `${name}.tgz`);
   let data = await readFile(tgz).catch(() => undefined);
   if (!data) {
     progress.update(`Fetching ${NODE_RUNTIME.package}@${NODE_RUNTIME.version} from the npm registry`);
@@ -49,8 +56,8 @@ export async function nodeRuntime(cacheDir: string, progress: Progress): Promise
     const tmp = await mkdtemp(join(cacheDir, '.fetch-'));
     try {
       await run('npm', ['pack', `${NODE_RUNTIME.package}@${NODE_RUNTIME.version}`, '--pack-destination', tmp, '--silent'], { maxBuffer: 16 << 20 });
-      data = await readFile(join(tmp, name));
-      if (integrityOf(data) === NODE_RUNTIME.integrity) await rename(join(tmp, name), tgz);
+      data = await readFile(join(tmp, `${name}.tgz`));
+      if (integrityOf(data) === NODE_RUNTIME.integrity) await rename(join(tmp, `${name}.tgz`), tgz);
     } catch (error) {
       throw new MeshidError('ERR_IMAGE_BUILD_FAILED', `could not fetch ${NODE_RUNTIME.package}@${NODE_RUNTIME.version} with npm pack`, { cause: error, hint: 'the image needs the npm registry once; later builds use the cache' });
     } finally {
@@ -64,10 +71,17 @@ export async function nodeRuntime(cacheDir: string, progress: Progress): Promise
   const files = untar(gunzipSync(data));
   const pick = (path: string): Buffer => {
     const file = files.find((f) => f.path === path);
-    if (!file) throw new MeshidError('ERR_IMAGE_BUILD_FAILED', `${name} has no ${path}`);
+    if (!file) throw new MeshidError('ERR_IMAGE_BUILD_FAILED', `${name}.tgz has no ${path}`);
     return Buffer.from(file.data);
   };
-  return { node: pick('package/bin/node'), license: pick('package/LICENSE') };
+  const runtime = { path: join(extracted, 'node'), node: pick('package/bin/node'), license: pick('package/LICENSE') };
+  // Into place in one rename, so an interrupted build never leaves half a binary to reuse.
+  const tmp = await mkdtemp(join(cacheDir, '.extract-'));
+  await writeFile(join(tmp, 'node'), runtime.node, { mode: 0o755 });
+  await writeFile(join(tmp, 'LICENSE'), runtime.license);
+  // A concurrent build may have put the same files there first.
+  await rename(tmp, extracted).catch(() => rm(tmp, { recursive: true, force: true }));
+  return runtime;
 }
 
 export interface SharedLibrary {
@@ -81,25 +95,17 @@ export interface SharedLibrary {
  * the loader, …), read from this machine: ldd on the real binary decides, so a new Node
  * that needs another library gets it without a list to keep up to date.
  */
-export async function sharedLibraries(node: Buffer, cacheDir: string): Promise<SharedLibrary[]> {
-  await mkdir(cacheDir, { recursive: true });
-  const tmp = await mkdtemp(join(cacheDir, '.ldd-'));
-  try {
-    const bin = join(tmp, 'node');
-    await writeFile(bin, node, { mode: 0o755 });
-    const { stdout } = await run('ldd', [bin]).catch((error: unknown) => {
-      throw new MeshidError('ERR_IMAGE_BUILD_FAILED', 'ldd could not list the libraries node needs (is this a glibc system?)', { cause: error });
-    });
-    const paths = stdout.split('\n').flatMap((line) => {
-      const linked = /=>\s+(\/\S+)/.exec(line)?.[1];
-      if (linked) return [linked];
-      const loader = /^\s*(\/\S+)\s+\(/.exec(line)?.[1];
-      if (loader) return [loader];
-      if (/not found/.test(line)) throw new MeshidError('ERR_IMAGE_BUILD_FAILED', `node needs a library this machine lacks: ${line.trim()}`);
-      return [];
-    });
-    return await Promise.all(paths.sort().map(async (path) => ({ path, data: await readFile(await realpath(path)) })));
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
+export async function sharedLibraries(node: string): Promise<SharedLibrary[]> {
+  const { stdout } = await run('ldd', [node]).catch((error: unknown) => {
+    throw new MeshidError('ERR_IMAGE_BUILD_FAILED', 'ldd could not list the libraries node needs (is this a glibc system?)', { cause: error });
+  });
+  const paths = stdout.split('\n').flatMap((line) => {
+    const linked = /=>\s+(\/\S+)/.exec(line)?.[1];
+    if (linked) return [linked];
+    const loader = /^\s*(\/\S+)\s+\(/.exec(line)?.[1];
+    if (loader) return [loader];
+    if (/not found/.test(line)) throw new MeshidError('ERR_IMAGE_BUILD_FAILED', `node needs a library this machine lacks: ${line.trim()}`);
+    return [];
+  });
+  return Promise.all(paths.sort().map(async (path) => ({ path, data: await readFile(await realpath(path)) })));
 }

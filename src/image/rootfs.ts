@@ -68,15 +68,18 @@ export function runtimeLayer(runtime: NodeRuntime, libraries: readonly SharedLib
 
 /** Reads a tree from disk into items under `to`, keeping symlinks and executable bits. */
 async function tree(from: string, to: string, skip: (relative: string) => boolean): Promise<Item[]> {
-  const entries = await readdir(from, { recursive: true, withFileTypes: true });
-  const items: Item[] = [];
-  for (const entry of entries) {
+  const entries = (await readdir(from, { recursive: true, withFileTypes: true })).filter((e) => !skip(join(e.parentPath, e.name).slice(from.length + 1)));
+  const read = async (entry: (typeof entries)[number]): Promise<Item[]> => {
     const abs = join(entry.parentPath, entry.name);
-    const rel = abs.slice(from.length + 1);
-    if (skip(rel)) continue;
-    if (entry.isSymbolicLink()) items.push({ type: 'symlink', path: join(to, rel), target: await readlink(abs) });
-    else if (entry.isFile()) items.push({ type: 'file', path: join(to, rel), data: await readFile(abs), executable: ((await lstat(abs)).mode & 0o111) !== 0 });
-  }
+    const path = join(to, abs.slice(from.length + 1));
+    if (entry.isSymbolicLink()) return [{ type: 'symlink', path, target: await readlink(abs) }];
+    if (!entry.isFile()) return [];
+    const [data, st] = await Promise.all([readFile(abs), lstat(abs)]);
+    return [{ type: 'file', path, data, executable: (st.mode & 0o111) !== 0 }];
+  };
+  // node_modules is thousands of small files: read them a batch at a time, not one by one.
+  const items: Item[] = [];
+  for (let i = 0; i < entries.length; i += 64) items.push(...(await Promise.all(entries.slice(i, i + 64).map(read))).flat());
   return items;
 }
 
@@ -114,11 +117,15 @@ export async function dependencyLayer(root: string): Promise<TarEntry[]> {
  */
 export async function appLayer(root: string): Promise<TarEntry[]> {
   const dist = join(root, 'dist');
-  const built = await lstat(join(dist, 'cli', 'index.js')).then(() => true, () => false);
-  if (!built) throw new MeshidError('ERR_IMAGE_BUILD_FAILED', `${dist} holds no build`, { hint: 'run npm run build first (npm run image does)' });
+  const launcher = await readFile(join(root, 'bin', 'meshid'), 'utf8');
+  // Whatever layout the build has (tsc output, a bundle), the launcher names what it loads.
+  for (const [, needed] of launcher.matchAll(/['"]\.\.\/(dist\/[^'"]+)['"]/g)) {
+    const built = await lstat(join(root, needed ?? '')).then(() => true, () => false);
+    if (!built) throw new MeshidError('ERR_IMAGE_BUILD_FAILED', `bin/meshid loads ${needed}, which is not built`, { hint: 'run npm run build first (npm run image does)' });
+  }
   return layer([
     { type: 'file', path: join(APP_DIR, 'package.json'), data: await readFile(join(root, 'package.json')) },
-    { type: 'file', path: join(APP_DIR, 'bin', 'meshid'), data: await readFile(join(root, 'bin', 'meshid')), executable: true },
+    { type: 'file', path: join(APP_DIR, 'bin', 'meshid'), data: Buffer.from(launcher), executable: true },
     ...(await tree(dist, join(APP_DIR, 'dist'), (rel) => rel.endsWith('.map') || rel.endsWith('.tsbuildinfo'))),
     ...(await tree(join(root, 'proto'), join(APP_DIR, 'proto'), () => false)),
   ]);
