@@ -1,5 +1,5 @@
 /**
- * A deterministic tar writer and a minimal reader (docs/adr/0007-own-tar-writer.md says why
+ * A deterministic tar writer and a minimal reader (docs/adr/0003-own-tar-writer.md says why
  * meshid writes tar itself). Entries come out in the order given, with the owner, mode and
  * mtime the caller chose and nothing taken from the build machine, so the same input gives
  * the same bytes, and so the same layer digest.
