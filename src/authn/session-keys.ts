@@ -2,7 +2,7 @@ import { hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { MeshidError, systemClock, type Clock, type Logger } from '../core/index.ts';
-import { SecretClient, decodeSecret, kubeStatus, watchSecrets, type SecretSpec, type SecretWatch } from '../kube/index.ts';
+import { SecretClient, decodeSecret, isConflict, watchSecrets, type SecretSpec, type SecretWatch } from '../kube/index.ts';
 
 export const SESSION_SECRET_NAME = 'meshid-authentication';
 const SESSION_KEY_LABEL = 'session';
@@ -197,7 +197,7 @@ export class KubeSessionKeys implements SessionKeySource {
         return;
       } catch (error) {
         // Another replica wrote first: re-read and apply the change to its result.
-        if (kubeStatus(error) !== 409) throw error;
+        if (!isConflict(error)) throw error;
       }
     }
     throw new MeshidError('ERR_KUBE_UNAVAILABLE', `could not update Secret ${SESSION_SECRET_NAME}: it kept changing underneath`);

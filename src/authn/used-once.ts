@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { systemClock, type Clock, type Logger } from '../core/index.ts';
-import { KEY_LABEL, PART_OF_LABEL, kubeStatus } from '../kube/index.ts';
+import { KEY_LABEL, PART_OF_LABEL, isConflict, isNotFound } from '../kube/index.ts';
 import { kubeCall } from './kube-reviews.ts';
 
 /** What may be used once: a wrapped token (browser handoff) or a certificate-login challenge. */
@@ -81,7 +81,7 @@ export class KubeUsedOnce implements UsedOnce {
         });
         return true;
       } catch (error) {
-        if (kubeStatus(error) === 409) return false;
+        if (isConflict(error)) return false;
         throw error;
       }
     });
@@ -105,7 +105,7 @@ export class KubeUsedOnce implements UsedOnce {
         await this.#api.deleteNamespacedSecret({ namespace: this.namespace, name });
         deleted++;
       } catch (error) {
-        if (kubeStatus(error) !== 404) throw error;
+        if (!isNotFound(error)) throw error;
       }
     }
     return deleted;

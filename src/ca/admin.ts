@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
-import { SecretClient, decodeSecret, kubeStatus, type SecretStrings } from '../kube/index.ts';
+import { SecretClient, decodeSecret, isConflict, type SecretStrings } from '../kube/index.ts';
 import { createSelfSignedRoot, describeRoot, loadCaMaterial, type CaMaterial } from './authority.ts';
 import { describeCa, CA_SECRET_KEY_LABEL, type CaStatus } from './kube-ca.ts';
 import { CA_SECRET, PLUGGED_CA_SECRET, announceRoot, keepTrusting, parseCaSecret, serializeCaSecret, trustBundle, type StoredCa } from './state.ts';
@@ -107,7 +107,7 @@ async function writeStored(secrets: SecretClient, namespace: string, version: st
   try {
     await secrets.replace({ namespace, name: CA_SECRET, key: CA_SECRET_KEY_LABEL }, version, serializeCaSecret(stored));
   } catch (error) {
-    if (kubeStatus(error) === 409) throw new MeshidError('ERR_INVALID_ARGUMENT', `Secret ${CA_SECRET} changed while meshid was writing it; nothing was changed`, { hint: 'Run the command again.' });
+    if (isConflict(error)) throw new MeshidError('ERR_INVALID_ARGUMENT', `Secret ${CA_SECRET} changed while meshid was writing it; nothing was changed`, { hint: 'Run the command again.' });
     throw error;
   }
 }

@@ -1,6 +1,6 @@
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { systemClock, type Clock, type Logger } from '../core/index.ts';
-import { kubeStatus, PART_OF_LABEL } from '../kube/index.ts';
+import { PART_OF_LABEL, isConflict, isNotFound } from '../kube/index.ts';
 
 /** Where the CA replicas keep the latest certificate per identity, for the dashboard. */
 export const ISSUED_CONFIGMAP = 'meshid-issued-identities';
@@ -49,7 +49,7 @@ function isIssued(value: unknown): value is IssuedIdentity {
 export async function readIssued(kc: KubeConfig, namespace: string, clock: Clock = systemClock): Promise<IssuedIdentity[]> {
   const api = kc.makeApiClient(CoreV1Api);
   const cm = await api.readNamespacedConfigMap({ name: ISSUED_CONFIGMAP, namespace }).catch((error: unknown) => {
-    if (kubeStatus(error) === 404) return undefined;
+    if (isNotFound(error)) return undefined;
     throw error;
   });
   return mergeIssued(parseLedger(cm), clock.now());
@@ -104,7 +104,7 @@ export class IssuanceLedger {
     for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
       try {
         const current = await this.#api.readNamespacedConfigMap({ name: ISSUED_CONFIGMAP, namespace: this.namespace }).catch((error: unknown) => {
-          if (kubeStatus(error) === 404) return undefined;
+          if (isNotFound(error)) return undefined;
           throw error;
         });
         const data = { [DATA_KEY]: JSON.stringify(mergeIssued([...parseLedger(current), ...batch], this.clock.now())) };
@@ -120,7 +120,7 @@ export class IssuanceLedger {
         return;
       } catch (error) {
         // 409: another replica wrote in between; read again and merge.
-        if (kubeStatus(error) !== 409) {
+        if (!isConflict(error)) {
           this.log.warn({ err: error }, 'could not record issued identities; will retry');
           return;
         }

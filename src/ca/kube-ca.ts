@@ -1,6 +1,6 @@
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { MeshidError, systemClock, type Clock, type Logger } from '../core/index.ts';
-import { SecretClient, decodeSecret, kubeStatus, watchSecrets, type SecretStrings, type SecretWatch } from '../kube/index.ts';
+import { SecretClient, decodeSecret, isConflict, watchSecrets, type SecretStrings, type SecretWatch } from '../kube/index.ts';
 import { createSelfSignedRoot, describeRoot, loadCaMaterial, type CaKeyType, type CaMaterial, type RootSummary } from './authority.ts';
 import { LeafSigner } from './signer.ts';
 import { CA_SECRET, PLUGGED_CA_SECRET, advanceRotation, nextTransition, parseCaSecret, serializeCaSecret, trustBundle, type StoredCa } from './state.ts';
@@ -210,7 +210,7 @@ export class KubeCa implements CaView {
       this.#onStored(written);
     } catch (error) {
       // 409: another replica took this step first; its write reaches us through the watch.
-      if (kubeStatus(error) !== 409) {
+      if (!isConflict(error)) {
         this.#log.warn({ err: error }, 'could not advance the CA rotation; retrying');
         this.#timer = setTimeout(() => void this.#advance(), 2000);
         this.#timer.unref();

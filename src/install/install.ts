@@ -1,6 +1,6 @@
 import { KubernetesObjectApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { silentProgress, type Progress } from '../core/index.ts';
-import { applyObjects, kubeStatus } from '../kube/index.ts';
+import { applyObjects, isNotFound } from '../kube/index.ts';
 import { SHARED_OBJECTS, installManifests, type InstallOptions } from './manifests.ts';
 
 const describe = (o: KubernetesObject): string => `${o.kind ?? '?'} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name ?? '?'}`;
@@ -37,7 +37,7 @@ export async function uninstall(kc: KubeConfig, options: UninstallOptions, progr
       await api.delete(object);
       deleted += 1;
     } catch (error) {
-      if (kubeStatus(error) !== 404) throw error;
+      if (!isNotFound(error)) throw error;
     }
   }
   progress.succeed(`Uninstalled meshid (${deleted} objects deleted${options.purge ? ', namespace and keys purged' : `; namespace ${options.namespace} and its keys kept, use --purge to delete them`})`);

@@ -4,6 +4,19 @@ export function kubeStatus(error: unknown): number | undefined {
   return undefined;
 }
 
+/** The object is not there (404). */
+export function isNotFound(error: unknown): boolean {
+  return kubeStatus(error) === 404;
+}
+
+/**
+ * 409: an update lost a race on resourceVersion (reason Conflict), or a create found the
+ * name taken (reason AlreadyExists). Every caller treats both the same way, so one test.
+ */
+export function isConflict(error: unknown): boolean {
+  return kubeStatus(error) === 409;
+}
+
 /** True when the apiserver could not be reached or answered 5xx/429: worth a 503, not a 500. */
 export function isKubeUnavailable(error: unknown): boolean {
   const status = kubeStatus(error);

@@ -1,6 +1,6 @@
 export { loadKubeConfig, KUBE_REQUEST_TIMEOUT_MS, type KubeTarget } from './config.ts';
 export { applyObjects, FIELD_MANAGER } from './apply.ts';
-export { kubeStatus, isKubeUnavailable } from './errors.ts';
+export { kubeStatus, isConflict, isKubeUnavailable, isNotFound } from './errors.ts';
 export { SecretClient, decodeSecret, PART_OF_LABEL, KEY_LABEL, type SecretSpec, type SecretStrings } from './secrets.ts';
 export { watchSecrets, watchObjects, type SecretWatch, type SecretWatchHandlers, type SecretSelector, type WatchTarget, type WatchHandlers } from './informer.ts';
 export { serviceAccountKubeconfig } from './token-request.ts';

@@ -1,5 +1,5 @@
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { kubeStatus } from './errors.ts';
+import { isConflict, isNotFound } from './errors.ts';
 
 /** Labels on every Secret meshid owns, so one informer (label selector) finds them. */
 export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
@@ -37,7 +37,7 @@ export class SecretClient {
     try {
       return await this.#api.readNamespacedSecret({ namespace, name });
     } catch (error) {
-      if (kubeStatus(error) === 404) return undefined;
+      if (isNotFound(error)) return undefined;
       throw error;
     }
   }
@@ -53,7 +53,7 @@ export class SecretClient {
       const secret = await this.#api.createNamespacedSecret({ namespace: spec.namespace, body: this.#body(spec, data()) });
       return { secret, created: true };
     } catch (error) {
-      if (kubeStatus(error) !== 409) throw error;
+      if (!isConflict(error)) throw error;
       const winner = await this.read(spec.namespace, spec.name);
       if (!winner) throw error;
       return { secret: winner, created: false };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
-import { PART_OF_LABEL, kubeStatus } from '../kube/index.ts';
+import { PART_OF_LABEL, isConflict, isNotFound } from '../kube/index.ts';
 import { isStep, type StepName } from './steps.ts';
 
 /**
@@ -72,7 +72,7 @@ export class Journal {
       const cm = await kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ namespace, name: JOURNAL_CONFIGMAP });
       return { state: parseJournal(cm.data?.[KEY]), version: cm.metadata?.resourceVersion };
     } catch (error) {
-      if (kubeStatus(error) === 404) return { state: undefined, version: undefined };
+      if (isNotFound(error)) return { state: undefined, version: undefined };
       throw error;
     }
   }
@@ -119,7 +119,7 @@ export class Journal {
         : await this.#api.createNamespacedConfigMap({ namespace: this.namespace, body });
       this.#version = saved.metadata?.resourceVersion;
     } catch (error) {
-      if (kubeStatus(error) === 409) {
+      if (isConflict(error)) {
         throw new MeshidError('ERR_RECOVERY_FAILED', `ConfigMap ${this.namespace}/${JOURNAL_CONFIGMAP} changed underneath: is another \`meshid recover\` running?`, {
           cause: error,
           hint: 'Let the other run finish, then run this one again: it resumes where things stand.',

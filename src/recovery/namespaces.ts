@@ -1,6 +1,6 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
-import { kubeStatus } from '../kube/index.ts';
+import { isNotFound, kubeStatus } from '../kube/index.ts';
 
 /** Namespaces that carry this label are part of the mesh (the playground's foo and bar do). */
 export const MESH_LABEL = 'meshid.io/mesh=enabled';
@@ -57,7 +57,7 @@ export async function resolveMeshNamespaces(kc: KubeConfig, scope: MeshScope): P
     const live = await api.readNamespace({ name }).then(
       (ns) => ns.status?.phase !== 'Terminating',
       (error: unknown) => {
-        if (kubeStatus(error) === 404) return false;
+        if (isNotFound(error)) return false;
         throw error;
       },
     );

@@ -1,7 +1,7 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import { CA_SECRET, CA_SECRET_KEY_LABEL, PLUGGED_CA_SECRET, ROOT_CONFIGMAP_KEY, caStatus, describeRoot, parseCaSecret, plugCa, rotateCa, serializeCaSecret, splitPem, type CaStatus } from '../ca/index.ts';
 import { MeshidError } from '../core/index.ts';
-import { SecretClient, decodeSecret, kubeStatus } from '../kube/index.ts';
+import { SecretClient, decodeSecret, isNotFound } from '../kube/index.ts';
 import type { StepContext } from './context.ts';
 import { until } from './context.ts';
 import { restartMeshWorkloads } from './step-tokens.ts';
@@ -20,7 +20,7 @@ export async function publishedRoots(ctx: Pick<StepContext, 'kc' | 'options'>, n
     .makeApiClient(CoreV1Api)
     .readNamespacedConfigMap({ namespace, name: ctx.options.rootConfigMap })
     .catch((error: unknown) => {
-      if (kubeStatus(error) === 404) return undefined;
+      if (isNotFound(error)) return undefined;
       throw error;
     });
   const pem = cm?.data?.[ROOT_CONFIGMAP_KEY];

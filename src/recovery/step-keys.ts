@@ -1,6 +1,6 @@
 import { decodeProtectedHeader } from 'jose';
 import { KubeSessionKeys, SESSION_SECRET_NAME, SESSION_TTL_MS, SessionTokens, StaticSessionKeys } from '../authn/index.ts';
-import { SecretClient, decodeSecret, kubeStatus } from '../kube/index.ts';
+import { SecretClient, decodeSecret, isNotFound } from '../kube/index.ts';
 import { ADMIN_GROUP, ADMIN_TOKEN_SECRET, ADMIN_TOKEN_VALID_FOR_MS, ADMIN_USER, KubeSigningKeys, SIGNING_KEY_PREFIX, parsePrivateKey, signUserToken } from '../tokens/index.ts';
 import type { StepContext } from './context.ts';
 import { until } from './context.ts';
@@ -107,7 +107,7 @@ export async function replaceSigningKeys(ctx: StepContext): Promise<void> {
   for (const s of old) {
     ctx.progress.update(`signing-key: removing key ${s}`);
     await keys.remove(s).catch((error: unknown) => {
-      if (kubeStatus(error) !== 404 && (error as { code?: unknown }).code !== 'ERR_NOT_FOUND') throw error;
+      if (!isNotFound(error) && (error as { code?: unknown }).code !== 'ERR_NOT_FOUND') throw error;
     });
     ctx.report.objects.push({ action: 'remove', kind: 'Secret', namespace: ns, name: `${SIGNING_KEY_PREFIX}${s}`, detail: 'tokens it signed are refused' });
   }

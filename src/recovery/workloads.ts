@@ -1,5 +1,5 @@
 import { AppsV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject, type V1DaemonSet, type V1Deployment, type V1Pod, type V1StatefulSet } from '@kubernetes/client-node';
-import { FIELD_MANAGER, kubeStatus } from '../kube/index.ts';
+import { FIELD_MANAGER, isNotFound } from '../kube/index.ts';
 
 export type WorkloadKind = 'Deployment' | 'DaemonSet' | 'StatefulSet';
 
@@ -97,7 +97,7 @@ export async function deletePod(kc: KubeConfig, pod: PodRef): Promise<void> {
     .makeApiClient(CoreV1Api)
     .deleteNamespacedPod({ namespace: pod.namespace, name: pod.name })
     .catch((error: unknown) => {
-      if (kubeStatus(error) !== 404) throw error;
+      if (!isNotFound(error)) throw error;
     });
 }
 
@@ -146,7 +146,7 @@ export async function readRollout(kc: KubeConfig, workload: Workload, generation
           : await apps.readNamespacedStatefulSet(args);
     return rolloutState(workload.kind, object, generation);
   } catch (error) {
-    if (kubeStatus(error) === 404) return { done: false, detail: 'it was deleted' };
+    if (isNotFound(error)) return { done: false, detail: 'it was deleted' };
     throw error;
   }
 }

@@ -1,6 +1,6 @@
 import { CoreV1Api, type KubeConfig, type V1Secret, type V1ServiceAccount } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
-import { PART_OF_LABEL, kubeStatus } from '../kube/index.ts';
+import { PART_OF_LABEL, isConflict, isNotFound } from '../kube/index.ts';
 import { DOCKER_CONFIG_TYPE } from './dockerconfig.ts';
 import { RegistryStore, REGISTRY_NAMESPACE, type StoredEntry } from './store.ts';
 
@@ -82,7 +82,7 @@ export async function reconcileRegistries(kc: KubeConfig, options: ReconcileOpti
     const exists = await api.readNamespace({ name: namespace }).then(
       (ns) => ns.status?.phase !== 'Terminating',
       (error: unknown) => {
-        if (kubeStatus(error) === 404) return false;
+        if (isNotFound(error)) return false;
         throw error;
       },
     );
@@ -103,7 +103,7 @@ export async function reconcileRegistries(kc: KubeConfig, options: ReconcileOpti
       const name = stale.metadata?.name ?? '';
       if (!dryRun) {
         await api.deleteNamespacedSecret({ namespace, name }).catch((error: unknown) => {
-          if (kubeStatus(error) !== 404) throw error;
+          if (!isNotFound(error)) throw error;
         });
       }
       result.copies.push({ namespace, name, action: 'deleted', detail: 'its registry entry is gone' });
@@ -132,7 +132,7 @@ async function copyEntry(api: CoreV1Api, registryNamespace: string, namespace: s
     data: entry.data,
   };
   const existing = await api.readNamespacedSecret({ namespace, name: entry.name }).catch((error: unknown) => {
-    if (kubeStatus(error) === 404) return undefined;
+    if (isNotFound(error)) return undefined;
     throw error;
   });
   if (!existing) {
@@ -182,10 +182,9 @@ async function updateServiceAccounts(api: CoreV1Api, namespace: string, entries:
         break;
       } catch (error) {
         // Someone else changed the account (or it went away): read it again and redo the change.
-        const status = kubeStatus(error);
-        if (status === 404) break;
-        if (status !== 409 || attempt >= 4) {
-          if (status === 409) throw new MeshidError('ERR_KUBE_UNAVAILABLE', `ServiceAccount ${namespace}/${name} kept changing underneath; run reconcile again`, { cause: error });
+        if (isNotFound(error)) break;
+        if (!isConflict(error) || attempt >= 4) {
+          if (isConflict(error)) throw new MeshidError('ERR_KUBE_UNAVAILABLE', `ServiceAccount ${namespace}/${name} kept changing underneath; run reconcile again`, { cause: error });
           throw error;
         }
         sa = await api.readNamespacedServiceAccount({ namespace, name });

@@ -1,6 +1,6 @@
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
-import { KEY_LABEL, PART_OF_LABEL, kubeStatus } from '../kube/index.ts';
+import { KEY_LABEL, PART_OF_LABEL, isConflict, isNotFound } from '../kube/index.ts';
 import { DOCKER_CONFIG_KEY, DOCKER_CONFIG_TYPE, checkEntryName, parseDockerConfig, serializeDockerConfig, summarize, type DockerConfig, type RegistryServer } from './dockerconfig.ts';
 
 /** Where meshid keeps image-registry credentials (DESIGN.md §2). */
@@ -94,7 +94,7 @@ export class RegistryStore {
         await this.#api.createNamespacedSecret({ namespace: this.namespace, body });
         return { created: true };
       } catch (error) {
-        if (kubeStatus(error) !== 409) throw error;
+        if (!isConflict(error)) throw error;
         throw exists(name, this.namespace);
       }
     }
@@ -117,7 +117,7 @@ export class RegistryStore {
     try {
       await this.#api.deleteNamespacedSecret({ namespace: this.namespace, name, body: { preconditions: { uid: existing.metadata?.uid ?? '' } } });
     } catch (error) {
-      if (kubeStatus(error) !== 404) throw error;
+      if (!isNotFound(error)) throw error;
     }
   }
 
@@ -133,7 +133,7 @@ export class RegistryStore {
       return list.items.filter(isEntry).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
     } catch (error) {
       // No namespace yet means no entries yet.
-      if (kubeStatus(error) === 404) return [];
+      if (isNotFound(error)) return [];
       throw error;
     }
   }
@@ -142,7 +142,7 @@ export class RegistryStore {
     try {
       return await this.#api.readNamespacedSecret({ namespace: this.namespace, name });
     } catch (error) {
-      if (kubeStatus(error) === 404) return undefined;
+      if (isNotFound(error)) return undefined;
       throw error;
     }
   }
@@ -151,11 +151,11 @@ export class RegistryStore {
     try {
       await this.#api.readNamespace({ name: this.namespace });
     } catch (error) {
-      if (kubeStatus(error) !== 404) throw error;
+      if (!isNotFound(error)) throw error;
       await this.#api
         .createNamespace({ body: { metadata: { name: this.namespace, labels: { [PART_OF_LABEL]: 'meshid' } } } })
         .catch((e: unknown) => {
-          if (kubeStatus(e) !== 409) throw e;
+          if (!isConflict(e)) throw e;
         });
     }
   }

@@ -1,6 +1,6 @@
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { MeshidError, type Logger } from '../core/index.ts';
-import { SecretClient, decodeSecret, kubeStatus, watchSecrets, type SecretWatch } from '../kube/index.ts';
+import { SecretClient, decodeSecret, isConflict, watchSecrets, type SecretWatch } from '../kube/index.ts';
 import type { Revocations } from './validator.ts';
 
 export const REVOCATIONS_SECRET = 'user-token-revocations';
@@ -72,7 +72,7 @@ export class KubeRevocations implements Revocations {
         await this.#secrets.replace(spec, secret.metadata?.resourceVersion ?? '', { [VALUE]: [...merged].join(',') });
         return;
       } catch (error) {
-        if (kubeStatus(error) !== 409) throw error;
+        if (!isConflict(error)) throw error;
       }
     }
     throw new MeshidError('ERR_KUBE_UNAVAILABLE', `could not update Secret ${this.target.secret}: it kept changing underneath`);

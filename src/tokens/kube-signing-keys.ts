@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { MeshidError, type Logger } from '../core/index.ts';
-import { SecretClient, decodeSecret, kubeStatus, watchSecrets, type SecretWatch } from '../kube/index.ts';
+import { SecretClient, decodeSecret, isNotFound, watchSecrets, type SecretWatch } from '../kube/index.ts';
 import type { SigningKey } from './issuer.ts';
 import { generateSigningKeyPem, parsePrivateKey } from './keys.ts';
 import type { PublicKeySource } from './validator.ts';
@@ -128,7 +128,7 @@ export class KubeSigningKeys implements SigningKeyAccessor, SigningKeyManager {
     try {
       await this.#api.deleteNamespacedSecret({ namespace: this.namespace, name: `${SIGNING_KEY_PREFIX}${serial}` });
     } catch (error) {
-      if (kubeStatus(error) === 404) throw new MeshidError('ERR_NOT_FOUND', `signing key ${serial} does not exist`);
+      if (isNotFound(error)) throw new MeshidError('ERR_NOT_FOUND', `signing key ${serial} does not exist`);
       throw error;
     }
   }
