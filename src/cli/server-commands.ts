@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { parse, stringify } from 'yaml';
+import { environmentLayer, layerAt, mergeConfig, type ConfigLayer, type EnvSetting } from '../core/index.ts';
 
 // Commands load Kubernetes and server code only when they run, so `--help` stays instant.
 const lazy = async () => ({ ...(await import('./logging.ts')), ...(await import('../kube/index.ts')), ...(await import('../install/index.ts')), ...(await import('../server/index.ts')) });
@@ -15,36 +16,63 @@ const int = (value: string): number => {
   return n;
 };
 
+/** Flags of `meshid server` and of the global ones, by commander's attribute name, with the setting each sets. */
+const SERVER_FLAGS: Readonly<Record<string, string>> = {
+  namespace: 'namespace',
+  kubeconfig: 'kubeconfig',
+  context: 'context',
+  host: 'host',
+  httpPort: 'httpPort',
+  httpsPort: 'httpsPort',
+  tlsCertFile: 'tlsCertFile',
+  tlsKeyFile: 'tlsKeyFile',
+  anonymousAuth: 'anonymousAuth',
+  ca: 'ca.enabled',
+  caPort: 'ca.port',
+};
+
+/**
+ * The flags actually typed, as a config layer. Commander also reports its own defaults
+ * (-n's meshid-system) as values; taking those would override the file and environment
+ * with a default, so only values whose source is the command line count.
+ */
+export function givenFlags(command: Command, table: Readonly<Record<string, string>>): ConfigLayer {
+  const layers: ConfigLayer[] = [];
+  for (const [attribute, path] of Object.entries(table)) {
+    // A global flag lives on the program; a command's own on the command.
+    for (let c: Command | null = command; c; c = c.parent) {
+      if (c.getOptionValueSource(attribute) === 'cli') {
+        layers.push(layerAt(path, c.getOptionValue(attribute) as unknown));
+        break;
+      }
+    }
+  }
+  return mergeConfig(...layers);
+}
+
+/** What `meshid server` starts with: --config file < MESHID_* environment < flags given; the schema adds defaults. */
+export async function serverConfigInput(command: Command, env: NodeJS.ProcessEnv, environment: Readonly<Record<string, EnvSetting>>): Promise<ConfigLayer> {
+  const file = command.getOptionValue('config') as string | undefined;
+  const fromFile = file ? ((parse(await readFile(file, 'utf8')) as ConfigLayer | null) ?? {}) : {};
+  return mergeConfig(fromFile, environmentLayer(env, environment), givenFlags(command, SERVER_FLAGS));
+}
+
 export function registerServerCommands(program: Command): void {
   program
     .command('server')
     .description('run the meshid server (HTTP 5681, HTTPS 5682); in a pod it uses in-cluster config')
-    .option('--host <address>', 'address to listen on', '0.0.0.0')
-    .option('--http-port <port>', 'HTTP port', int, 5681)
-    .option('--https-port <port>', 'HTTPS port', int, 5682)
+    .option('--host <address>', 'address to listen on (default 0.0.0.0)')
+    .option('--http-port <port>', 'HTTP port', int)
+    .option('--https-port <port>', 'HTTPS port', int)
     .option('--tls-cert-file <path>', 'serving certificate (PEM); self-signed when absent')
     .option('--tls-key-file <path>', 'serving key (PEM)')
     .option('--anonymous-auth', 'turn login off: every caller acts as system:anonymous (RBAC decides what that may do)')
     .option('--ca', 'also run the workload CA (gRPC CreateCertificate over TLS)')
-    .option('--ca-port <port>', 'workload CA port', int, 15012)
-    .option('--config <file>', 'YAML server settings (e.g. userTokens.enableIssuer, userTokens.validator.publicKeys); flags win')
-    .action(async (flags: { host: string; httpPort: number; httpsPort: number; tlsCertFile?: string; tlsKeyFile?: string; anonymousAuth?: boolean; config?: string; ca?: boolean; caPort: number }, command: Command) => {
-      const g = globalOptions(command);
-      const { startServer, createLogger } = await lazy();
-      const fromFile = flags.config ? (parse(await readFile(flags.config, 'utf8')) as Record<string, unknown> | null) ?? {} : {};
-      const server = await startServer({
-        ...fromFile,
-        namespace: g.namespace,
-        host: flags.host,
-        httpPort: flags.httpPort,
-        httpsPort: flags.httpsPort,
-        anonymousAuth: flags.anonymousAuth ?? fromFile['anonymousAuth'] === true,
-        ca: { ...(fromFile['ca'] as Record<string, unknown> | undefined), ...(flags.ca ? { enabled: true } : {}), port: flags.caPort },
-        ...(flags.tlsCertFile ? { tlsCertFile: flags.tlsCertFile } : {}),
-        ...(flags.tlsKeyFile ? { tlsKeyFile: flags.tlsKeyFile } : {}),
-        ...(g.kubeconfig ? { kubeconfig: g.kubeconfig } : {}),
-        ...(g.context ? { context: g.context } : {}),
-      }, { log: createLogger('meshid-server') });
+    .option('--ca-port <port>', 'workload CA port', int)
+    .option('--config <file>', 'YAML server settings (e.g. userTokens.enableIssuer, userTokens.validator.publicKeys); MESHID_* variables override it, flags given override both')
+    .action(async (_flags: unknown, command: Command) => {
+      const { startServer, createLogger, SERVER_ENVIRONMENT } = await lazy();
+      const server = await startServer(await serverConfigInput(command, process.env, SERVER_ENVIRONMENT), { log: createLogger('meshid-server') });
       await new Promise<void>((resolve) => {
         for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
       });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MeshidError } from '../core/index.ts';
+import { MeshidError, type EnvSetting } from '../core/index.ts';
 import { DEFAULT_CA_PORT, DEFAULT_TRUST_DOMAIN, ROOT_CONFIGMAP, TRUST_DOMAIN_HINT, isTrustDomain } from '../contract/index.ts';
 import { CA_AUDIENCE, REFUSAL_CACHE_MS } from '../kube/index.ts';
 import { DEFAULT_IDENTITY_PREFIX, DEFAULT_MAX_VALID_FOR, identityPrefixProblem, parseDuration } from '../tokens/index.ts';
@@ -153,3 +153,23 @@ export function parseServerConfig(input: ServerConfigInput): ServerConfig {
   }
   return parsed.data;
 }
+
+/**
+ * The MESHID_* variables `meshid server` reads, each with the config key it sets. A list
+ * rather than a naming rule, so that the README can print it and a typo is not silently a
+ * new key. They override the --config file and are overridden by flags given.
+ */
+export const SERVER_ENVIRONMENT: Readonly<Record<string, EnvSetting>> = {
+  MESHID_NAMESPACE: { path: 'namespace', type: 'string' },
+  MESHID_HOST: { path: 'host', type: 'string' },
+  MESHID_HTTP_PORT: { path: 'httpPort', type: 'number' },
+  MESHID_HTTPS_PORT: { path: 'httpsPort', type: 'number' },
+  MESHID_TLS_CERT_FILE: { path: 'tlsCertFile', type: 'string' },
+  MESHID_TLS_KEY_FILE: { path: 'tlsKeyFile', type: 'string' },
+  MESHID_ANONYMOUS_AUTH: { path: 'anonymousAuth', type: 'boolean' },
+  MESHID_CA_ENABLED: { path: 'ca.enabled', type: 'boolean' },
+  MESHID_CA_PORT: { path: 'ca.port', type: 'number' },
+  MESHID_CA_TRUST_DOMAIN: { path: 'ca.trustDomain', type: 'string' },
+  MESHID_CA_ROOT_CONFIG_MAP: { path: 'ca.rootConfigMap', type: 'string' },
+  MESHID_USER_TOKENS_ENABLE_ISSUER: { path: 'userTokens.enableIssuer', type: 'boolean' },
+};

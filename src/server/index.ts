@@ -1,7 +1,13 @@
 export { startServer, type RunningServer, type StartServerOptions } from './server.ts';
 export { buildApp, type AppDeps } from './app.ts';
 export type { RouteAuth } from './authentication.ts';
-export { parseServerConfig, ServerConfigSchema, type ServerConfig, type ServerConfigInput } from './config.ts';
+export {
+  SERVER_ENVIRONMENT,
+  ServerConfigSchema,
+  parseServerConfig,
+  type ServerConfig,
+  type ServerConfigInput,
+} from './config.ts';
 export { toProblem, type Problem } from './problem.ts';
 export { ServerMetrics } from './metrics.ts';
 export { upstreamPath, K8S_PREFIX } from './k8s-proxy.ts';
