@@ -1,7 +1,7 @@
 // `npm run build`, after tsc: bundles the CLI with esbuild into dist/bin/, so `bin/meshid`
 // loads a few large files instead of hundreds of small ones (resolving and reading each file
 // was most of the CLI's start-up). Each `await import()` of a command becomes a chunk of its
-// own, loaded only when that command runs. docs/adr/0002-bundled-cli.md says why.
+// own, loaded only when that command runs. docs/adr/0004-bundled-cli.md says why.
 import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +8,6 @@ import type { Connection } from './connect.ts';
 import { globalOptions } from './globals.ts';
 import type { MeshidExtension } from '../kube/index.ts';
 import { printStructured } from './output.ts';
-import { openApiClient } from './api-client.ts';
 import { registerControlPlaneCommands } from './control-plane-commands.ts';
 
 
@@ -70,6 +68,7 @@ export function registerAuthCommands(program: Command): void {
 
   withConnectFlags(program.command('whoami').description('who meshid thinks you are, and what you may do')).action(async (flags: ConnectFlags, command: Command) => {
     const { output } = globalOptions(command);
+    const { openApiClient } = await import('./api-client.ts');
     const api = await openApiClient(command, flags);
     const answer = await api.send('GET', '/api/whoami');
     if (answer.status !== 200) throw (await import('./session.ts')).problemError(answer, 'whoami failed');
@@ -103,6 +102,7 @@ export function registerAuthCommands(program: Command): void {
       try {
         await writeFile(file, stringify(await readExtension(conn.file, conn.context)), { mode: 0o600 });
         const editor = process.env['KUBE_EDITOR'] ?? process.env['EDITOR'] ?? 'vi';
+        const { spawnSync } = await import('node:child_process');
         const status = spawnSync(editor, [file], { stdio: 'inherit', shell: true }).status;
         if (status !== 0) throw new MeshidError('ERR_INVALID_ARGUMENT', `${editor} exited with ${String(status)}; nothing changed`);
         const parsed = MeshidExtensionSchema.safeParse(parse(await readFile(file, 'utf8')) ?? {});

@@ -11,7 +11,6 @@ import { registerAgentCommands } from './agent-commands.ts';
 import { registerGenerateCommands } from './generate-commands.ts';
 import { registerRecoverCommands } from './recover-commands.ts';
 import { registerRegistryCommands } from './registry-commands.ts';
-import { issueUserTokenOnline } from './online-issue.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -29,7 +28,8 @@ export function buildProgram(): Command {
   registerTokenCommands(program);
   registerCaCommands(program);
   registerAgentCommands(program);
-  registerGenerateCommands(program, issueUserTokenOnline);
+  // The HTTP client loads only when a token is issued online.
+  registerGenerateCommands(program, async (request, command) => (await import('./online-issue.ts')).issueUserTokenOnline(request, command));
   registerRecoverCommands(program);
   registerRegistryCommands(program);
   return program;

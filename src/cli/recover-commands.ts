@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { MeshidError } from '../core/index.ts';
 import { durationFlag, readFlagFile } from './flags.ts';
@@ -64,6 +63,7 @@ async function serverProbe(g: GlobalOptions, flags: RecoverFlags) {
 }
 
 async function confirm(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     return /^y(es)?$/i.test((await rl.question(question)).trim());
