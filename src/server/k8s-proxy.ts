@@ -9,6 +9,11 @@ import type { Upstream } from './upstream.ts';
 
 export const K8S_PREFIX = '/api/k8s';
 
+/** A request for the Kubernetes proxy: the prefix itself, a path under it, or a query on it. */
+export function isK8sProxyUrl(url: string): boolean {
+  return url === K8S_PREFIX || url.startsWith(`${K8S_PREFIX}/`) || url.startsWith(`${K8S_PREFIX}?`);
+}
+
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and credentials that must never reach the apiserver. */
 const DROPPED = new Set([
   'connection',

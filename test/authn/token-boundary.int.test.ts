@@ -10,6 +10,7 @@ import { call } from '../../src/cli/http.ts';
 import { loadKubeConfig } from '../../src/kube/index.ts';
 import { testEnv } from '../support/env.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { refusalCode } from '../support/kube-status.ts';
 
 const env = testEnv();
 const admin = loadKubeConfig({ kubeconfig: env.kubeconfigs.admin });
@@ -20,7 +21,7 @@ const NODE = 'token-boundary-node';
 // Small, so that a flood reaches the limit at once and the refill during it is negligible.
 const RATE = { burst: 20, perSecond: 0.5 };
 
-const code = (body: unknown): unknown => (body as { code?: unknown }).code;
+const code = refusalCode;
 
 describe('bearer logins and TokenReview', () => {
   let t: TestServer;

@@ -13,6 +13,7 @@ import { startCluster, type ClusterPeer, type LocalCluster } from '../../src/clu
 import { KUBE_REQUEST_TIMEOUT_MS } from '../../src/kube/index.ts';
 import { startServerProcess, type ServerProcess } from '../support/meshid-process.ts';
 import { installNamespace, within, type TestInstall } from '../support/server.ts';
+import { refusalCode } from '../support/kube-status.ts';
 
 const NAMESPACE = 'meshid-system';
 /**
@@ -49,7 +50,7 @@ async function send(kind: Sample['kind'], url: string, init: RequestInit): Promi
     const text = await res.text();
     let code: string | undefined;
     try {
-      code = (JSON.parse(text) as { code?: unknown }).code as string | undefined;
+      code = refusalCode(text) as string | undefined;
     } catch {
       // not JSON: no problem code
     }

@@ -19,6 +19,7 @@ import { rawExchange } from '../support/raw-http.ts';
 import { startTestServer, within, type TestServer } from '../support/server.ts';
 import { createCertificate, makeCsr, workloadToken } from '../support/workload.ts';
 import { b64 } from './arbitraries.ts';
+import { refusalCode } from '../support/kube-status.ts';
 
 const env = testEnv();
 const admin = loadKubeConfig({ kubeconfig: env.kubeconfigs.admin });
@@ -46,7 +47,7 @@ describe('named attacks against the real cluster', () => {
   });
 
   const api = (method: string, path: string, token: string, body?: unknown) => call({ method, url: new URL(path, base), headers: { authorization: `Bearer ${token}` }, ...(body === undefined ? {} : { body }) });
-  const code = (body: unknown): unknown => (body as { code?: unknown }).code;
+  const code = refusalCode;
 
   it('a user token claiming group system:masters gains nothing beyond what RBAC grants the named user', async () => {
     // How it is kept out, layer by layer:

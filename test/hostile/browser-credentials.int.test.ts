@@ -13,13 +13,14 @@ import { loadKubeConfig } from '../../src/kube/index.ts';
 import { createAuthority, issueLeaf } from '../../src/pki/index.ts';
 import { testEnv } from '../support/env.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+import { refusalCode } from '../support/kube-status.ts';
 
 const env = testEnv();
 /** The browser-facing host `meshid dashboard`'s local proxy announces in X-Forwarded-Host. */
 const OWN_HOST = 'q4rbrowsertest.localhost:50500';
 const OWN_ORIGIN = `http://${OWN_HOST}`;
 
-const code = (body: unknown): unknown => (body as { code?: unknown }).code;
+const code = refusalCode;
 
 /** The first line and headers of what the server answers to a raw HTTP/1.1 upgrade over TLS. */
 function upgrade(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {

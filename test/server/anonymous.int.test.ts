@@ -13,6 +13,7 @@ import { testEnv } from '../support/env.ts';
 import { runCli } from '../support/cli.ts';
 import { ownKubeconfig } from '../support/session.ts';
 import { within } from '../support/server.ts';
+import { refusalCode } from '../support/kube-status.ts';
 
 const NAMESPACE = 'meshid-anon';
 
@@ -69,7 +70,7 @@ describe('anonymous mode, end to end', () => {
     assert.equal(list.status, 403);
     const smuggled = await call({ method: 'GET', url: new URL('/api/k8s/api/v1/namespaces/dev/pods', server.httpUrl), headers: { 'impersonate-user': 'admin' } });
     assert.equal(smuggled.status, 403);
-    assert.equal((smuggled.body as { code: string }).code, 'impersonation-forbidden');
+    assert.equal(refusalCode(smuggled.body), 'impersonation-forbidden');
   });
 
   it("applies every meshid.io check to the anonymous caller (RBAC answers for system:anonymous)", async () => {

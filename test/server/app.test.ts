@@ -7,6 +7,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { ManualClock, systemClock } from '../../src/core/index.ts';
 import { issueLeaf } from '../../src/pki/index.ts';
 import { PROOF_CONTEXT, SESSION_TTL_MS } from '../../src/authn/index.ts';
+import { assertKubeStatus } from '../support/kube-status.ts';
 import { alice, assertProblem, caps, cookieHeader, fakeApiServer, login, testApp, upstreamAt, type LoginBody, type Seen, DASHBOARD_PROXY } from '../support/app.ts';
 
 function setCookies(res: LightMyRequestResponse): string[] {
@@ -335,14 +336,22 @@ describe('Kubernetes proxy', async () => {
     const seenBefore = upstreamServer.seen.length;
     for (const name of ['Impersonate-User', 'impersonate-group', 'IMPERSONATE-EXTRA-foo', 'Impersonate-Uid']) {
       const res = await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods', headers: { authorization: `Bearer ${token}`, [name]: 'admin' } });
-      assertProblem(res, 403, 'impersonation-forbidden');
+      const status = assertKubeStatus(res, 403, 'impersonation-forbidden');
+      // kubectl prints the reason and the message alone: both say what happened and what to do.
+      assert.equal(status.reason, 'Forbidden');
+      assert.match(status.message, new RegExp(`${name.toLowerCase()} is not accepted.*Drop --as`));
     }
     assert.equal(upstreamServer.seen.length, seenBefore);
   });
 
   it('refuses a request without a session with 401 unauthenticated', async () => {
-    assertProblem(await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods' }), 401, 'unauthenticated');
-    assertProblem(await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods', headers: { authorization: 'Bearer forged' } }), 401, 'token-invalid');
+    const status = assertKubeStatus(await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods' }), 401, 'unauthenticated');
+    assert.equal(status.reason, 'Unauthorized');
+    assert.match(status.message, /meshid login/);
+    // The same refusal anywhere but the Kubernetes proxy stays problem+json.
+    assertProblem(await app.inject({ method: 'GET', url: '/api/k8sx' }), 404, 'not-found');
+    assertProblem(await app.inject({ method: 'GET', url: '/api/whoami' }), 401, 'unauthenticated');
+    assertKubeStatus(await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods', headers: { authorization: 'Bearer forged' } }), 401, 'token-invalid');
   });
 
   it('calls the apiserver as the user: impersonation, the server credential, and none of the client credentials', async () => {
@@ -422,10 +431,10 @@ describe('Kubernetes proxy', async () => {
     const { cookie, csrf } = cookieHeader(handoff);
     const seenBefore = upstreamServer.seen.length;
     for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
-      assertProblem(await app.inject({ method, url: '/api/k8s/api/v1/namespaces/dev/pods', headers: { cookie }, payload: '{}' }), 403, 'csrf-token-required');
+      assertKubeStatus(await app.inject({ method, url: '/api/k8s/api/v1/namespaces/dev/pods', headers: { cookie }, payload: '{}' }), 403, 'csrf-token-required');
     }
-    assertProblem(await app.inject({ method: 'POST', url: '/api/k8s/api/v1/namespaces/dev/pods', headers: { cookie, 'x-csrf-token': csrf + 'x' }, payload: '{}' }), 403, 'csrf-token-required');
-    assertProblem(
+    assertKubeStatus(await app.inject({ method: 'POST', url: '/api/k8s/api/v1/namespaces/dev/pods', headers: { cookie, 'x-csrf-token': csrf + 'x' }, payload: '{}' }), 403, 'csrf-token-required');
+    assertKubeStatus(
       await app.inject({ method: 'POST', url: '/api/k8s/api/v1/namespaces/dev/pods', headers: { cookie: cookie.replace(/; meshid_csrf=.*/, ''), 'x-csrf-token': csrf }, payload: '{}' }),
       403,
       'csrf-token-required',
@@ -448,7 +457,7 @@ describe('Kubernetes proxy', async () => {
     const seenBefore = upstreamServer.seen.length;
     for (const path of ['/api/k8s/api/../../healthz', '/api/k8s/%2e%2e/healthz', '/api/k8s/api/%2E%2e/secrets', '/api/k8s/./api', '/api/k8s/api/v1/%2e']) {
       const res = await rawRequest(port, 'GET', path, { authorization: `Bearer ${token}` });
-      assertProblem(res, 400, 'invalid-request');
+      assertKubeStatus(res, 400, 'invalid-request');
     }
     assert.equal(upstreamServer.seen.length, seenBefore);
   });
@@ -467,7 +476,7 @@ describe('Kubernetes proxy in other set-ups', async () => {
       assert.equal(seen.headers['authorization'], 'Bearer server-token');
       assert.equal(seen.headers['impersonate-user'], 'system:anonymous');
       assert.equal(seen.headers['impersonate-group'], 'system:unauthenticated');
-      assertProblem(await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods', headers: { 'impersonate-user': 'admin' } }), 403, 'impersonation-forbidden');
+      assertKubeStatus(await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods', headers: { 'impersonate-user': 'admin' } }), 403, 'impersonation-forbidden');
     } finally {
       await app.close();
       upstream.close();
@@ -501,7 +510,9 @@ describe('Kubernetes proxy in other set-ups', async () => {
     try {
       const { token } = await login(app);
       const res = await app.inject({ method: 'GET', url: '/api/k8s/api', headers: { authorization: `Bearer ${token}` } });
-      assertProblem(res, 503, 'kube-unavailable');
+      const status = assertKubeStatus(res, 503, 'kube-unavailable');
+      assert.equal(status.reason, 'ServiceUnavailable');
+      assert.equal(status.details.retryAfterSeconds, 5);
       assert.equal(res.headers['retry-after'], '5');
     } finally {
       await app.close();
@@ -564,7 +575,7 @@ describe('credentials a browser sends by itself', async () => {
     const { token } = await login(app);
     assertProblem(await app.inject({ method: 'GET', url: '/api/whoami', headers: { authorization: `Bearer ${token}` }, ...remote }), 403, 'https-required');
     assertProblem(await app.inject({ method: 'POST', url: '/api/login', headers: { authorization: 'Bearer good' }, ...remote }), 403, 'https-required');
-    assertProblem(await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods', headers: { authorization: `Bearer ${token}` }, ...remote }), 403, 'https-required');
+    assertKubeStatus(await app.inject({ method: 'GET', url: '/api/k8s/api/v1/pods', headers: { authorization: `Bearer ${token}` }, ...remote }), 403, 'https-required');
     assert.equal((await app.inject({ method: 'GET', url: '/healthz', ...remote })).statusCode, 200);
     assert.equal((await app.inject({ method: 'GET', url: '/metrics', ...remote })).statusCode, 200);
     assert.equal((await app.inject({ method: 'GET', url: '/api/whoami', headers: { authorization: `Bearer ${token}` }, remoteAddress: '::ffff:127.0.0.1' })).statusCode, 200);
@@ -572,7 +583,7 @@ describe('credentials a browser sends by itself', async () => {
 
   it('answers 401 unauthenticated on every route that does not opt out', async () => {
     for (const [method, url] of [['GET', '/api/whoami'], ['GET', '/api/k8s/api/v1/pods'], ['POST', '/api/k8s/api/v1/namespaces'], ['DELETE', '/api/k8s/api/v1/namespaces/dev']] as const) {
-      assertProblem(await app.inject({ method, url }), 401, 'unauthenticated');
+      (url.startsWith('/api/k8s') ? assertKubeStatus : assertProblem)(await app.inject({ method, url }), 401, 'unauthenticated');
     }
     assert.equal(upstreamServer.seen.length, 1, 'only the proxied call of the sandbox test reached the apiserver');
   });

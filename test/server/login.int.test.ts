@@ -13,6 +13,7 @@ import { readExtension, writeExtension } from '../../src/kube/index.ts';
 import { testEnv } from '../support/env.ts';
 import { runCli } from '../support/cli.ts';
 import { ownKubeconfig, sessionKeys, signSession } from '../support/session.ts';
+import { refusalCode } from '../support/kube-status.ts';
 
 const env = testEnv();
 const http = new URL(env.server.http);
@@ -34,7 +35,7 @@ async function cliLogin(user: 'admin' | 'alice' | 'bob' | 'carol'): Promise<{ ku
 
 const get = (path: string, headers: Record<string, string> = {}) => call({ method: 'GET', url: new URL(path, http), headers });
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-const code = (body: unknown): unknown => (body as { code?: unknown }).code;
+const code = refusalCode;
 /**
  * meshid plants a browser session only on a host name of its own, never on a shared loopback
  * name: the browser's host as `meshid dashboard`'s proxy names it (the TLS name stays 127.0.0.1).

@@ -12,6 +12,7 @@ import { testEnv } from '../support/env.ts';
 import { startReplica, startTestServer, within, type TestServer } from '../support/server.ts';
 import { ownKubeconfig } from '../support/session.ts';
 import { legacyTokenSecret, waitForDefaultAccount } from '../recovery/support.ts';
+import { refusalCode } from '../support/kube-status.ts';
 
 const env = testEnv();
 const admin = loadKubeConfig({ kubeconfig: env.kubeconfigs.admin });
@@ -22,7 +23,7 @@ const WORK = 'sessions-work';
 /** A host name of its own: meshid plants no browser session on a loopback name. */
 const BROWSER_HOST = 'sessions-test.localhost';
 
-const code = (answer: HttpAnswer): unknown => (answer.body as { code?: unknown }).code;
+const code = (answer: HttpAnswer): unknown => refusalCode(answer.body);
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 const whoami = (base: string, token: string): Promise<HttpAnswer> => call({ method: 'GET', url: new URL('/api/whoami', base), headers: bearer(token) });
 const handoff = (base: string, wrapped: string, headers: Record<string, string> = {}): Promise<HttpAnswer> =>

@@ -13,6 +13,7 @@ import { ADMIN_TOKEN_SECRET } from '../../src/tokens/index.ts';
 import { testEnv } from '../support/env.ts';
 import { kubeRequest } from '../support/kube.ts';
 import { startTestServer, within, type TestServer } from '../support/server.ts';
+import { refusalCode } from '../support/kube-status.ts';
 
 const env = testEnv();
 const admin = loadKubeConfig({ kubeconfig: env.kubeconfigs.admin });
@@ -30,7 +31,7 @@ const BINDINGS = ['boundary-kubeadm-admins', 'boundary-carol'];
 
 const group = (name: string): RbacV1Subject => ({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name });
 const user = (name: string): RbacV1Subject => ({ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name });
-const code = (body: unknown): unknown => (body as { code?: unknown }).code;
+const code = refusalCode;
 
 async function bindClusterAdmin(name: string, subject: RbacV1Subject): Promise<void> {
   await rbac.createClusterRoleBinding({ body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [subject] } });

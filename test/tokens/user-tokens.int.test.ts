@@ -13,6 +13,7 @@ import { runCli } from '../support/cli.ts';
 import { startReplica, startTestServer, within, type TestServer } from '../support/server.ts';
 import { ownKubeconfig } from '../support/session.ts';
 import { createAuthority, issueLeaf } from '../../src/pki/index.ts';
+import { refusalCode } from '../support/kube-status.ts';
 
 const env = testEnv();
 const admin = loadKubeConfig({ kubeconfig: env.kubeconfigs.admin });
@@ -26,7 +27,7 @@ async function adminToken(namespace: string): Promise<string> {
 const whoami = (base: string, token: string) => call({ method: 'GET', url: new URL('/api/whoami', base), headers: { authorization: `Bearer ${token}` } });
 const issue = (base: string, token: string | undefined, body: unknown) =>
   call({ method: 'POST', url: new URL('/tokens/user', base), headers: token ? { authorization: `Bearer ${token}` } : {}, body });
-const code = (body: unknown): unknown => (body as { code?: unknown }).code;
+const code = refusalCode;
 const meshid = (namespace: string, ...args: string[]) => runCli(['--kubeconfig', env.kubeconfigs.admin, '-n', namespace, ...args]);
 
 describe('user tokens: issuing, rotation and RBAC', () => {
