@@ -22,3 +22,4 @@ export {
 } from './sds-protos.ts';
 export { startAgent, type AgentSettings, type RunningAgent } from './start.ts';
 export { SdsClient, type SdsClientOptions, type WorkloadTls } from './sds-client.ts';
+export { AGENT_ENVIRONMENT, AgentConfigSchema, parseAgentConfig, type AgentConfig, type AgentConfigInput } from './config.ts';

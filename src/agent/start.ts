@@ -12,7 +12,7 @@ export interface AgentSettings {
   /** host:port of the workload CA. */
   caAddress: string;
   /** Name to verify the CA's certificate against, when the address is an IP or an alias. */
-  caServerName?: string;
+  caServerName?: string | undefined;
   /** Namespace whose root ConfigMap the agent reads (its own). */
   namespace: string;
   rootConfigMap: string;

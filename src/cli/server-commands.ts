@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
-import { parse, stringify } from 'yaml';
-import { environmentLayer, layerAt, mergeConfig, type ConfigLayer, type EnvSetting } from '../core/index.ts';
+import { stringify } from 'yaml';
+import { environmentLayer, mergeConfig, type ConfigLayer, type EnvSetting } from '../core/index.ts';
+import { configFile, givenFlags } from './config-input.ts';
 
 // Commands load Kubernetes and server code only when they run, so `--help` stays instant.
 const lazy = async () => ({ ...(await import('./logging.ts')), ...(await import('../kube/index.ts')), ...(await import('../install/index.ts')), ...(await import('../server/index.ts')) });
@@ -31,30 +31,9 @@ const SERVER_FLAGS: Readonly<Record<string, string>> = {
   caPort: 'ca.port',
 };
 
-/**
- * The flags actually typed, as a config layer. Commander also reports its own defaults
- * (-n's meshid-system) as values; taking those would override the file and environment
- * with a default, so only values whose source is the command line count.
- */
-export function givenFlags(command: Command, table: Readonly<Record<string, string>>): ConfigLayer {
-  const layers: ConfigLayer[] = [];
-  for (const [attribute, path] of Object.entries(table)) {
-    // A global flag lives on the program; a command's own on the command.
-    for (let c: Command | null = command; c; c = c.parent) {
-      if (c.getOptionValueSource(attribute) === 'cli') {
-        layers.push(layerAt(path, c.getOptionValue(attribute) as unknown));
-        break;
-      }
-    }
-  }
-  return mergeConfig(...layers);
-}
-
 /** What `meshid server` starts with: --config file < MESHID_* environment < flags given; the schema adds defaults. */
 export async function serverConfigInput(command: Command, env: NodeJS.ProcessEnv, environment: Readonly<Record<string, EnvSetting>>): Promise<ConfigLayer> {
-  const file = command.getOptionValue('config') as string | undefined;
-  const fromFile = file ? ((parse(await readFile(file, 'utf8')) as ConfigLayer | null) ?? {}) : {};
-  return mergeConfig(fromFile, environmentLayer(env, environment), givenFlags(command, SERVER_FLAGS));
+  return mergeConfig(await configFile(command), environmentLayer(env, environment), givenFlags(command, SERVER_FLAGS));
 }
 
 export function registerServerCommands(program: Command): void {
