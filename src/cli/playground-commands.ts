@@ -53,13 +53,13 @@ function registerWorkloadCommand(playground: Command): void {
     .requiredOption('--role <role>', 'sleep or httpbin')
     .requiredOption('--socket <path>', "the agent's SDS socket")
     .requiredOption('--token-file <path>', 'its projected service-account token')
-    .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain (default cluster.local)')
     .option('--port <port>', 'httpbin: mTLS port; sleep: control port', '0')
-    .action(async (opts: { role: string; socket: string; tokenFile: string; trustDomain: string; port: string }, command: Command) => {
+    .action(async (opts: { role: string; socket: string; tokenFile: string; trustDomain?: string; port: string }, command: Command) => {
       const namespace = globalOptions(command).namespace;
       if (opts.role !== 'sleep' && opts.role !== 'httpbin') throw new MeshidError('ERR_INVALID_ARGUMENT', `--role "${opts.role}" is not sleep or httpbin`);
       const { runWorkload } = await import('../playground/index.ts');
-      const running = await runWorkload({ role: opts.role, namespace, socket: opts.socket, tokenFile: opts.tokenFile, trustDomain: opts.trustDomain, port: Number(opts.port) });
+      const running = await runWorkload({ role: opts.role, namespace, socket: opts.socket, tokenFile: opts.tokenFile, ...(opts.trustDomain ? { trustDomain: opts.trustDomain } : {}), port: Number(opts.port) });
       process.stderr.write(`${opts.role}.${namespace} ready on 127.0.0.1:${running.port}\n`);
       await new Promise<void>((resolve) => {
         for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());

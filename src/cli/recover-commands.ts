@@ -10,6 +10,7 @@ const lazy = async () => ({
   ...(await import('../kube/index.ts')),
   ...(await import('../recovery/index.ts')),
   ...(await import('../tokens/index.ts')),
+  ...(await import('../contract/index.ts')),
   ...(await import('./connect.ts')),
 });
 
@@ -19,7 +20,7 @@ interface RecoverFlags {
   meshNamespaces?: string;
   meshLabel?: string;
   registryNamespace: string;
-  rootConfigmap: string;
+  rootConfigmap?: string;
   caPropagation: string;
   caGrace: string;
   restartWorkloads?: boolean;
@@ -81,7 +82,7 @@ export function registerRecoverCommands(program: Command): void {
     .option('--mesh-namespaces <a,b>', "the mesh namespaces (default: meshid's namespace, meshid-registry-access, istio-system, cert-manager)")
     .option('--mesh-label <selector>', 'namespaces with this label are mesh namespaces too (default meshid.io/mesh=enabled; "" for none)')
     .option('--registry-namespace <name>', 'where the registry credentials are kept', 'meshid-registry-access')
-    .option('--root-configmap <name>', 'the ConfigMap the CA publishes its trust bundle in', 'istio-ca-root-cert')
+    .option('--root-configmap <name>', 'the ConfigMap the CA publishes its trust bundle in (default istio-ca-root-cert, as Istio)')
     .option('--ca-propagation <duration>', 'ca: how long the new root is trusted before it signs (agents fetch it first)', '5s')
     .option('--ca-grace <duration>', 'ca: how long the old roots stay trusted after the switch; keep it short, they are compromised', '5s')
     .option('--restart-workloads', 'ca: also restart the workloads, for those that do not get certificates over SDS')
@@ -101,14 +102,14 @@ export function registerRecoverCommands(program: Command): void {
     )
     .action(async (stepArg: string, flags: RecoverFlags, command: Command) => {
       const g = globalOptions(command);
-      const { loadKubeConfig, parseSteps, meshScope, parseNamespaceList, planRecovery, runRecovery, renderPlan, renderReport } = await lazy();
+      const { ROOT_CONFIGMAP, loadKubeConfig, parseSteps, meshScope, parseNamespaceList, planRecovery, runRecovery, renderPlan, renderReport } = await lazy();
       const steps = parseSteps(stepArg);
       const given = [flags.certChain, flags.key, flags.root].filter((f) => f !== undefined).length;
       if (given !== 0 && given !== 3) throw new MeshidError('ERR_INVALID_ARGUMENT', '--cert-chain, --key and --root go together', { hint: 'Pass all three to plug in a new CA, or none to rotate the self-signed root.' });
       const options = {
         meshidNamespace: g.namespace,
         registryNamespace: flags.registryNamespace,
-        rootConfigMap: flags.rootConfigmap,
+        rootConfigMap: flags.rootConfigmap ?? ROOT_CONFIGMAP,
         scope: meshScope({
           meshidNamespace: g.namespace,
           registryNamespace: flags.registryNamespace,

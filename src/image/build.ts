@@ -7,6 +7,7 @@ import { gzip } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { MeshidError, silentProgress, type Progress } from '../core/index.ts';
 import { cacheRoot } from '../cluster/index.ts';
+import { DEFAULT_CA_PORT } from '../contract/index.ts';
 import { NODE_RUNTIME, nodeRuntime, sharedLibraries } from './node-runtime.ts';
 import { APP_DIR, IMAGE_UID, NODE_PATH, appLayer, dependencyLayer, runtimeLayer } from './rootfs.ts';
 import { TAR_END, tar, tarEntry, type TarEntry } from './tar.ts';
@@ -25,7 +26,7 @@ export const MEDIA_TYPES = {
 } as const;
 
 /** The ports the server (HTTP, HTTPS) and the CA listen on; the install manifests use the same. */
-export const EXPOSED_PORTS = [5681, 5682, 15012] as const;
+export const EXPOSED_PORTS = [5681, 5682, DEFAULT_CA_PORT] as const;
 
 export interface BuildImageOptions {
   /** The checkout to build from; default: the one this code is in. */

@@ -5,7 +5,7 @@ import { createServer as createHttpsServer, request as httpsRequest } from 'node
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SdsClient, type WorkloadTls } from '../agent/index.ts';
-import { parseSpiffeId, type WorkloadIdentity } from '../contract/index.ts';
+import { DEFAULT_TRUST_DOMAIN, parseSpiffeId, type WorkloadIdentity } from '../contract/index.ts';
 
 /**
  * The demo from Istio's "Provisioning Identity through SDS": `httpbin` answers over mTLS to
@@ -18,7 +18,8 @@ export interface WorkloadOptions {
   namespace: string;
   socket: string;
   tokenFile: string;
-  trustDomain: string;
+  /** Default: the mesh default, cluster.local. */
+  trustDomain?: string;
   /** httpbin: its mTLS port. sleep: its plain-HTTP control port (loopback only). */
   port: number;
 }
@@ -31,6 +32,7 @@ function spiffeRole(id: string | undefined, trustDomain: string): WorkloadIdenti
 }
 
 export async function runWorkload(options: WorkloadOptions): Promise<{ port: number; close(): void }> {
+  const trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
   const { client, tls: first } = await SdsClient.first({ socket: options.socket, token: () => readFileSync(options.tokenFile, 'utf8').trim() });
   let tls: WorkloadTls = first;
   const context = (t: WorkloadTls) => ({ cert: t.certChainPem, key: t.keyPem, ca: t.rootsPem });
@@ -38,7 +40,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<{ port: num
   if (options.role === 'httpbin') {
     const server = createHttpsServer({ ...context(tls), requestCert: true, rejectUnauthorized: true }, (req, res) => {
       const peer = sanOf((req.socket as TLSSocket).getPeerCertificate());
-      const caller = spiffeRole(peer, options.trustDomain);
+      const caller = spiffeRole(peer, trustDomain);
       if (caller?.serviceAccount !== 'sleep') {
         res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'only sleep may call httpbin', peer }));
         return;
@@ -58,7 +60,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<{ port: num
   const control = createHttpServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const target = url.searchParams.get('target') ?? '';
-    const expected = `spiffe://${options.trustDomain}/ns/${url.searchParams.get('namespace') ?? ''}/sa/httpbin`;
+    const expected = `spiffe://${trustDomain}/ns/${url.searchParams.get('namespace') ?? ''}/sa/httpbin`;
     const [host, port] = target.split(':');
     const outgoing = httpsRequest({ host, port: Number(port), path: '/', ...context(tls), servername: 'httpbin', checkServerIdentity: (_name, cert) => (sanOf(cert) === expected ? undefined : new Error(`peer is ${sanOf(cert) ?? 'nobody'}, not ${expected}`)) }, (answer) => {
       const chunks: Buffer[] = [];
