@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MeshidError, type EnvSetting } from '../core/index.ts';
+import { checkedConfig, type EnvSetting } from '../core/index.ts';
 import { DEFAULT_CA_PORT, DEFAULT_TRUST_DOMAIN, ROOT_CONFIGMAP, TRUST_DOMAIN_HINT, isTrustDomain } from '../contract/index.ts';
 import { CA_AUDIENCE } from '../kube/index.ts';
 
@@ -51,10 +51,5 @@ export const AGENT_ENVIRONMENT: Readonly<Record<string, EnvSetting>> = {
 };
 
 export function parseAgentConfig(input: unknown): AgentConfig {
-  const parsed = AgentConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new MeshidError('ERR_INVALID_ARGUMENT', `agent config ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
-  }
-  return parsed.data;
+  return checkedConfig(AgentConfigSchema.safeParse(input), 'agent config');
 }

@@ -59,3 +59,13 @@ export function mergeConfig(...layers: ConfigLayer[]): ConfigLayer {
   }
   return out;
 }
+
+/** A schema's safeParse answer, as zod gives it; structural, so core needs no zod. */
+export type SchemaResult<T> = { success: true; data: T } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+
+/** The parsed settings, or ERR_INVALID_ARGUMENT naming the first failing field, e.g. `server config ca.port: …`. */
+export function checkedConfig<T>(result: SchemaResult<T>, what: string): T {
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new MeshidError('ERR_INVALID_ARGUMENT', `${what} ${issue?.path.map(String).join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+}

@@ -3,4 +3,4 @@ export { systemClock, ManualClock, type Clock } from './clock.ts';
 export { createLogger, type Logger } from './log.ts';
 export { terminalProgress, silentProgress, bar, type Progress } from './progress.ts';
 export { TtlCache } from './ttl-cache.ts';
-export { environmentLayer, layerAt, mergeConfig, type ConfigLayer, type EnvSetting } from './config-layers.ts';
+export { checkedConfig, environmentLayer, layerAt, mergeConfig, type ConfigLayer, type EnvSetting, type SchemaResult } from './config-layers.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MeshidError, type EnvSetting } from '../core/index.ts';
+import { MeshidError, checkedConfig, type EnvSetting } from '../core/index.ts';
 import { DEFAULT_CA_PORT, DEFAULT_TRUST_DOMAIN, ROOT_CONFIGMAP, TRUST_DOMAIN_HINT, isTrustDomain } from '../contract/index.ts';
 import { CA_AUDIENCE, REFUSAL_CACHE_MS } from '../kube/index.ts';
 import { DEFAULT_IDENTITY_PREFIX, DEFAULT_MAX_VALID_FOR, identityPrefixProblem, parseDuration } from '../tokens/index.ts';
@@ -140,18 +140,14 @@ export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
 
 export function parseServerConfig(input: ServerConfigInput): ServerConfig {
-  const parsed = ServerConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new MeshidError('ERR_INVALID_ARGUMENT', `server config ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
-  }
-  if (parsed.data.headersTimeoutMs > parsed.data.requestTimeoutMs) {
+  const config = checkedConfig(ServerConfigSchema.safeParse(input), 'server config');
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
     throw new MeshidError('ERR_INVALID_ARGUMENT', 'server config headersTimeoutMs must not exceed requestTimeoutMs: the headers are part of the request');
   }
-  if ((parsed.data.tlsCertFile === undefined) !== (parsed.data.tlsKeyFile === undefined)) {
+  if ((config.tlsCertFile === undefined) !== (config.tlsKeyFile === undefined)) {
     throw new MeshidError('ERR_INVALID_ARGUMENT', 'server config tlsCertFile and tlsKeyFile must be given together');
   }
-  return parsed.data;
+  return config;
 }
 
 /**
