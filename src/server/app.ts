@@ -6,7 +6,7 @@ import { MeshidError, systemClock, type Clock, type Logger } from '../core/index
 import { SESSION_TTL_MS, claimedExpiry, type LoginCredential, type LoginService, type SessionTokens } from '../authn/index.ts';
 import { K8S_PREFIX, proxyRequest, upstreamPath } from './k8s-proxy.ts';
 import type { ServerMetrics } from './metrics.ts';
-import { sendProblem, writeProblem } from './problem.ts';
+import { sendHandoffProblem, sendProblem, writeProblem } from './problem.ts';
 import { CSRF_COOKIE, FORWARDED_AUTH_HEADER, SESSION_COOKIE, refuseCrossOrigin, refuseSharedHost } from './request-auth.ts';
 import { registerAuthentication, type RouteAuth } from './authentication.ts';
 import type { Upstream } from './upstream.ts';
@@ -128,7 +128,12 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
     requireLogin();
     const wrapped = (request.query as Record<string, unknown>)['wrapped-token'];
     if (typeof wrapped !== 'string' || wrapped.length === 0) throw new MeshidError('ERR_INVALID_ARGUMENT', 'query parameter wrapped-token is required');
-    return handoff(wrapped, request, reply);
+    try {
+      return await handoff(wrapped, request, reply);
+    } catch (error) {
+      // The browser that followed the link gets a page, not JSON.
+      return sendHandoffProblem(reply, request, error, deps.log);
+    }
   });
 
   // Ends the caller's session on every replica (a watched denylist), then forgets the cookies.

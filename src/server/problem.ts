@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isMeshidError, type ErrorCode, type Logger } from '../core/index.ts';
 import { ReviewRateLimitedError } from '../kube/index.ts';
 import { isK8sProxyUrl } from './k8s-proxy.ts';
+import { DASHBOARD_CSP } from './dashboard-static.ts';
 
 /** RFC 9457 problem details; `code` is the stable, machine-readable part. */
 export interface Problem {
@@ -172,4 +173,42 @@ export function endSocketWithProblem(socket: Duplex, error: unknown, log: Logger
   const headers = { ...answered.headers, 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
   // Closed for good once the answer is out: a client that never closes its side keeps nothing.
   socket.end(`HTTP/1.1 ${problem.status} ${problem.title}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
+}
+
+/** What a person in a browser is told when a dashboard handoff fails, by problem code. */
+const HANDOFF_PAGES: Partial<Record<string, string>> = {
+  'wrapped-token-invalid': 'This login link has expired or is not valid. Links from meshid dashboard work once, within seconds.',
+  'wrapped-token-replayed': 'This login link was already used. Each link logs in one browser once.',
+  'cross-origin-refused': 'Another site tried to log this browser in to meshid; meshid refused.',
+  'shared-origin-refused': 'meshid does not log a browser in on a host name other programs on this machine share.',
+};
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * A failed dashboard handoff, for a browser (it asks for text/html): a page that says what
+ * happened and what to run, with the problem's status. Other clients get problem+json. The
+ * page has no script or style, so the dashboard's CSP applies to it unchanged.
+ */
+export function sendHandoffProblem(reply: FastifyReply, request: FastifyRequest, error: unknown, log: Logger): FastifyReply {
+  if (!String(request.headers.accept ?? '').toLowerCase().includes('text/html')) return sendProblem(reply, request, error, log);
+  const problem = toProblem(error);
+  logProblem(log, error, problem, request.method, request.url.split('?')[0]);
+  const what = HANDOFF_PAGES[problem.code] ?? `${problem.title}.`;
+  const body = [
+    '<!doctype html>',
+    '<html lang="en"><head><meta charset="utf-8"><title>meshid: login link refused</title></head><body>',
+    '<h1>meshid could not log this browser in</h1>',
+    `<p>${escapeHtml(what)}</p>`,
+    '<p>Run <code>meshid dashboard</code> again: it opens the dashboard with a fresh link.</p>',
+    `<p>Status ${problem.status}, code <code>${escapeHtml(problem.code)}</code>.</p>`,
+    '</body></html>',
+    '',
+  ].join('\n');
+  return reply
+    .code(problem.status)
+    .headers({ 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DASHBOARD_CSP, 'x-content-type-options': 'nosniff', 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' })
+    .send(body);
 }

@@ -124,6 +124,32 @@ describe('login API', async () => {
     assert.equal(again.headers['set-cookie'], undefined);
   });
 
+  it('shows a browser a page, not JSON, for a used, expired or cross-site handoff; API clients keep problem+json', async () => {
+    const html = { ...DASHBOARD_PROXY, accept: 'text/html,application/xhtml+xml,*/*;q=0.8' };
+    const page = (res: { statusCode: number; headers: Record<string, unknown>; body: string }, status: number, what: RegExp): void => {
+      assert.equal(res.statusCode, status, res.body);
+      assert.match(String(res.headers['content-type']), /^text\/html/);
+      assert.match(String(res.headers['content-security-policy']), /script-src 'self'/);
+      assert.doesNotMatch(res.body, /<script|<style|style=/);
+      assert.match(res.body, /<code>meshid dashboard<\/code>/);
+      assert.match(res.body, what);
+      assert.equal(res.headers['set-cookie'], undefined);
+    };
+    const { wrappedToken } = await login(app);
+    const url = `/api/login?wrapped-token=${encodeURIComponent(wrappedToken)}`;
+    assert.equal((await app.inject({ method: 'GET', url, headers: html })).statusCode, 303);
+    page(await app.inject({ method: 'GET', url, headers: html }), 401, /already used/);
+    assertProblem(await app.inject({ method: 'GET', url, headers: { ...DASHBOARD_PROXY, accept: 'application/json' } }), 401, 'wrapped-token-replayed');
+
+    const stale = await login(app);
+    clock.advance(10_000);
+    page(await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(stale.wrappedToken)}`, headers: html }), 401, /expired or is not valid/);
+    page(await app.inject({ method: 'GET', url: '/api/login?wrapped-token=garbage', headers: html }), 401, /expired or is not valid/);
+
+    const fresh = await login(app);
+    page(await app.inject({ method: 'GET', url: `/api/login?wrapped-token=${encodeURIComponent(fresh.wrappedToken)}`, headers: { ...html, 'sec-fetch-site': 'cross-site' } }), 403, /Another site/);
+  });
+
   it('refuses a wrapped token after 10 s, a garbage one, and a missing one', async () => {
     const { wrappedToken } = await login(app);
     clock.advance(10_000);
