@@ -139,7 +139,7 @@ function answer(error: unknown, url: string | undefined): Answer {
   if (url !== undefined && isK8sProxyUrl(url)) {
     return { problem, headers: { 'content-type': 'application/json', ...retryHeader }, body: JSON.stringify(kubeStatus(problem, hintOf(error), retryAfter)) };
   }
-  return { problem, headers: { 'content-type': 'application/problem+json', ...retryHeader }, body: JSON.stringify(problem) };
+  return { problem, headers: { 'content-type': 'application/problem+json; charset=utf-8', ...retryHeader }, body: JSON.stringify(problem) };
 }
 
 /** Logs a problem: the detail of a server fault goes to the log, never to the client. */
