@@ -1,34 +1,22 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
 import { isMeshidError } from '../../src/core/index.ts';
 import type { Connection } from '../../src/cli/connect.ts';
 import type { HttpAnswer } from '../../src/cli/http.ts';
 import { execCredentialExpiry, logout, sendWithSession } from '../../src/cli/session.ts';
 import { readExtension } from '../../src/kube/index.ts';
+import { writeKubeconfig } from '../support/kubeconfig-file.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'meshid-cli-session-'));
 after(() => rm(dir, { recursive: true, force: true }));
 
 /** A kubeconfig whose user is `user`, in a file of its own. */
 async function kubeconfig(name: string, user: Record<string, unknown>, extension?: Record<string, unknown>): Promise<{ file: string; kc: KubeConfig }> {
-  const file = join(dir, `${name}.yaml`);
-  const context = { cluster: 'c', user: 'u', ...(extension ? { extensions: [{ name: 'meshid', extension }] } : {}) };
-  await writeFile(
-    file,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
-      users: [{ name: 'u', user }],
-      contexts: [{ name: 'ctx', context }],
-      'current-context': 'ctx',
-    }),
-  );
+  const file = await writeKubeconfig(join(dir, `${name}.yaml`), { user, extension });
   const kc = new KubeConfig();
   kc.loadFromFile(file);
   return { file, kc };

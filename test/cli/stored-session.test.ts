@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { stringify } from 'yaml';
+import { writeKubeconfig } from '../support/kubeconfig-file.ts';
 import { storedSession } from '../../src/cli/stored-session.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'meshid-cli-stored-session-'));
@@ -14,19 +14,7 @@ const CA_PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 
 /** A kubeconfig with one context `ctx` whose meshid extension is `extension`. */
 async function kubeconfig(name: string, extension: Record<string, unknown> | undefined, cluster = 'c'): Promise<string> {
-  const file = join(dir, `${name}.yaml`);
-  await writeFile(
-    file,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
-      users: [{ name: 'u', user: { token: 'kube-token' } }],
-      contexts: [{ name: 'ctx', context: { cluster, user: 'u', ...(extension ? { extensions: [{ name: 'meshid', extension }] } : {}) } }],
-      'current-context': 'ctx',
-    }),
-  );
-  return file;
+  return writeKubeconfig(join(dir, `${name}.yaml`), { user: { token: 'kube-token' }, extension, cluster });
 }
 
 describe('storedSession: a fresh ID token and a server, read without the Kubernetes client', () => {
