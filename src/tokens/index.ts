@@ -9,6 +9,8 @@ export {
   DEFAULT_IDENTITY_PREFIX,
   identityPrefixProblem,
   prefixedIdentity,
+  NOT_BEFORE_BACKDATE_SECONDS,
+  CLOCK_SKEW_SECONDS,
   type UserTokenClaims,
   type UserTokenHeader,
 } from './user-token.ts';

@@ -1,7 +1,7 @@
 import { randomUUID, sign, type KeyObject } from 'node:crypto';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
 import { changedInTransit } from '../kube/index.ts';
-import { CLOCK_SKEW_SECONDS, b64url, reservedIdentity, RESERVED_PREFIX, type UserTokenClaims, type UserTokenHeader } from './user-token.ts';
+import { NOT_BEFORE_BACKDATE_SECONDS, b64url, reservedIdentity, RESERVED_PREFIX, type UserTokenClaims, type UserTokenHeader } from './user-token.ts';
 
 export interface IssueRequest {
   name: string;
@@ -42,8 +42,8 @@ export function signUserToken(key: SigningKey, request: IssueRequest, clock: Clo
     Name: request.name,
     Groups: request.groups,
     exp: now + Math.ceil(request.validForMs / 1000),
-    nbf: now - CLOCK_SKEW_SECONDS,
-    iat: now - CLOCK_SKEW_SECONDS,
+    nbf: now - NOT_BEFORE_BACKDATE_SECONDS,
+    iat: now,
     jti: randomUUID(),
   };
   const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;

@@ -66,7 +66,17 @@ export function prefixedIdentity(value: string, prefix: string): string {
   return value.startsWith(prefix) ? value : prefix + value;
 }
 
-/** nbf and iat are set this far in the past, so a verifier whose clock is slightly behind still accepts. */
+/**
+ * How far in the past an issued token's `nbf` is set: five minutes, as Kuma's issuer does, so
+ * any validator whose clock is behind the issuer's by up to that (Kuma's allows no leeway of
+ * its own) accepts a token at once. `iat` stays the true time of issue, as Kuma's does.
+ */
+export const NOT_BEFORE_BACKDATE_SECONDS = 300;
+
+/**
+ * How far ahead of meshid's clock a token's `nbf` may be and still be accepted, for issuers
+ * that do not backdate it (meshid's and Kuma's do, by NOT_BEFORE_BACKDATE_SECONDS).
+ */
 export const CLOCK_SKEW_SECONDS = 5;
 
 export const b64url = (data: Buffer | string): string => Buffer.from(data).toString('base64url');

@@ -38,6 +38,17 @@ function decodeJson(segment: string, what: string): Record<string, unknown> {
 }
 
 /**
+ * The token's groups. Absent and `null` both mean none: kumactl, issuing without `--group`,
+ * writes `"Groups": null` (Go encodes a nil slice so) and Kuma's validator accepts it. Any
+ * other non-list is refused rather than guessed at.
+ */
+function groupsClaim(groups: unknown): string[] {
+  if (groups === undefined || groups === null) return [];
+  if (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string')) throw invalid('Groups must be a list of strings or null');
+  return groups;
+}
+
+/**
  * Validates user tokens on the hot path with Node's crypto directly: the header must say
  * RS256 (so `none` and HMAC-with-the-public-key are refused before any key is touched), the
  * `kid` must name a known key, and the revocation check is a set lookup.
@@ -76,19 +87,19 @@ export class UserTokenValidator {
     if (!verify('sha256', Buffer.from(`${h}.${p}`), key, Buffer.from(s, 'base64url'))) throw invalid('signature does not verify');
 
     const claims = decodeJson(p, 'payload');
-    const { Name: name, Groups: groups, exp, nbf, jti } = claims;
+    const { Name: name, exp, nbf, jti } = claims;
     if (typeof name !== 'string' || name.length === 0) throw invalid('has no Name');
-    if (groups !== undefined && (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string'))) throw invalid('Groups must be a list of strings');
-    const reserved = reservedIdentity(name, groups ?? []);
+    const groups = groupsClaim(claims['Groups']);
+    const reserved = reservedIdentity(name, groups);
     if (reserved !== undefined) throw invalid(`claims ${JSON.stringify(reserved)}, which is reserved by Kubernetes`);
-    if ([name, ...(groups ?? [])].some(changedInTransit)) throw invalid('has a Name or group that Kubernetes would receive changed (control characters, surrounding spaces)');
+    if ([name, ...groups].some(changedInTransit)) throw invalid('has a Name or group that Kubernetes would receive changed (control characters, surrounding spaces)');
     if (typeof jti !== 'string' || jti.length === 0) throw invalid('has no jti');
     if (typeof exp !== 'number') throw invalid('has no exp');
     const now = this.clock.now() / 1000;
     if (exp <= now) throw new MeshidError('ERR_TOKEN_EXPIRED', 'user token expired');
     if (typeof nbf === 'number' && nbf > now + CLOCK_SKEW_SECONDS) throw invalid('is not valid yet (nbf)');
     if (this.revocations.isRevoked(jti)) throw new MeshidError('ERR_TOKEN_REVOKED', 'user token was revoked');
-    const kubeGroups = new Set((groups ?? []).map((g) => prefixedIdentity(g, this.identityPrefix)));
+    const kubeGroups = new Set(groups.map((g) => prefixedIdentity(g, this.identityPrefix)));
     kubeGroups.delete(AUTHENTICATED_GROUP);
     return { name: prefixedIdentity(name, this.identityPrefix), groups: [...kubeGroups, AUTHENTICATED_GROUP], jti, expiresAt: exp * 1000 };
   }

@@ -7,10 +7,12 @@ import {
   ADMIN_GROUP,
   ADMIN_USER,
   AUTHENTICATED_GROUP,
+  CLOCK_SKEW_SECONDS,
   DEFAULT_IDENTITY_PREFIX,
   DEFAULT_MAX_VALID_FOR,
   DisabledIssuer,
   KeyedIssuer,
+  NOT_BEFORE_BACKDATE_SECONDS,
   StaticPublicKeys,
   UserTokenValidator,
   encodeKey,
@@ -61,7 +63,7 @@ const HEADER = { alg: 'RS256', kid: '1', typ: 'JWT' };
 
 /** The claims of a token valid at START; `undefined` in overrides drops a claim. */
 function claims(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return { Name: 'john', Groups: ['team-a'], iat: NOW_S - 5, nbf: NOW_S - 5, exp: NOW_S + 3600, jti: randomUUID(), ...overrides };
+  return { Name: 'john', Groups: ['team-a'], iat: NOW_S, nbf: NOW_S - 300, exp: NOW_S + 3600, jti: randomUUID(), ...overrides };
 }
 
 /**
@@ -82,7 +84,7 @@ function assertCode(fn: () => unknown, code: ErrorCode): void {
 }
 
 describe('signUserToken and UserTokenValidator', () => {
-  it('round-trips: Kuma header and claims, backdated nbf/iat, exp = now + validFor', () => {
+  it("round-trips: Kuma header and claims, iat = now and nbf = now - 300 s as Kuma's issuer sets them, exp = now + validFor", () => {
     const { validator } = setup();
     const token = signUserToken(SIGNING_A, { name: 'john', groups: ['team-a', 'team-b'], validForMs: DAY }, new ManualClock(START));
     const [h, p] = token.split('.');
@@ -90,8 +92,8 @@ describe('signUserToken and UserTokenValidator', () => {
     const payload = decode(p);
     assert.equal(payload['Name'], 'john');
     assert.deepEqual(payload['Groups'], ['team-a', 'team-b']);
-    assert.equal(payload['iat'], NOW_S - 5);
-    assert.equal(payload['nbf'], NOW_S - 5);
+    assert.equal(payload['iat'], NOW_S);
+    assert.equal(payload['nbf'], NOW_S - 300);
     assert.equal(payload['exp'], NOW_S + DAY / SECOND);
     assert.match(String(payload['jti']), UUID);
 
@@ -104,6 +106,16 @@ describe('signUserToken and UserTokenValidator', () => {
     const listed = signUserToken(SIGNING_A, { name: 'john', groups: [AUTHENTICATED_GROUP, 'team-a'], validForMs: HOUR }, new ManualClock(START));
     assert.deepEqual(validator.validate(listed).groups, ['mesh-system:team-a', AUTHENTICATED_GROUP]);
     assert.deepEqual(validator.validate(craft(HEADER, claims({ Groups: undefined }))).groups, [AUTHENTICATED_GROUP]);
+    assert.deepEqual(validator.validate(craft(HEADER, claims({ Groups: [] }))).groups, [AUTHENTICATED_GROUP]);
+  });
+
+  it('takes "Groups": null, as kumactl writes it without --group, for no groups; any other non-list stays ERR_TOKEN_INVALID', () => {
+    const { validator } = setup();
+    const jti = randomUUID();
+    assert.deepEqual(validator.validate(craft(HEADER, claims({ Name: 'n', Groups: null, jti }))), { name: 'mesh-system:n', groups: [AUTHENTICATED_GROUP], jti, expiresAt: (NOW_S + 3600) * SECOND });
+    for (const groups of [false, 0, '', 'null', {}, [null], [['team-a']]]) {
+      assertCode(() => validator.validate(craft(HEADER, claims({ Groups: groups }))), 'ERR_TOKEN_INVALID');
+    }
   });
 
   it('gives every token its own jti', () => {
@@ -128,10 +140,13 @@ describe('signUserToken and UserTokenValidator', () => {
     assertCode(() => validator.validate(token), 'ERR_TOKEN_EXPIRED');
   });
 
-  it('accepts a token from an issuer whose clock runs a few seconds ahead', () => {
+  it('accepts at once a token from an issuer whose clock runs up to the nbf backdate plus the leeway ahead, and no further', () => {
     const { validator } = setup();
-    const token = signUserToken(SIGNING_A, { name: 'john', groups: [], validForMs: HOUR }, new ManualClock(START + 8 * SECOND));
+    const ahead = (NOT_BEFORE_BACKDATE_SECONDS + CLOCK_SKEW_SECONDS) * SECOND;
+    const token = signUserToken(SIGNING_A, { name: 'john', groups: [], validForMs: HOUR }, new ManualClock(START + ahead));
     assert.equal(validator.validate(token).name, 'mesh-system:john');
+    const early = signUserToken(SIGNING_A, { name: 'john', groups: [], validForMs: HOUR }, new ManualClock(START + ahead + SECOND));
+    assertCode(() => validator.validate(early), 'ERR_TOKEN_INVALID');
   });
 
   it('refuses a token whose nbf is far in the future with ERR_TOKEN_INVALID', () => {
