@@ -68,8 +68,9 @@ export function prefixedIdentity(value: string, prefix: string): string {
 
 /**
  * How far in the past an issued token's `nbf` is set: five minutes, as Kuma's issuer does, so
- * any validator whose clock is behind the issuer's by up to that (Kuma's allows no leeway of
- * its own) accepts a token at once. `iat` stays the true time of issue, as Kuma's does.
+ * a validator whose clock is behind the issuer's by up to that accepts a token at once. `iat`
+ * stays the true time of issue, as Kuma's does; Kuma's validator (golang-jwt v4) refuses an
+ * `iat` ahead of its own clock, which holds for Kuma's tokens and meshid's alike.
  */
 export const NOT_BEFORE_BACKDATE_SECONDS = 300;
 
