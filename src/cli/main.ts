@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { isMeshidError } from '../core/index.ts';
+import { MESHID_VERSION, isMeshidError } from '../core/index.ts';
 import { addGlobalOptions, globalOptions } from './globals.ts';
 import { registerAuthCommands } from './auth-commands.ts';
 import { registerPlaygroundCommands } from './playground-commands.ts';
@@ -12,12 +11,10 @@ import { registerGenerateCommands } from './generate-commands.ts';
 import { registerRecoverCommands } from './recover-commands.ts';
 import { registerRegistryCommands } from './registry-commands.ts';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
 export function buildProgram(): Command {
   const program = addGlobalOptions(new Command('meshid'))
     .description('meshid: the security control plane of a Kubernetes service mesh')
-    .version(VERSION, '--version', 'print the meshid version')
+    .version(MESHID_VERSION, '--version', 'print the meshid version')
     .showHelpAfterError('(run `meshid --help` for usage)')
     .exitOverride()
     // Bad global flags fail before any command does work.

@@ -4,3 +4,4 @@ export { createLogger, type Logger } from './log.ts';
 export { terminalProgress, silentProgress, bar, type Progress } from './progress.ts';
 export { TtlCache } from './ttl-cache.ts';
 export { checkedConfig, environmentLayer, layerAt, mergeConfig, type ConfigLayer, type EnvSetting, type SchemaResult } from './config-layers.ts';
+export { PRODUCT, MESHID_VERSION } from './version.ts';

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { fastifyStatic } from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MeshidError } from '../core/index.ts';
+import { kumaIndex } from './kuma-index.ts';
 
 /**
  * The Vite build of `web/`. Resolved from this module, so it is `dist/web` both from
@@ -46,10 +47,14 @@ const isFile = (path: string): boolean => {
   }
 };
 
+/** Where the dashboard is served; the Kuma index names it as its `gui`. */
+const DASHBOARD_PATH = '/';
+
 /**
  * Serves the dashboard at `/`: its files, and `index.html` for any other page the browser
  * asks for (the dashboard routes by path), except under the server's own prefixes. Without
- * a build it answers a 503 that says how to make one.
+ * a build it answers a 503 that says how to make one. A client at `/` that does not ask for
+ * HTML gets Kuma's index instead, as kuma-cp answers there: kumactl asks with no Accept.
  */
 export function registerDashboard(app: FastifyInstance, root: string = DASHBOARD_ROOT): void {
   const base = resolve(root);
@@ -63,6 +68,12 @@ export function registerDashboard(app: FastifyInstance, root: string = DASHBOARD
         reply.callNotFound();
         return reply;
       }
+      if (path === DASHBOARD_PATH) {
+        // One URL, two representations: caches must key on Accept.
+        void reply.header('vary', 'Accept');
+        // Before the build check: kumactl needs the index whether or not a dashboard is built.
+        if (!acceptsHtml(request)) return reply.header('cache-control', NO_STORE).send(kumaIndex(DASHBOARD_PATH));
+      }
       if (!isFile(resolve(base, 'index.html'))) {
         throw new MeshidError('ERR_DASHBOARD_NOT_BUILT', 'the dashboard is not built: run `npm run build` (it writes dist/web)');
       }
@@ -73,7 +84,7 @@ export function registerDashboard(app: FastifyInstance, root: string = DASHBOARD
       }
       // A page of the dashboard: only for a browser navigation, so a missing script or a typo
       // in an API call is a 404 and not a page of HTML.
-      if (path === '/' || file === 'index.html' || acceptsHtml(request)) return reply.header('cache-control', NO_STORE).sendFile('index.html', base);
+      if (path === DASHBOARD_PATH || file === 'index.html' || acceptsHtml(request)) return reply.header('cache-control', NO_STORE).sendFile('index.html', base);
       reply.callNotFound();
       return reply;
     };

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fastify, type FastifyInstance, type LightMyRequestResponse } from 'fastify';
-import { MeshidError, createLogger } from '../../src/core/index.ts';
+import { MESHID_VERSION, MeshidError, createLogger } from '../../src/core/index.ts';
 import { DASHBOARD_ROOT, registerDashboard } from '../../src/server/dashboard-static.ts';
+import { KUMA_API_PREVIEW } from '../../src/server/kuma-index.ts';
 import { sendProblem } from '../../src/server/problem.ts';
 
 const INDEX = '<!doctype html><title>meshid</title><script type="module" src="/assets/index-abc123.js"></script>';
@@ -50,8 +51,8 @@ describe('dashboard static files', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('serves index.html at / without caching, under a CSP that allows no inline code', async () => {
-    const res = await app.inject({ method: 'GET', url: '/' });
+  it('serves index.html at / to a browser without caching, under a CSP that allows no inline code', async () => {
+    const res = await app.inject({ method: 'GET', url: '/', headers: html });
     assert.equal(res.statusCode, 200);
     assert.match(String(res.headers['content-type']), /^text\/html/);
     assert.equal(res.body, INDEX);
@@ -61,8 +62,29 @@ describe('dashboard static files', () => {
     assert.match(csp, /frame-ancestors 'none'/);
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
     assert.equal(res.headers['x-content-type-options'], 'nosniff');
-    const head = await app.inject({ method: 'HEAD', url: '/' });
+    assert.equal(res.headers['vary'], 'Accept');
+    const head = await app.inject({ method: 'HEAD', url: '/', headers: html });
     assert.equal(head.statusCode, 200);
+    assert.match(String(head.headers['content-type']), /^text\/html/);
+  });
+
+  it("answers Kuma's index at / to a client that does not ask for HTML, as kumactl asks", async () => {
+    for (const accept of [undefined, '*/*', 'application/json']) {
+      const res = await app.inject({ method: 'GET', url: '/', headers: accept === undefined ? {} : { accept } });
+      assert.equal(res.statusCode, 200, accept);
+      assert.match(String(res.headers['content-type']), /^application\/json/, accept);
+      assert.equal(res.headers['vary'], 'Accept', accept);
+      assert.equal(res.headers['cache-control'], 'no-store', accept);
+      const index = res.json<Record<string, unknown>>();
+      assert.deepEqual(Object.keys(index).sort(), ['clusterId', 'gui', 'hostname', 'instanceId', 'product', 'version']);
+      assert.equal(index['product'], 'meshid');
+      // kumactl waives its checks for a version containing "preview".
+      assert.equal(index['version'], `${MESHID_VERSION}+${KUMA_API_PREVIEW}`);
+      assert.match(String(index['version']), /preview/);
+      assert.equal(index['gui'], '/');
+      assert.equal(typeof index['hostname'], 'string');
+      assert.ok(String(index['instanceId']).startsWith(String(index['hostname'])));
+    }
   });
 
   it('caches hashed assets for a year and other files briefly', async () => {
@@ -141,6 +163,12 @@ describe('dashboard without a build', () => {
       assert.equal(problemCode(res), 'dashboard-not-built');
       assert.match((JSON.parse(res.body) as { detail: string }).detail, /npm run build/);
     }
+  });
+
+  it("still answers Kuma's index at / to kumactl", async () => {
+    const res = await app.inject({ method: 'GET', url: '/' });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json<{ product: string }>().product, 'meshid');
   });
 
   it("still answers the server's own 404 under its prefixes", async () => {
