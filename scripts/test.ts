@@ -9,7 +9,7 @@ import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 import { terminalProgress } from '../src/core/index.ts';
 import { startPlayground, envFile, type Playground } from '../src/playground/index.ts';
-import { ensurePilotAgent } from '../src/cluster/index.ts';
+import { ensureKumaPeer, ensurePilotAgent } from '../src/cluster/index.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -38,8 +38,13 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 let passed = 0;
 let failed = 0;
 try {
-  // The interop test's peer builds once (minutes, cold) before the clock of any test starts.
-  if (files.some((f) => f.endsWith('pilot-agent.int.test.ts'))) await ensurePilotAgent({ progress: terminalProgress() });
+  // Interop tests' peers build once (minutes, cold) before the clock of any test starts, and
+  // only when a test that uses them runs.
+  const peers: [string, () => Promise<unknown>][] = [
+    ['pilot-agent.int.test.ts', () => ensurePilotAgent({ progress: terminalProgress() })],
+    ['kumactl.int.test.ts', () => ensureKumaPeer({ progress: terminalProgress() })],
+  ];
+  for (const [test, build] of peers) if (files.some((f) => f.endsWith(test))) await build();
   if (needsCluster) {
     dir = await mkdtemp(join(tmpdir(), 'meshid-test-'));
     playground = await startPlayground({ dir, progress: terminalProgress() });

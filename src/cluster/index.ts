@@ -7,3 +7,4 @@ export { SAMPLE_USERS, DEV_NAMESPACE, type SampleUser } from './users.ts';
 export { KUBERNETES_VERSION, ETCD_VERSION } from './versions.ts';
 export { PLAYGROUND_CLUSTER } from './kubeconfig.ts';
 export { ensureGhz, GHZ_PEER_MODULE } from './ghz-peer.ts';
+export { ensureKumaPeer, KUMA_VERSION, KUMA_PEER_MODULE, type KumaPeer } from './kuma-peer.ts';

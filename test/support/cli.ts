@@ -9,11 +9,22 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI as a user would, bounded in time; `input` goes to its standard input. */
-export function runCli(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
+export interface RunOptions {
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Standard input; none means end of file at once, as `< /dev/null` would give. */
+  input?: string;
+}
+
+/** Runs the built CLI as a user would, bounded in time. */
+export function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
+  return runProgram(process.execPath, [MESHID_BIN, ...args], options);
+}
+
+/** Runs any program (meshid, or a peer such as kumactl) to its end, bounded in time. */
+export function runProgram(file: string, args: string[], options: RunOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MESHID_BIN, ...args], { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    // No input means end of file at once, as `< /dev/null` would give.
+    const child = spawn(file, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     child.stdin.end(options.input ?? '');
     let stdout = '';
     let stderr = '';
@@ -21,7 +32,7 @@ export function runCli(args: string[], options: { timeoutMs?: number; env?: Node
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`meshid ${args.join(' ')} timed out\n${stderr}`));
+      reject(new Error(`${file} ${args.join(' ')} timed out\n${stderr}`));
     }, options.timeoutMs ?? 30_000);
     child.on('error', reject);
     child.on('close', (code) => {
