@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { MeshidError, bar, silentProgress, type Progress } from '../core/index.ts';
 import { cacheRoot } from './cache.ts';
-import { ETCD_VERSION, KUBERNETES_VERSION } from './versions.ts';
+import { ETCD_VERSION, KUBERNETES_VERSION, kubeVersionLdflags } from './versions.ts';
 
 export interface PeerBinaries {
   kubeApiserver: string;
@@ -45,7 +45,7 @@ export async function ensurePeerBinaries(options: EnsureOptions = {}): Promise<P
     name: `k8s-${KUBERNETES_VERSION}-etcd-${ETCD_VERSION}`,
     hashFiles: ['go.mod', 'go.sum', 'cmd/etcd/main.go'],
     targets: KUBE_TARGETS,
-    buildFlags: ['-ldflags=-s -w'],
+    buildFlags: [`-ldflags=-s -w ${kubeVersionLdflags()}`],
     label: `Building kube-apiserver, kube-controller-manager, kubectl ${KUBERNETES_VERSION} and etcd ${ETCD_VERSION} from Go modules`,
     built: 'peers',
     purpose: 'to build kube-apiserver and etcd for the local cluster',

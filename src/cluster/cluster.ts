@@ -7,12 +7,19 @@ import { MeshidError, silentProgress, type Progress } from '../core/index.ts';
 import { applyObjects, loadKubeConfig } from '../kube/index.ts';
 import { ensurePeerBinaries, type PeerBinaries } from './build.ts';
 import { renderKubeconfig, type UserCredential } from './kubeconfig.ts';
-import { createAuthority, createServiceAccountSigningKey, issueLeaf, type KeyPairPem } from '../pki/index.ts';
+import { createAuthority, createServiceAccountSigningKey, issueLeaf, type Authority, type KeyPairPem } from '../pki/index.ts';
 import { freePort, spawnPeer, stopPid, type PeerProcess } from './processes.ts';
 import { sampleRbac, staticTokenUsers, tokenAuthFile, type SampleUser } from './users.ts';
 
 /** The issuer written into service-account tokens, as in a kubeadm cluster. */
 export const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+
+/** The user kube-apiserver is to kubelets; the node's RBAC lets it use the kubelet API. */
+export const KUBELET_CLIENT_USER = 'kube-apiserver-kubelet-client';
+/** Service addresses; they exist only inside the machine (routed to the node, if any). */
+export const SERVICE_CIDR = '10.96.0.0/16';
+/** The first address of SERVICE_CIDR: the `kubernetes` Service. */
+const SERVICE_CLUSTER_IP = '10.96.0.1';
 
 /** The CLI entry point; playground helpers (exec plugin, server) run through it. */
 export const MESHID_BIN = fileURLToPath(new URL('../../bin/meshid', import.meta.url));
@@ -23,6 +30,14 @@ export interface ClusterOptions {
   detached?: boolean;
   progress?: Progress;
   binaries?: PeerBinaries;
+  /**
+   * The address kube-apiserver listens on and advertises. Loopback by default; a playground
+   * with a node gives its host-side link address, so that pods reach it through the
+   * `kubernetes` Service as on a real cluster.
+   */
+  address?: string;
+  /** The node's IP: the apiserver then reaches kubelets there, verifying their certificates. */
+  nodeIp?: string;
 }
 
 export interface LocalCluster {
@@ -33,6 +48,12 @@ export interface LocalCluster {
   clientCaFile: string;
   /** The kubectl built alongside the cluster, of the same version. */
   kubectl: string;
+  /** PEM file of the authority that signs serving certificates (apiserver, etcd, kubelet). */
+  caFile: string;
+  /** Writes `<dir>/kubeconfigs/<name>.kubeconfig` for a client certificate of this subject. */
+  clientKubeconfig(name: string, commonName: string, organizations?: string[]): Promise<string>;
+  /** Issues a serving certificate from the cluster CA into `<dir>/pki/<name>.{crt,key}`. */
+  servingCertificate(name: string, subject: { commonName: string; ips: string[]; dnsNames?: string[] }): Promise<{ cert: string; key: string }>;
   processes: PeerProcess[];
   /** Milliseconds from the first peer's start: to /readyz, and to a usable playground. */
   timings: { apiserverReady: number; total: number };
@@ -66,9 +87,10 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
   const binaries = options.binaries ?? (await ensurePeerBinaries({ progress }));
   const detached = options.detached ?? false;
   const paths = await prepareDir(options.dir);
+  const address = options.address ?? '127.0.0.1';
 
   progress.start('Generating cluster certificates and keys');
-  const pki = await writePki(paths.pki);
+  const pki = await writePki(paths.pki, address);
   const users = staticTokenUsers();
   const tokenFile = join(paths.pki, 'tokens.csv');
   await writeSecret(tokenFile, tokenAuthFile([users.bob, users.carol]));
@@ -77,7 +99,7 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
   progress.succeed('Generated cluster certificates and keys');
 
   const [etcdPort, etcdPeerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
-  const apiServer = `https://127.0.0.1:${apiPort}`;
+  const apiServer = `https://${address}:${apiPort}`;
   const processes: PeerProcess[] = [];
   /** How each peer was started, so `restart` brings it back exactly as it was. */
   const commands = new Map<ClusterPeer, { binary: string; args: string[] }>();
@@ -132,9 +154,9 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
       `--etcd-cafile=${pki.ca.cert}`,
       `--etcd-certfile=${pki.etcdClient.cert}`,
       `--etcd-keyfile=${pki.etcdClient.key}`,
-      '--bind-address=127.0.0.1',
+      `--bind-address=${address}`,
       // Explicit, so the apiserver never looks for a default route to guess one.
-      '--advertise-address=127.0.0.1',
+      `--advertise-address=${address}`,
       `--secure-port=${apiPort}`,
       `--tls-cert-file=${pki.apiserver.cert}`,
       `--tls-private-key-file=${pki.apiserver.key}`,
@@ -147,11 +169,12 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
       // The apiserver's own audience only, as on a real cluster: a token for the mesh CA
       // (`istio-ca`) is not an API credential, and a default pod token is not a CA credential.
       `--api-audiences=${SERVICE_ACCOUNT_ISSUER}`,
-      '--service-cluster-ip-range=10.96.0.0/16',
-      // A loopback advertise address cannot be an Endpoints IP; nothing needs the
-      // `kubernetes` Service's endpoints in the playground.
-      '--endpoint-reconciler-type=none',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      // A loopback advertise address cannot be an Endpoints IP: without a node nothing needs
+      // the `kubernetes` Service's endpoints; with one, pods reach the apiserver through them.
+      `--endpoint-reconciler-type=${options.nodeIp ? 'lease' : 'none'}`,
       '--profiling=false',
+      ...(options.nodeIp ? kubeletFlags(pki) : []),
     ]);
     await waitForReady(apiServer, pki, processes, paths.logs);
     const apiserverReady = performance.now() - bootStarted;
@@ -167,12 +190,30 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
       `--root-ca-file=${pki.ca.cert}`,
       // One service account per controller, each bound to its bootstrap role, as kubeadm does.
       '--use-service-account-credentials=true',
+      // Its default is a host path it creates (/usr/libexec/kubernetes/...): keep it inside.
+      `--flex-volume-plugin-dir=${join(options.dir, 'flexvolume')}`,
     ]);
     await applyObjects(loadKubeConfig({ kubeconfig: kubeconfigs.users.admin }), sampleRbac());
     progress.succeed('Wrote kubeconfigs and RBAC for admin, alice, bob and carol');
 
     const timings = { apiserverReady, total: performance.now() - bootStarted };
-    return { dir: options.dir, apiServer, kubeconfigs: kubeconfigs.users, clientCaFile: pki.clientCa.cert, kubectl: binaries.kubectl, processes, timings, kill, restart, stop };
+    const clientKubeconfig = async (name: string, commonName: string, organizations: string[] = []): Promise<string> => {
+      const file = join(paths.kubeconfigs, `${name}.kubeconfig`);
+      const credential = await issueLeaf(pki.clientAuthority, { commonName, organizations, usage: 'client' });
+      await writeSecret(file, renderKubeconfig(apiServer, pki.caPem, name, { type: 'certificate', ...credential }));
+      return file;
+    };
+    const servingCertificate = async (name: string, subject: { commonName: string; ips: string[]; dnsNames?: string[] }): Promise<FilePair> => {
+      const leaf = await issueLeaf(pki.authority, { ...subject, usage: 'server' });
+      const files = { cert: join(paths.pki, `${name}.crt`), key: join(paths.pki, `${name}.key`) };
+      await writeFile(files.cert, leaf.certPem);
+      await writeSecret(files.key, leaf.keyPem);
+      return files;
+    };
+    return {
+      dir: options.dir, apiServer, kubeconfigs: kubeconfigs.users, clientCaFile: pki.clientCa.cert, caFile: pki.ca.cert, kubectl: binaries.kubectl,
+      processes, timings, kill, restart, stop, clientKubeconfig, servingCertificate,
+    };
   } catch (error) {
     progress.fail('The local cluster did not start');
     await stop();
@@ -201,17 +242,21 @@ interface FilePair {
 }
 
 interface Pki {
+  authority: Authority;
+  clientAuthority: Authority;
   ca: FilePair;
   clientCa: FilePair;
   apiserver: FilePair;
   etcd: FilePair;
   etcdClient: FilePair;
+  /** How the apiserver proves itself to kubelets (exec, logs, port-forward). */
+  kubeletClient: FilePair;
   serviceAccount: { key: string; pub: string };
   clients: Record<'admin' | 'alice' | 'controllerManager', KeyPairPem>;
   caPem: string;
 }
 
-async function writePki(dir: string): Promise<Pki> {
+async function writePki(dir: string, address: string): Promise<Pki> {
   const ca = await createAuthority('meshid-playground-ca');
   // Client certificates chain to their own authority, as in kubeadm, so that trusting the
   // serving CA never means trusting a client and vice versa.
@@ -221,7 +266,7 @@ async function writePki(dir: string): Promise<Pki> {
     commonName: 'kube-apiserver',
     usage: 'server',
     dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-    ips: ['127.0.0.1', '10.96.0.1'],
+    ips: [...new Set(['127.0.0.1', address, SERVICE_CLUSTER_IP])],
   });
   const etcd = await issueLeaf(ca, { commonName: 'etcd', usage: 'both', ...loopback });
   const etcdClient = await issueLeaf(ca, { commonName: 'kube-apiserver-etcd-client', usage: 'client' });
@@ -230,6 +275,7 @@ async function writePki(dir: string): Promise<Pki> {
     alice: await issueLeaf(clientCa, { commonName: 'alice', organizations: ['dev'], usage: 'client' }),
     controllerManager: await issueLeaf(clientCa, { commonName: 'system:kube-controller-manager', usage: 'client' }),
   };
+  const kubeletClient = await issueLeaf(clientCa, { commonName: KUBELET_CLIENT_USER, usage: 'client' });
   const serviceAccount = await createServiceAccountSigningKey();
 
   const pair = async (name: string, value: KeyPairPem): Promise<FilePair> => {
@@ -242,15 +288,32 @@ async function writePki(dir: string): Promise<Pki> {
   await writeSecret(saFiles.key, serviceAccount.privatePem);
   await writeFile(saFiles.pub, serviceAccount.publicPem);
   return {
+    authority: ca,
+    clientAuthority: clientCa,
     ca: await pair('ca', ca),
     clientCa: await pair('client-ca', clientCa),
     apiserver: await pair('apiserver', apiserver),
     etcd: await pair('etcd', etcd),
     etcdClient: await pair('apiserver-etcd-client', etcdClient),
+    kubeletClient: await pair('apiserver-kubelet-client', kubeletClient),
     serviceAccount: saFiles,
     clients,
     caPem: ca.certPem,
   };
+}
+
+/**
+ * The apiserver's side of talking to kubelets: it presents its own client certificate, checks
+ * theirs against the cluster CA, and reaches them by IP only. A host name lookup would send a
+ * DNS query off the machine.
+ */
+function kubeletFlags(pki: Pki): string[] {
+  return [
+    `--kubelet-client-certificate=${pki.kubeletClient.cert}`,
+    `--kubelet-client-key=${pki.kubeletClient.key}`,
+    `--kubelet-certificate-authority=${pki.ca.cert}`,
+    '--kubelet-preferred-address-types=InternalIP',
+  ];
 }
 
 async function writeSecret(path: string, content: string): Promise<void> {

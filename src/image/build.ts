@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -10,20 +9,14 @@ import { cacheRoot } from '../cluster/index.ts';
 import { DEFAULT_CA_PORT } from '../contract/index.ts';
 import { NODE_RUNTIME, nodeRuntime, sharedLibraries } from './node-runtime.ts';
 import { APP_DIR, IMAGE_UID, NODE_PATH, appLayer, dependencyLayer, runtimeLayer } from './rootfs.ts';
-import { TAR_END, tar, tarEntry, type TarEntry } from './tar.ts';
+import { jsonBlob, sha256, writeOciArchive, type Blob } from './oci.ts';
+import { tar, type TarEntry } from './tar.ts';
 
 const run = promisify(execFile);
 const gzipAsync = promisify(gzip);
 
 /** The checkout this module was loaded from (src/image or dist/image, two levels down). */
 const CHECKOUT = fileURLToPath(new URL('../..', import.meta.url));
-
-export const MEDIA_TYPES = {
-  index: 'application/vnd.oci.image.index.v1+json',
-  manifest: 'application/vnd.oci.image.manifest.v1+json',
-  config: 'application/vnd.oci.image.config.v1+json',
-  layer: 'application/vnd.oci.image.layer.v1.tar+gzip',
-} as const;
 
 /** The ports the server (HTTP, HTTPS) and the CA listen on; the install manifests use the same. */
 export const EXPOSED_PORTS = [5681, 5682, DEFAULT_CA_PORT] as const;
@@ -52,20 +45,6 @@ export interface BuiltImage {
   manifestDigest: string;
   archiveSize: number;
   layers: LayerInfo[];
-}
-
-interface Blob {
-  digest: string;
-  data: Buffer;
-}
-
-function sha256(data: Buffer): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
-}
-
-function jsonBlob(value: unknown): Blob {
-  const data = Buffer.from(JSON.stringify(value));
-  return { digest: sha256(data), data };
 }
 
 async function git(root: string, args: string[]): Promise<string | undefined> {
@@ -148,63 +127,14 @@ export async function buildImage(options: BuildImageOptions = {}): Promise<Built
       rootfs: { type: 'layers', diff_ids: layers.map((l) => l.info.diffId) },
       history: layers.map((l) => ({ created: new Date(created).toISOString(), created_by: `meshid image: ${l.createdBy}` })),
     });
-    const manifest = jsonBlob({
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPES.manifest,
-      config: { mediaType: MEDIA_TYPES.config, digest: config.digest, size: config.data.length },
-      layers: layers.map((l) => ({ mediaType: MEDIA_TYPES.layer, digest: l.blob.digest, size: l.blob.data.length })),
-      annotations: labels,
-    });
-    const index = {
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPES.index,
-      manifests: [
-        {
-          mediaType: MEDIA_TYPES.manifest,
-          digest: manifest.digest,
-          size: manifest.data.length,
-          // As `docker save` writes them: containerd (ctr import, and so the kubelet) takes the
-          // full name, Kubernetes' normalised form of `meshid:<version>`; OCI tools the tag.
-          annotations: { 'io.containerd.image.name': `docker.io/library/${name}`, 'org.opencontainers.image.ref.name': pkg.version },
-          platform: { architecture: 'amd64', os: 'linux' },
-        },
-      ],
-    };
-    const blobPath = (b: Blob): string => `blobs/sha256/${b.digest.slice('sha256:'.length)}`;
-    const dockerManifest = [{ Config: blobPath(config), RepoTags: [name], Layers: layers.map((l) => blobPath(l.blob)) }];
-
     progress.update(`Building ${name}: writing ${output}`);
-    const blobs = [...layers.map((l) => l.blob), config, manifest].sort((a, b) => (a.digest < b.digest ? -1 : 1));
-    const entries: TarEntry[] = [
-      { type: 'dir', path: 'blobs', mode: 0o755, uid: 0, gid: 0 },
-      { type: 'dir', path: 'blobs/sha256', mode: 0o755, uid: 0, gid: 0 },
-      ...blobs.map((b): TarEntry => ({ type: 'file', path: blobPath(b), data: b.data, mode: 0o644, uid: 0, gid: 0 })),
-      { type: 'file', path: 'index.json', data: Buffer.from(JSON.stringify(index)), mode: 0o644, uid: 0, gid: 0 },
-      { type: 'file', path: 'manifest.json', data: Buffer.from(JSON.stringify(dockerManifest)), mode: 0o644, uid: 0, gid: 0 },
-      { type: 'file', path: 'oci-layout', data: Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })), mode: 0o644, uid: 0, gid: 0 },
-    ];
-    await mkdir(dirname(output), { recursive: true });
-    const tmp = `${output}.${process.pid}.tmp`;
-    const file = await open(tmp, 'w');
-    let archiveSize = 0;
-    try {
-      // Written entry by entry: the archive is as big as the image, no need to hold it twice.
-      for (const part of [...entries.flatMap(tarEntry), TAR_END]) {
-        await file.write(part);
-        archiveSize += part.length;
-      }
-    } finally {
-      await file.close();
-    }
-    await rename(tmp, output);
+    const { manifestDigest, archiveSize } = await writeOciArchive(output, { name, tag: pkg.version, config, layers: layers.map((l) => l.blob), annotations: labels });
     progress.succeed(`Built ${name} (${layers.map((l) => `${l.info.name} ${mib(l.info.size)}`).join(', ')})`);
-    return { name, archive: output, manifestDigest: manifest.digest, archiveSize, layers: layers.map((l) => l.info) };
+    return { name, archive: output, manifestDigest, archiveSize, layers: layers.map((l) => l.info) };
   } catch (error) {
     progress.fail(`Building ${name} failed`);
     if (error instanceof MeshidError) throw error;
     throw new MeshidError('ERR_IMAGE_BUILD_FAILED', `building ${name} failed: ${(error as Error).message}`, { cause: error });
-  } finally {
-    await rm(`${output}.${process.pid}.tmp`, { force: true });
   }
 }
 

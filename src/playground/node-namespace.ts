@@ -1,0 +1,222 @@
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, readdir, readlink, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { MeshidError } from '../core/index.ts';
+import { SERVICE_CIDR, spawnPeer, stopPid, isAlive, type PeerProcess } from '../cluster/index.ts';
+
+const run = promisify(execFile);
+
+/**
+ * The playground node's addresses. They exist only inside this machine: the node lives in a
+ * network namespace of its own, joined to the host by one veth pair, with no default route,
+ * so nothing a pod sends can leave the machine (not even a DNS query).
+ */
+export const NODE_NETWORK = {
+  /** The host's end of the link: kube-apiserver listens here for the node and its pods. */
+  hostIp: '10.243.0.1',
+  /** The node's end: its InternalIP, where the kubelet serves. */
+  nodeIp: '10.243.0.2',
+  linkPrefix: 30,
+  hostLink: 'meshid-node0',
+  podCidr: '10.244.0.0/24',
+  podGateway: '10.244.0.1',
+  nodeName: 'meshid-node',
+} as const;
+
+/**
+ * Host paths the kubelet and containerd write to that have no flag (pod logs under /var/log,
+ * netns and socket files under /run, /var/lib/kubelet's plugin sockets): inside the node's
+ * private mount namespace each is a folder of the playground, so the host stays clean.
+ */
+const MASKED_PATHS = { '/var/lib': 'var-lib', '/var/log': 'var-log', '/run': 'run' } as const;
+
+/**
+ * Kernel-wide settings the kubelet changes at start (its "kernel tunables"). They are not per
+ * namespace, so the node records them first and puts them back when it stops.
+ */
+export const KUBELET_SYSCTLS = ['vm/overcommit_memory', 'vm/panic_on_oom', 'kernel/panic', 'kernel/panic_on_oops', 'kernel/keys/root_maxkeys', 'kernel/keys/root_maxbytes'] as const;
+
+export interface NodeNamespace {
+  /** Holds the node's mount and network namespaces open; every node process joins them. */
+  holder: PeerProcess;
+  /** `<dir>/node`: everything the node writes. */
+  root: string;
+  /** What the node changed on the host, so that `meshid down` can undo it from another process. */
+  cleanup: NodeCleanup;
+  /** argv prefix that runs a command inside the node's namespaces. */
+  enter(command: string, args: string[]): [string, string[]];
+}
+
+export interface NodeCleanup {
+  holderPid: number;
+  /** The kubelet's cgroup parent, in every cgroup v1 hierarchy (or under the v2 root). */
+  cgroupRoot: string;
+  sysctls: Record<string, string>;
+}
+
+/** Makes the node's namespaces, its link to the host and its folders. Root on Linux only. */
+export async function createNodeNamespace(dir: string, pause: string, detached: boolean): Promise<NodeNamespace> {
+  const root = join(dir, 'node');
+  for (const sub of [...Object.values(MASKED_PATHS), 'logs']) await mkdir(join(root, sub), { recursive: true, mode: 0o700 });
+  if (await linkExists(NODE_NETWORK.hostLink)) {
+    throw new MeshidError('ERR_PLAYGROUND_RUNNING', `another playground node runs on this machine (link ${NODE_NETWORK.hostLink} exists)`, {
+      hint: 'Stop it with `meshid down --dir <its dir>`, or run this one with --no-node.',
+    });
+  }
+  const mounts = Object.entries(MASKED_PATHS).map(([target, source]) => `mount --bind '${join(root, source)}' '${target}'`);
+  const script = ['set -e', ...mounts, 'ip link set lo up', `exec '${pause}'`].join('\n');
+  const holder = spawnPeer('node-namespaces', 'unshare', ['--mount', '--net', '--propagation', 'private', '--', 'sh', '-c', script], { logFile: join(root, 'logs', 'node-namespaces.log'), detached });
+  const sysctls = await readSysctls();
+  const cleanup: NodeCleanup = { holderPid: holder.pid, cgroupRoot: `/meshid-${holder.pid}`, sysctls };
+  try {
+    await waitForExec(holder, pause);
+    const n = NODE_NETWORK;
+    await ip(['link', 'add', n.hostLink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(holder.pid)]);
+    await ip(['addr', 'add', `${n.hostIp}/${n.linkPrefix}`, 'dev', n.hostLink]);
+    await ip(['link', 'set', n.hostLink, 'up']);
+    await run('nsenter', ['--target', String(holder.pid), '--net', '--', 'ip', 'addr', 'add', `${n.nodeIp}/${n.linkPrefix}`, 'dev', 'eth0']);
+    await run('nsenter', ['--target', String(holder.pid), '--net', '--', 'ip', 'link', 'set', 'eth0', 'up']);
+    // Pods and Services are reached through the node; the routes go with the link.
+    await ip(['route', 'add', n.podCidr, 'via', n.nodeIp]);
+    await ip(['route', 'add', SERVICE_CIDR, 'via', n.nodeIp]);
+    await createCgroups(cleanup.cgroupRoot);
+  } catch (error) {
+    await stopNode(cleanup);
+    throw new MeshidError('ERR_CLUSTER_START_FAILED', `could not make the node's namespaces: ${(error as Error).message}`, {
+      cause: error,
+      hint: 'The node needs root, unshare and nsenter (util-linux) and iproute2; `meshid up --no-node` runs without one.',
+    });
+  }
+  await writeFile(join(root, 'cleanup.json'), JSON.stringify(cleanup, null, 2) + '\n');
+  return {
+    holder,
+    root,
+    cleanup,
+    enter: (command, args) => ['nsenter', ['--target', String(holder.pid), '--mount', '--net', '--', command, ...args]],
+  };
+}
+
+/**
+ * Stops everything of the node, from any process: the pods' processes (by cgroup), every
+ * process in the node's mount namespace (containerd, its shims, the kubelet, kube-proxy),
+ * then the namespace holder, which takes the link, its routes and the bridge with it. Then
+ * removes the node's cgroups and restores the kernel settings the kubelet changed.
+ */
+export async function stopNode(cleanup: NodeCleanup): Promise<void> {
+  const inNode = isAlive(cleanup.holderPid) ? await processesSharingMountNamespace(cleanup.holderPid) : [];
+  // The kubelet first, so that it restarts nothing; then the containers, then the rest.
+  for (const pid of inNode) if ((await comm(pid)) === 'kubelet') await stopPid(pid, 5_000);
+  for (const pid of await cgroupProcesses(cleanup.cgroupRoot)) kill(pid);
+  for (const pid of inNode.filter((p) => p !== cleanup.holderPid)) await stopPid(pid, 5_000);
+  await stopPid(cleanup.holderPid, 2_000);
+  await removeCgroups(cleanup.cgroupRoot);
+  for (const [key, value] of Object.entries(cleanup.sysctls)) {
+    await writeFile(join('/proc/sys', key), value).catch(() => undefined);
+  }
+}
+
+async function readSysctls(): Promise<Record<string, string>> {
+  const values: Record<string, string> = {};
+  for (const key of KUBELET_SYSCTLS) values[key] = (await readFile(join('/proc/sys', key), 'utf8')).trim();
+  return values;
+}
+
+async function ip(args: string[]): Promise<void> {
+  await run('ip', args);
+}
+
+async function linkExists(name: string): Promise<boolean> {
+  return run('ip', ['link', 'show', name]).then(() => true, () => false);
+}
+
+/** The holder is ready once its mounts are made and it has become the pause program. */
+async function waitForExec(holder: PeerProcess, program: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const exe = await readlink(`/proc/${holder.pid}/exe`).catch(() => '');
+    if (exe === program) return;
+    if (!isAlive(holder.pid)) break;
+    await sleep(50);
+  }
+  throw new Error('the namespace holder did not start (see node/logs/node-namespaces.log)');
+}
+
+async function comm(pid: number): Promise<string> {
+  return (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+}
+
+async function processesSharingMountNamespace(holderPid: number): Promise<number[]> {
+  const target = await readlink(`/proc/${holderPid}/ns/mnt`).catch(() => undefined);
+  if (!target) return [];
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    if ((await readlink(`/proc/${pid}/ns/mnt`).catch(() => undefined)) === target) pids.push(pid);
+  }
+  return pids;
+}
+
+/** The cgroup v1 hierarchies (or the single v2 one) that hold the node's cgroup tree. */
+async function cgroupTrees(cgroupRoot: string): Promise<string[]> {
+  const base = '/sys/fs/cgroup';
+  const unified = await readFile(join(base, 'cgroup.controllers'), 'utf8').then(() => true, () => false);
+  if (unified) return [join(base, cgroupRoot)];
+  const hierarchies = await readdir(base).catch(() => [] as string[]);
+  return hierarchies.map((h) => join(base, h, cgroupRoot));
+}
+
+/**
+ * The kubelet wants its cgroup root to exist in every hierarchy. A new cpuset starts with no
+ * CPUs or memory nodes in cgroup v1, so it gets its parent's.
+ */
+async function createCgroups(cgroupRoot: string): Promise<void> {
+  for (const tree of await cgroupTrees(cgroupRoot)) {
+    await mkdir(tree, { recursive: true });
+    if (tree.startsWith('/sys/fs/cgroup/cpuset/')) {
+      for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+        await writeFile(join(tree, file), await readFile(join(tree, '..', file), 'utf8'));
+      }
+    }
+  }
+}
+
+async function cgroupProcesses(cgroupRoot: string): Promise<number[]> {
+  const pids = new Set<number>();
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    if (depth > 8) return;
+    const procs = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
+    for (const line of procs.split('\n')) if (line.trim()) pids.add(Number(line));
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      if (entry.isDirectory()) await walk(join(dir, entry.name), depth + 1);
+    }
+  };
+  for (const tree of await cgroupTrees(cgroupRoot)) await walk(tree, 0);
+  return [...pids];
+}
+
+/** Children before parents; a cgroup that still has a process gets a few tries. */
+async function removeCgroups(cgroupRoot: string): Promise<void> {
+  const remove = async (dir: string, depth: number): Promise<void> => {
+    if (depth > 8) return;
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      if (entry.isDirectory()) await remove(join(dir, entry.name), depth + 1);
+    }
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const error = await rmdir(dir).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+      if (!error || error.code === 'ENOENT') return;
+      for (const pid of (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean)) kill(Number(pid));
+      await sleep(100);
+    }
+  };
+  for (const tree of await cgroupTrees(cgroupRoot)) await remove(tree, 0);
+}
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
