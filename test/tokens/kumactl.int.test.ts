@@ -155,4 +155,28 @@ describe(`kumactl (${KUMA_VERSION}) against meshid`, () => {
     assert.equal(await identity(t.server.httpUrl, token), '401 token-revoked');
     assert.deepEqual(await identity(t.server.httpUrl, kept), { name: 'mesh-system:kept', groups: ['mesh-system:authenticated'] });
   });
+
+  it("validates kumactl's offline tokens on a control plane given only kumactl's public key, as Kuma configures one", async () => {
+    const generated = await kumactl('generate', 'signing-key', '--format=pem');
+    assertClean(generated, 'generate signing-key');
+    const keyFile = join(home, 'offline-key.pem');
+    await writeFile(keyFile, generated.stdout, { mode: 0o600 });
+    const pub = await kumactl('generate', 'public-key', '--signing-key-path', keyFile);
+    assertClean(pub, 'generate public-key');
+    const pubFile = join(home, 'offline-key.pub');
+    await writeFile(pubFile, pub.stdout);
+    // Kuma's apiServer.authn.tokens: no issuer, no keys in Secrets, one static public key by kid.
+    const offline = await startTestServer(`${NAMESPACE}-static`, {
+      userTokens: { enableIssuer: false, validator: { useSecrets: false, publicKeys: [{ kid: 'kumactl-1', keyFile: pubFile }] } },
+    });
+    try {
+      const bare = await kumactl('generate', 'user-token', '--name', 'edge', '--valid-for', '1h', '--signing-key-path', keyFile, '--kid', 'kumactl-1');
+      assertClean(bare, 'offline generate user-token');
+      assert.deepEqual(await identity(offline.server.httpUrl, bare.stdout.trim()), { name: 'mesh-system:edge', groups: ['mesh-system:authenticated'] });
+      const wrongKid = await kumactl('generate', 'user-token', '--name', 'edge', '--valid-for', '1h', '--signing-key-path', keyFile, '--kid', 'kumactl-2');
+      assert.equal(await identity(offline.server.httpUrl, wrongKid.stdout.trim()), '401 token-invalid');
+    } finally {
+      await offline.close();
+    }
+  });
 });
