@@ -2,10 +2,13 @@
 // review cached, CSR check, signing), for an RSA-2048 and a P-256 CA key, beside the
 // in-process signing limit (CSR check + sign, one core) measured in the same run. The CA
 // runs as its own process and the load comes from ghz (Go), so neither shares an event loop.
+// Istio's istiod (pilot-discovery, built from peers/istio) is loaded with the same ghz run
+// (same CSR, same service-account token, same concurrency) with a root of the same key type,
+// and both are charged the CPU time their process spent (/proc/<pid>/stat) per certificate.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,10 +16,12 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { LeafSigner, checkCsr, createSelfSignedRoot, loadCaMaterial } from '../src/ca/index.ts';
 import { CA_SERVICE_NAME, ROOT_CONFIGMAP_KEY } from '../src/contract/index.ts';
 import { createKeyAndCsr } from '../src/agent/index.ts';
-import { MESHID_BIN, ensureGhz, freePort, spawnPeer } from '../src/cluster/index.ts';
+import { MESHID_BIN, ensureGhz, ensurePilotDiscovery, freePort, spawnPeer } from '../src/cluster/index.ts';
 import { terminalProgress } from '../src/core/index.ts';
 import { loadKubeConfig } from '../src/kube/index.ts';
+import { ISTIOD_NAMESPACE, ISTIOD_SERVER_NAME, startIstiod } from './lib/istiod.ts';
 import { sharedPlayground } from './lib/playground.ts';
+import { cpuSeconds } from './lib/proc.ts';
 import { rate } from './lib/rate.ts';
 import type { Benchmark, Row } from './lib/types.ts';
 
@@ -27,7 +32,6 @@ const PROTO = fileURLToPath(new URL('../proto/istio-ca.proto', import.meta.url))
 const run = promisify(execFile);
 const URI = 'spiffe://cluster.local/ns/bench-ca/sa/load';
 
-
 interface GhzReport {
   /** Nanoseconds. */
   total: number;
@@ -36,9 +40,17 @@ interface GhzReport {
   latencyDistribution?: { percentage: number; latency: number }[] | null;
 }
 
+interface Target {
+  address: string;
+  /** The root the CA's serving certificate chains to. */
+  root: string;
+  /** TLS server name, when the serving certificate does not name the address. */
+  serverName?: string;
+}
+
 /** Keeps CONCURRENCY calls in flight for `seconds` with ghz; answers its report. */
-async function ghz(binary: string, address: string, files: { root: string; data: string; metadata: string }, seconds: number): Promise<GhzReport> {
-  const args = ['--proto', PROTO, '--call', `${CA_SERVICE_NAME}/CreateCertificate`, '--cacert', files.root, '-D', files.data, '-M', files.metadata, '-c', String(CONCURRENCY), '--connections', '4', '-z', `${seconds}s`, '-O', 'json', address];
+async function ghz(binary: string, target: Target, files: { data: string; metadata: string }, seconds: number): Promise<GhzReport> {
+  const args = ['--proto', PROTO, '--call', `${CA_SERVICE_NAME}/CreateCertificate`, '--cacert', target.root, ...(target.serverName ? ['--cname', target.serverName] : []), '-D', files.data, '-M', files.metadata, '-c', String(CONCURRENCY), '--connections', '4', '-z', `${seconds}s`, '-O', 'json', target.address];
   const { stdout } = await run(binary, args, { timeout: (seconds + 30) * 1000, maxBuffer: 16 * 1024 * 1024 });
   const report = JSON.parse(stdout) as GhzReport;
   // With a duration (-z), ghz cancels the calls still in flight at the end; those are not failures.
@@ -50,10 +62,38 @@ async function ghz(binary: string, address: string, files: { root: string; data:
 
 const percentile = (report: GhzReport, p: number): number => (report.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? NaN) / 1e6;
 
-/** User plus system CPU time of a process so far, from /proc (clock ticks are 100 Hz on Linux). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+
+interface Measured {
+  perSecond: number;
+  /** CPU seconds of the CA's process per certificate. */
+  cpuPerCert: number;
+  /** CPU seconds kube-apiserver spent per certificate meanwhile (the CA's TokenReviews, mostly). */
+  apiserverCpuPerCert: number;
+  report: GhzReport;
+}
+
+/**
+ * A warm-up, then `seconds` of load; the CPU time of the CA's process and of kube-apiserver
+ * is read around the measured run.
+ */
+async function measure(binary: string, pids: { ca: number; apiserver: number }, target: Target, files: { data: string; metadata: string }, seconds: number): Promise<Measured> {
+  await ghz(binary, target, files, 1); // warm-up: TLS, token review, JIT
+  const before = { ca: await cpuSeconds(pids.ca), apiserver: await cpuSeconds(pids.apiserver) };
+  const report = await ghz(binary, target, files, seconds);
+  const cpu = (await cpuSeconds(pids.ca)) - before.ca;
+  const apiserverCpu = (await cpuSeconds(pids.apiserver)) - before.apiserver;
+  const completed = report.statusCodeDistribution?.['OK'] ?? 0;
+  return { perSecond: completed / (report.total / 1e9), cpuPerCert: cpu / completed, apiserverCpuPerCert: apiserverCpu / completed, report };
+}
+
+/** Polls until `ready` answers, at most `tries` times `everyMs` apart. */
+async function waitFor<T>(ready: () => Promise<T | undefined>, tries: number, everyMs: number): Promise<T | undefined> {
+  for (let i = 0; i < tries; i++) {
+    const value = await ready().catch(() => undefined);
+    if (value !== undefined) return value;
+    await sleep(everyMs);
+  }
+  return undefined;
 }
 
 export const benchmark: Benchmark = {
@@ -63,12 +103,17 @@ export const benchmark: Benchmark = {
     const playground = await sharedPlayground();
     const admin = loadKubeConfig({ kubeconfig: playground.env.kubeconfigs.admin });
     const core = admin.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: 'bench-ca' } } }).catch(() => undefined);
+    for (const name of ['bench-ca', ISTIOD_NAMESPACE]) await core.createNamespace({ body: { metadata: { name } } }).catch(() => undefined);
     await core.createNamespacedServiceAccount({ namespace: 'bench-ca', body: { metadata: { name: 'load' } } }).catch(() => undefined);
     const token = (await core.createNamespacedServiceAccountToken({ namespace: 'bench-ca', name: 'load', body: { spec: { audiences: ['istio-ca'], expirationSeconds: 3600 } } })).status?.token ?? '';
     // Istio's agent sends RSA-2048 CSRs by default; meshid's agent makes the same shape.
     const csr = (await createKeyAndCsr(URI, 'rsa')).csrPem;
     const binary = await ensureGhz({ progress: terminalProgress() });
+    const istiodBinary = await ensurePilotDiscovery({ progress: terminalProgress() });
+    const apiserver = playground.processes.find((p) => p.name === 'kube-apiserver');
+    if (!apiserver) throw new Error('the playground has no kube-apiserver process');
+    // MESHID_BENCH_CPU_PROF=<dir>: meshid's CA writes a V8 CPU profile there when it stops.
+    const profileDir = process.env['MESHID_BENCH_CPU_PROF'];
     const rows: Row[] = [];
     for (const keyType of ['rsa', 'ec'] as const) {
       // The crypto limit: the same CSR check and signing, in this process, on one core.
@@ -79,43 +124,84 @@ export const benchmark: Benchmark = {
       const namespace = `bench-ca-${keyType}`;
       await core.createNamespace({ body: { metadata: { name: namespace } } }).catch(() => undefined);
       const dir = await mkdtemp(join(tmpdir(), 'meshid-bench-ca-'));
+      const files = { data: join(dir, 'data.json'), metadata: join(dir, 'metadata.json') };
+      await writeFile(files.data, JSON.stringify({ csr: csr, validity_duration: 3600 }));
+      await writeFile(files.metadata, JSON.stringify({ authorization: `Bearer ${token}` }));
+
       const config = join(dir, 'config.json');
       const rootConfigMap = `${namespace}-root`;
       await writeFile(config, JSON.stringify({ ca: { keyType, rootConfigMap }, userTokens: { enableIssuer: false } }));
       const port = await freePort();
-      const server = spawnPeer(`ca-${keyType}`, process.execPath, [MESHID_BIN, 'server', '--kubeconfig', playground.env.kubeconfigs.admin, '-n', namespace, '--host', '127.0.0.1', '--http-port', String(await freePort()), '--https-port', String(await freePort()), '--ca', '--ca-port', String(port), '--config', config], { logFile: join(dir, 'server.log'), detached: false });
+      const server = spawnPeer(`ca-${keyType}`, process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), MESHID_BIN, 'server', '--kubeconfig', playground.env.kubeconfigs.admin, '-n', namespace, '--host', '127.0.0.1', '--http-port', String(await freePort()), '--https-port', String(await freePort()), '--ca', '--ca-port', String(port), '--config', config], { logFile: join(dir, 'server.log'), detached: false });
+      let meshid: Measured;
       try {
-        let roots = '';
-        for (let i = 0; i < 200 && !roots; i++) {
-          roots = (await core.readNamespacedConfigMap({ namespace, name: rootConfigMap }).catch(() => undefined))?.data?.[ROOT_CONFIGMAP_KEY] ?? '';
-          if (!roots) await sleep(100);
-        }
+        const roots = await waitFor(async () => (await core.readNamespacedConfigMap({ namespace, name: rootConfigMap })).data?.[ROOT_CONFIGMAP_KEY] || undefined, 200, 100);
         if (!roots) throw new Error(`the ${keyType} CA did not start; see ${dir}/server.log`);
-        const files = { root: join(dir, 'root.pem'), data: join(dir, 'data.json'), metadata: join(dir, 'metadata.json') };
-        await writeFile(files.root, roots);
-        await writeFile(files.data, JSON.stringify({ csr: csr, validity_duration: 3600 }));
-        await writeFile(files.metadata, JSON.stringify({ authorization: `Bearer ${token}` }));
-        await ghz(binary, `127.0.0.1:${port}`, files, 1); // warm-up: TLS, token review, JIT
-        const cpuBefore = await cpuSeconds(server.pid);
-        const report = await ghz(binary, `127.0.0.1:${port}`, files, seconds);
-        const cpu = (await cpuSeconds(server.pid)) - cpuBefore;
-        const completed = report.statusCodeDistribution?.['OK'] ?? 0;
-        const measured = completed / (report.total / 1e9);
-        rows.push({
-          benchmark: 'ca',
-          measurement: `certificates/s, ${LABELS[keyType]} CA key, gRPC+TLS, ${CONCURRENCY} in flight from ghz (RSA-2048 CSRs)`,
-          value: measured,
-          unit: '/s',
-          baseline: { label: 'CSR check + sign in-process, one core', value: limit },
-          goal: { text: `≥ ${GOALS[keyType].toLocaleString('en')}/s`, met: measured >= GOALS[keyType] },
-        });
-        // ghz and the CA share two cores: what one CPU-second of the CA buys is the fairer comparison.
-        rows.push({ benchmark: 'ca', measurement: `certificates per CPU-second of the CA process, ${LABELS[keyType]} CA key`, value: completed / cpu, unit: '/s', baseline: { label: 'CSR check + sign in-process, one core', value: limit } });
-        rows.push({ benchmark: 'ca', measurement: `latency p50 / p99 under that load, ${LABELS[keyType]} CA key (ms)`, value: percentile(report, 50), unit: 'ms', baseline: { label: 'p99', value: percentile(report, 99) } });
+        await writeFile(join(dir, 'root.pem'), roots);
+        meshid = await measure(binary, { ca: server.pid, apiserver: apiserver.pid }, { address: `127.0.0.1:${port}`, root: join(dir, 'root.pem') }, files, seconds);
       } finally {
         server.child.kill('SIGTERM');
         await server.exited;
       }
+
+      // istiod with a plugged-in root of the same key type, made the same way as meshid's.
+      const istiodDir = join(dir, 'istiod');
+      const istiodRoot = await createSelfSignedRoot({ keyType });
+      const istiod = await startIstiod(istiodBinary, playground.env.kubeconfigs.admin, istiodDir, istiodRoot);
+      let peer: Measured;
+      try {
+        await writeFile(join(dir, 'istiod-root.pem'), istiodRoot.certPem);
+        const target: Target = { address: istiod.address, root: join(dir, 'istiod-root.pem'), serverName: ISTIOD_SERVER_NAME };
+        // Ready once it signs: its CA port opens only after its informers have synced.
+        const up = await waitFor(async () => (await ghz(binary, target, files, 1)).statusCodeDistribution?.['OK'], 120, 500);
+        if (!up) throw new Error(`istiod did not start signing; see ${istiod.logFile}`);
+        peer = await measure(binary, { ca: istiod.process.pid, apiserver: apiserver.pid }, target, files, seconds);
+      } finally {
+        istiod.process.child.kill('SIGTERM');
+        await istiod.process.exited;
+      }
+
+      const label = LABELS[keyType];
+      rows.push({
+        benchmark: 'ca',
+        measurement: `certificates/s, ${label} CA key, gRPC+TLS, ${CONCURRENCY} in flight from ghz (RSA-2048 CSRs)`,
+        value: meshid.perSecond,
+        unit: '/s',
+        baseline: { label: 'CSR check + sign in-process, one core', value: limit },
+        goal: { text: `≥ ${GOALS[keyType].toLocaleString('en')}/s`, met: meshid.perSecond >= GOALS[keyType] },
+      });
+      rows.push({
+        benchmark: 'ca',
+        measurement: `certificates/s against istiod, ${label} root each, same ghz load and token`,
+        value: meshid.perSecond,
+        unit: '/s',
+        baseline: { label: 'istiod', value: peer.perSecond },
+        goal: { text: '≥ istiod', met: meshid.perSecond >= peer.perSecond },
+      });
+      // ghz and the CA share the cores: what a certificate costs the CA's own process is the fairer comparison.
+      rows.push({
+        benchmark: 'ca',
+        measurement: `CPU-ms of the CA process per certificate, ${label} (user+sys, /proc)`,
+        value: meshid.cpuPerCert * 1000,
+        unit: 'ms',
+        baseline: { label: 'istiod', value: peer.cpuPerCert * 1000 },
+        goal: { text: '≤ istiod', met: meshid.cpuPerCert <= peer.cpuPerCert },
+      });
+      // istiod sends a TokenReview per certificate; meshid reuses an answer for 10 s.
+      rows.push({
+        benchmark: 'ca',
+        measurement: `CPU-ms of kube-apiserver per certificate meanwhile, ${label} (token reviews)`,
+        value: meshid.apiserverCpuPerCert * 1000,
+        unit: 'ms',
+        baseline: { label: 'istiod', value: peer.apiserverCpuPerCert * 1000 },
+      });
+      rows.push({
+        benchmark: 'ca',
+        measurement: `latency p50 / p99 under that load, ${label} CA key (ms; istiod ${percentile(peer.report, 50).toFixed(1)} / ${percentile(peer.report, 99).toFixed(1)})`,
+        value: percentile(meshid.report, 50),
+        unit: 'ms',
+        baseline: { label: 'p99', value: percentile(meshid.report, 99) },
+      });
     }
     return rows;
   },

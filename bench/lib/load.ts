@@ -1,3 +1,4 @@
+import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import { request as httpsRequest, Agent, type RequestOptions } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -53,12 +54,22 @@ export interface Answer {
 // server's Keep-Alive hint only when given a timeout of its own.
 const IDLE_SOCKET_MS = 30_000;
 
+export type Client = (method: string, url: URL, headers: Record<string, string>, body?: string) => Promise<Answer>;
+
 /** A keep-alive HTTPS client, the same for every target so only the target differs. */
-export function httpsClient(tls: Pick<RequestOptions, 'ca' | 'cert' | 'key'>): (method: string, url: URL, headers: Record<string, string>, body?: string) => Promise<Answer> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: IDLE_SOCKET_MS, ...tls });
+export function httpsClient(tls: Pick<RequestOptions, 'ca' | 'cert' | 'key'>): Client {
+  return client(new Agent({ keepAlive: true, maxSockets: 64, timeout: IDLE_SOCKET_MS, ...tls }), httpsRequest);
+}
+
+/** The same keep-alive client over plain HTTP, for a peer that serves only that (kubectl proxy). */
+export function httpClient(): Client {
+  return client(new HttpAgent({ keepAlive: true, maxSockets: 64, timeout: IDLE_SOCKET_MS }), httpRequest);
+}
+
+function client(agent: HttpAgent, request: typeof httpRequest): Client {
   return (method, url, headers, body) =>
     new Promise((resolve, reject) => {
-      const req = httpsRequest(url, { method, agent, headers: body ? { ...headers, 'content-type': 'application/json' } : headers }, (res) => {
+      const req = request(url, { method, agent, headers: body ? { ...headers, 'content-type': 'application/json' } : headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));

@@ -1,5 +1,11 @@
 import { readFile } from 'node:fs/promises';
 
+/** User plus system CPU time of a process so far, in seconds, from /proc (clock ticks are 100 Hz on Linux). */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** Resident set size of a process in bytes, from /proc/<pid>/status (VmRSS is in kB there). */
 export async function vmRss(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

@@ -1,5 +1,5 @@
 export { ensurePeerBinaries, KUBE_PEER_MODULE, type PeerBinaries, type EnsureOptions } from './build.ts';
-export { ensurePilotAgent, ISTIO_VERSION, ISTIO_PEER_MODULE } from './istio-peer.ts';
+export { ensurePilotAgent, ensurePilotDiscovery, ISTIO_VERSION, ISTIO_PEER_MODULE } from './istio-peer.ts';
 export { startCluster, MESHID_BIN, SERVICE_ACCOUNT_ISSUER, SERVICE_CIDR, KUBELET_CLIENT_USER, type LocalCluster, type ClusterOptions, type ClusterPeer } from './cluster.ts';
 export { isAlive, stopPid, freePort, spawnPeer, type PeerProcess } from './processes.ts';
 export { cacheRoot } from './cache.ts';
@@ -7,5 +7,6 @@ export { SAMPLE_USERS, DEV_NAMESPACE, type SampleUser } from './users.ts';
 export { KUBERNETES_VERSION, ETCD_VERSION, CONTAINERD_VERSION } from './versions.ts';
 export { PLAYGROUND_CLUSTER } from './kubeconfig.ts';
 export { ensureGhz, GHZ_PEER_MODULE } from './ghz-peer.ts';
-export { ensureKumaPeer, KUMA_VERSION, KUMA_PEER_MODULE, type KumaPeer } from './kuma-peer.ts';
+export { ensureCoreDns, renderCorefile, coreDnsRbac, COREDNS_VERSION, COREDNS_PEER_MODULE, COREDNS_USER, type CorefileOptions } from './coredns-peer.ts';
 export { ensureNodeBinaries, CONTAINERD_PEER_MODULE, type NodeBinaries } from './node-binaries.ts';
+export { ensureKumaPeer, KUMA_VERSION, KUMA_PEER_MODULE, type KumaPeer } from './kuma-peer.ts';

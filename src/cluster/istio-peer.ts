@@ -17,17 +17,34 @@ export const ISTIO_PEER_MODULE = fileURLToPath(new URL('../../peers/istio', impo
  * is written down in peers/istio/README.md.
  */
 export async function ensurePilotAgent(options: EnsureOptions = {}): Promise<string> {
-  const paths = await buildGoBinaries({
+  return (await buildIstio(options))['pilot-agent'];
+}
+
+/**
+ * Returns the path to Istio's pilot-discovery (istiod), built from the same module and cache
+ * folder as pilot-agent. Only `npm run bench` asks for it: the CA benchmark runs it as a CA
+ * next to meshid's (bench/ca-istiod.ts).
+ */
+export async function ensurePilotDiscovery(options: EnsureOptions = {}): Promise<string> {
+  return (await buildIstio(options))['pilot-discovery'];
+}
+
+// Both binaries come from one `go build`, so they share one cache folder and one progress line;
+// asking for either builds both the first time (the second costs little once the first compiles).
+function buildIstio(options: EnsureOptions) {
+  return buildGoBinaries({
     ...options,
     moduleDir: ISTIO_PEER_MODULE,
     name: `istio-${ISTIO_VERSION}`,
     hashFiles: ['go.mod', 'go.sum'],
-    targets: { 'pilot-agent': 'istio.io/istio/pilot/cmd/pilot-agent' },
+    targets: {
+      'pilot-agent': 'istio.io/istio/pilot/cmd/pilot-agent',
+      'pilot-discovery': 'istio.io/istio/pilot/cmd/pilot-discovery',
+    },
     buildFlags: ['-trimpath'],
     goEnv: { CGO_ENABLED: '0' },
-    label: `Building Istio's pilot-agent (${ISTIO_VERSION}) from its Go module`,
-    built: 'pilot-agent',
-    purpose: "to build Istio's pilot-agent as a test peer",
+    label: `Building Istio's pilot-agent and pilot-discovery (${ISTIO_VERSION}) from its Go module`,
+    built: 'pilot-agent and pilot-discovery',
+    purpose: "to build Istio's pilot-agent and istiod as peers",
   });
-  return paths['pilot-agent'];
 }

@@ -37,6 +37,14 @@ export class ServiceAccountTokenReviewer {
   readonly #api: AuthenticationV1Api;
   readonly #cache: TtlCache<string, ServiceAccountCaller>;
   readonly #guard: TokenReviewGuard;
+  /**
+   * Reviews under way, by token hash. Calls that arrive with a token while its review is still
+   * out wait for that answer instead of asking again: a workload opening many streams at once,
+   * or a burst of CSRs when the cached answer expires, costs one TokenReview, not one per call
+   * (without this, 64 calls in flight asked 64 times and ran into the per-client allowance).
+   * Entries leave when their review settles, so the map holds at most the reviews in flight.
+   */
+  readonly #inFlight = new Map<string, Promise<ReviewVerdict<ServiceAccountCaller>>>();
 
   constructor(
     kc: KubeConfig,
@@ -54,7 +62,13 @@ export class ServiceAccountTokenReviewer {
     const key = createHash('sha256').update(token).digest('base64url');
     const cached = this.#cache.get(key);
     if (cached) return cached;
-    const verdict = await this.#guard.review(token, client, () => this.#ask(token));
+    let pending = this.#inFlight.get(key);
+    if (!pending) {
+      const review = this.#guard.review(token, client, () => this.#ask(token));
+      pending = review.finally(() => this.#inFlight.delete(key));
+      this.#inFlight.set(key, pending);
+    }
+    const verdict = await pending;
     if (!verdict.accepted) throw new MeshidError('ERR_UNAUTHENTICATED', TOKEN_REFUSED_MESSAGE, { cause: new Error(verdict.reason) });
     this.#cache.set(key, verdict.value);
     return verdict.value;
