@@ -47,7 +47,8 @@ try {
   for (const [test, build] of peers) if (files.some((f) => f.endsWith(test))) await build();
   if (needsCluster) {
     dir = await mkdtemp(join(tmpdir(), 'meshid-test-'));
-    playground = await startPlayground({ dir, progress: terminalProgress() });
+    // Host processes until the suite moves onto the node (test/playground/node.int.test.ts runs one).
+    playground = await startPlayground({ dir, progress: terminalProgress(), node: false });
     process.env['MESHID_TEST_ENV'] = envFile(dir);
   }
   console.log(`Running ${files.length} test files: ${files.map((f) => relative(root, f)).join(', ')}`);

@@ -13,11 +13,13 @@ export function registerPlaygroundCommands(program: Command): void {
     .description('start the local playground: a real etcd and kube-apiserver, with meshid and sample users')
     .option('--dir <dir>', 'where the playground keeps its keys, data and logs', DEFAULT_DIR)
     .option('--detach', 'return once it is ready, leaving it running (stop it with `meshid down`)')
-    .action(async (opts: { dir: string; detach?: boolean }, command: Command) => {
+    .option('--node', 'require a real node, with meshid and the demo as pods (default: when root on Linux)')
+    .option('--no-node', 'run meshid as host processes, without a node')
+    .action(async (opts: { dir: string; detach?: boolean; node?: boolean }, command: Command) => {
       const { output } = globalOptions(command);
       const { startPlayground } = await import('../playground/index.ts');
       const { terminalProgress } = await import('./logging.ts');
-      const playground = await startPlayground({ dir: opts.dir, detach: opts.detach ?? false, progress: terminalProgress() });
+      const playground = await startPlayground({ dir: opts.dir, detach: opts.detach ?? false, progress: terminalProgress(), ...(opts.node === undefined ? {} : { node: opts.node }) });
       if (output === 'text') printNextSteps(playground, opts.detach ?? false);
       else printStructured(playground.env, output);
       if (!opts.detach) await runUntilStopped(playground);
@@ -55,12 +57,13 @@ function registerWorkloadCommand(playground: Command): void {
     .requiredOption('--token-file <path>', 'its projected service-account token')
     .option('--trust-domain <domain>', 'SPIFFE trust domain (default cluster.local)')
     .option('--port <port>', 'httpbin: mTLS port; sleep: control port', '0')
-    .action(async (opts: { role: string; socket: string; tokenFile: string; trustDomain?: string; port: string }, command: Command) => {
+    .option('--address <ip>', "httpbin's listen address (sleep's control port stays on loopback)", '127.0.0.1')
+    .action(async (opts: { role: string; socket: string; tokenFile: string; trustDomain?: string; port: string; address: string }, command: Command) => {
       const namespace = globalOptions(command).namespace;
       if (opts.role !== 'sleep' && opts.role !== 'httpbin') throw new MeshidError('ERR_INVALID_ARGUMENT', `--role "${opts.role}" is not sleep or httpbin`);
       const { runWorkload } = await import('../playground/index.ts');
-      const running = await runWorkload({ role: opts.role, namespace, socket: opts.socket, tokenFile: opts.tokenFile, ...(opts.trustDomain ? { trustDomain: opts.trustDomain } : {}), port: Number(opts.port) });
-      process.stderr.write(`${opts.role}.${namespace} ready on 127.0.0.1:${running.port}\n`);
+      const running = await runWorkload({ role: opts.role, namespace, socket: opts.socket, tokenFile: opts.tokenFile, ...(opts.trustDomain ? { trustDomain: opts.trustDomain } : {}), port: Number(opts.port), address: opts.address });
+      process.stderr.write(`${opts.role}.${namespace} ready on port ${running.port}\n`);
       await new Promise<void>((resolve) => {
         for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
       });
@@ -81,6 +84,7 @@ function printNextSteps(playground: Playground, detached: boolean): void {
     `  kubectl --kubeconfig ${env.kubeconfigs.bob} auth can-i --list     # bob: static token, views everything`,
     `  kubectl --kubeconfig ${env.kubeconfigs.carol} -n dev get pods     # carol: exec credential plugin`,
     '',
+    ...(env.node ? [`meshid runs as pods on node ${env.node.name} (${env.node.ip}):`, `  kubectl --kubeconfig ${env.kubeconfigs.admin} -n meshid-system get pods -o wide`, ''] : []),
     `meshid runs at ${env.server.https} (and ${env.server.http}). Log in with a kubeconfig, nothing else:`,
     `  meshid --kubeconfig ${env.kubeconfigs.alice} login`,
     `  meshid --kubeconfig ${env.kubeconfigs.alice} whoami`,

@@ -6,6 +6,17 @@
 /** Istio's CA port (istiod's XDS/CA port), where Istio's pilot-agent looks by default. */
 export const DEFAULT_CA_PORT = 15012;
 
+/** The Service in front of the server replicas (HTTP, HTTPS and the CA). */
+export const MESHID_SERVICE = 'meshid';
+
+/**
+ * The names the CA's serving certificate carries by default: the ones the installed agent dials
+ * (`meshid.<namespace>.svc`), their long form, and istiod's, which Istio's agents expect.
+ */
+export function caServiceNames(namespace: string): string[] {
+  return [`${MESHID_SERVICE}.${namespace}.svc`, `${MESHID_SERVICE}.${namespace}.svc.cluster.local`, 'istiod.istio-system.svc'];
+}
+
 /** The ConfigMap the CA publishes its trust bundle in, in every namespace: Istio's name. */
 export const ROOT_CONFIGMAP = 'istio-ca-root-cert';
 /** The bundle's key in that ConfigMap, as Istio names it. */

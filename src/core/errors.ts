@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'ERR_CLUSTER_START_FAILED'
   | 'ERR_CLUSTER_NOT_READY'
   | 'ERR_PLAYGROUND_RUNNING'
+  | 'ERR_NODE_UNSUPPORTED'
   | 'ERR_PLAYGROUND_NOT_FOUND'
   | 'ERR_KUBECONFIG'
   // Authentication and sessions

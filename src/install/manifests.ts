@@ -1,5 +1,5 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { ADMIN_GROUP, DEFAULT_CA_PORT, ROOT_CONFIGMAP } from '../contract/index.ts';
+import { ADMIN_GROUP, DEFAULT_CA_PORT, MESHID_SERVICE, ROOT_CONFIGMAP } from '../contract/index.ts';
 import { IMPERSONATED_EXTRA_KEYS } from '../kube/index.ts';
 
 export interface InstallOptions {
@@ -13,15 +13,28 @@ export interface InstallOptions {
    * only ConfigMap meshid may touch outside its namespace. Default `istio-ca-root-cert`.
    */
   rootConfigMap?: string;
+  /**
+   * A `kubernetes.io/tls` Secret in meshid's namespace with the server's HTTPS certificate
+   * (for example one cert-manager keeps). Without one each replica makes its own self-signed
+   * certificate, which no client can pin across replicas.
+   */
+  tlsSecret?: string;
 }
 
 export const SERVICE_ACCOUNT = 'meshid';
-export const SERVICE_NAME = 'meshid';
+export const SERVICE_NAME = MESHID_SERVICE;
 export const HTTP_PORT = 5681;
 export const HTTPS_PORT = 5682;
 export const AGENT_SERVICE_ACCOUNT = 'meshid-agent';
 /** Where the agent's SDS socket lives on each node; pods mount the folder. */
 export const AGENT_SOCKET_DIR = '/var/run/sds';
+/**
+ * The group that may connect to the agent's socket (mode 0660): Istio's proxies run with gid
+ * 1337, so a pod joins it with `supplementalGroups: [1337]`. Presenting its own token is still
+ * what the agent checks; the group only keeps other local users off the socket.
+ */
+export const MESH_PROXY_GID = 1337;
+const TLS_MOUNT = '/etc/meshid/tls';
 /** The CA's ledger of issued identities, in meshid's namespace. */
 const ISSUED_IDENTITIES_CONFIGMAP = 'meshid-issued-identities';
 const RBAC = 'rbac.authorization.k8s.io/v1';
@@ -168,7 +181,12 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
               {
                 name: 'server',
                 image: o.image,
-                args: ['server', `--namespace=${ns}`, '--ca', ...(o.anonymousAuth ? ['--anonymous-auth'] : [])],
+                args: [
+                  'server', `--namespace=${ns}`, '--ca',
+                  ...(o.anonymousAuth ? ['--anonymous-auth'] : []),
+                  ...(o.tlsSecret ? [`--tls-cert-file=${TLS_MOUNT}/tls.crt`, `--tls-key-file=${TLS_MOUNT}/tls.key`] : []),
+                ],
+                ...(o.tlsSecret ? { volumeMounts: [{ name: 'tls', mountPath: TLS_MOUNT, readOnly: true }] } : {}),
                 ports: [
                   { name: 'http', containerPort: HTTP_PORT },
                   { name: 'https', containerPort: HTTPS_PORT },
@@ -180,6 +198,7 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
                 resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
               },
             ],
+            ...(o.tlsSecret ? { volumes: [{ name: 'tls', secret: { secretName: o.tlsSecret } }] } : {}),
           },
         },
       },
@@ -222,6 +241,10 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
           metadata: { labels: { ...LABELS, 'app.kubernetes.io/name': 'meshid-agent' } },
           spec: {
             serviceAccountName: AGENT_SERVICE_ACCOUNT,
+            // The kubelet creates the hostPath folder owned by root, so the agent runs as uid 0,
+            // with every capability dropped: it can write that folder and nothing root-only.
+            // Its gid makes the socket (0660) reachable by pods in the proxies' group only.
+            securityContext: { runAsUser: 0, runAsGroup: MESH_PROXY_GID, seccompProfile: { type: 'RuntimeDefault' } },
             containers: [
               {
                 name: 'agent',

@@ -17,6 +17,21 @@ export const PlaygroundEnvSchema = z.object({
   /** Istio's SDS demo: per namespace, sleep's control URL and httpbin's mTLS address. */
   demo: z.record(z.string(), z.object({ sleep: z.string(), httpbin: z.string() })),
   pids: z.array(z.number().int().positive()),
+  /** Present when meshid runs as pods on a real node (see node-namespace.ts). */
+  node: z
+    .object({
+      name: z.string(),
+      ip: z.string(),
+      /** Milliseconds from the kubelet's start to Ready. */
+      readyAfterMs: z.number(),
+      cleanup: z.object({
+        holderPid: z.number().int().positive(),
+        namespaces: z.array(z.string()),
+        cgroupRoot: z.string().startsWith('/meshid-'),
+        sysctls: z.record(z.string(), z.string()),
+      }),
+    })
+    .optional(),
 });
 export type PlaygroundEnv = z.infer<typeof PlaygroundEnvSchema>;
 

@@ -73,7 +73,7 @@ export async function startPlaygroundServer(cluster: LocalCluster, progress: Pro
 }
 
 /** The trust bundle as workloads see it: ConfigMap istio-ca-root-cert, published by the CA. */
-async function publishedRoots(admin: KubeConfig): Promise<string> {
+export async function publishedRoots(admin: KubeConfig): Promise<string> {
   const api = admin.makeApiClient(CoreV1Api);
   for (let i = 0; i < 100; i++) {
     const roots = await api

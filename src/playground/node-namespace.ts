@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, readlink, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -51,9 +52,28 @@ export interface NodeNamespace {
 
 export interface NodeCleanup {
   holderPid: number;
+  /**
+   * The node's namespaces as /proc/<pid>/ns names them (`mnt:[4026532…]`): how `down` finds
+   * containerd's shims and the rest even after the holder and its parent were killed.
+   */
+  namespaces: string[];
   /** The kubelet's cgroup parent, in every cgroup v1 hierarchy (or under the v2 root). */
   cgroupRoot: string;
   sysctls: Record<string, string>;
+}
+
+/** Why this machine cannot run the node, or undefined when it can. */
+export function nodeUnsupported(): string | undefined {
+  if (process.platform !== 'linux') return `the node needs Linux (this is ${process.platform})`;
+  if (process.getuid?.() !== 0) return 'the node needs root (namespaces, cgroups, a bridge)';
+  const missing = ['unshare', 'nsenter', 'ip', 'iptables', 'runc'].filter((tool) => !onPath(tool));
+  if (missing.length > 0) return `missing ${missing.join(', ')} (Debian: util-linux, iproute2, iptables, runc)`;
+  if (!existsSync('/usr/lib/cni/bridge') && !existsSync('/opt/cni/bin/bridge')) return 'missing the CNI plugins (Debian: containernetworking-plugins)';
+  return undefined;
+}
+
+function onPath(tool: string): boolean {
+  return (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin']).some((dir) => dir && existsSync(join(dir, tool)));
 }
 
 /** Makes the node's namespaces, its link to the host and its folders. Root on Linux only. */
@@ -69,9 +89,10 @@ export async function createNodeNamespace(dir: string, pause: string, detached: 
   const script = ['set -e', ...mounts, 'ip link set lo up', `exec '${pause}'`].join('\n');
   const holder = spawnPeer('node-namespaces', 'unshare', ['--mount', '--net', '--propagation', 'private', '--', 'sh', '-c', script], { logFile: join(root, 'logs', 'node-namespaces.log'), detached });
   const sysctls = await readSysctls();
-  const cleanup: NodeCleanup = { holderPid: holder.pid, cgroupRoot: `/meshid-${holder.pid}`, sysctls };
+  const cleanup: NodeCleanup = { holderPid: holder.pid, namespaces: [], cgroupRoot: `/meshid-${holder.pid}`, sysctls };
   try {
     await waitForExec(holder, pause);
+    for (const kind of ['mnt', 'net']) cleanup.namespaces.push(await readlink(`/proc/${holder.pid}/ns/${kind}`));
     const n = NODE_NETWORK;
     await ip(['link', 'add', n.hostLink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(holder.pid)]);
     await ip(['addr', 'add', `${n.hostIp}/${n.linkPrefix}`, 'dev', n.hostLink]);
@@ -105,7 +126,7 @@ export async function createNodeNamespace(dir: string, pause: string, detached: 
  * removes the node's cgroups and restores the kernel settings the kubelet changed.
  */
 export async function stopNode(cleanup: NodeCleanup): Promise<void> {
-  const inNode = isAlive(cleanup.holderPid) ? await processesSharingMountNamespace(cleanup.holderPid) : [];
+  const inNode = await processesInNamespaces(cleanup.namespaces);
   // The kubelet first, so that it restarts nothing; then the containers, then the rest.
   for (const pid of inNode) if ((await comm(pid)) === 'kubelet') await stopPid(pid, 5_000);
   for (const pid of await cgroupProcesses(cleanup.cgroupRoot)) kill(pid);
@@ -146,14 +167,19 @@ async function comm(pid: number): Promise<string> {
   return (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
 }
 
-async function processesSharingMountNamespace(holderPid: number): Promise<number[]> {
-  const target = await readlink(`/proc/${holderPid}/ns/mnt`).catch(() => undefined);
-  if (!target) return [];
+async function processesInNamespaces(namespaces: readonly string[]): Promise<number[]> {
+  if (namespaces.length === 0) return [];
   const pids: number[] = [];
   for (const entry of await readdir('/proc')) {
     const pid = Number(entry);
     if (!Number.isInteger(pid) || pid === process.pid) continue;
-    if ((await readlink(`/proc/${pid}/ns/mnt`).catch(() => undefined)) === target) pids.push(pid);
+    for (const kind of ['mnt', 'net']) {
+      const ns = await readlink(`/proc/${pid}/ns/${kind}`).catch(() => undefined);
+      if (ns !== undefined && namespaces.includes(ns)) {
+        pids.push(pid);
+        break;
+      }
+    }
   }
   return pids;
 }

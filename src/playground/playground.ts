@@ -5,6 +5,8 @@ import { isAlive, startCluster, stopPid, type LocalCluster, type PeerProcess } f
 import { startPlaygroundServer, type PlaygroundServer } from './meshid-server.ts';
 import { startPlaygroundMesh, type PlaygroundMesh } from './mesh.ts';
 import { envFile, readEnv, writeEnv, type PlaygroundEnv } from './env.ts';
+import { nodeUnsupported, stopNode } from './node-namespace.ts';
+import { startNodePlayground } from './node-playground.ts';
 
 export const DEFAULT_PLAYGROUND_DIR = '.meshid';
 
@@ -14,6 +16,11 @@ export interface PlaygroundOptions {
   progress?: Progress;
   /** Run meshid with login turned off. */
   anonymousAuth?: boolean;
+  /**
+   * Run a real node and meshid as pods on it. Default: when this machine can (root on Linux);
+   * otherwise meshid runs as host processes, and `up` says why.
+   */
+  node?: boolean;
 }
 
 export interface Playground {
@@ -38,6 +45,12 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
   await rm(envFile(dir), { force: true });
   const progress = options.progress ?? silentProgress;
   const detached = options.detach ?? false;
+  const unable = nodeUnsupported();
+  if (options.node === true && unable) {
+    throw new MeshidError('ERR_NODE_UNSUPPORTED', `this machine cannot run the playground node: ${unable}`, { hint: 'Run `meshid up --no-node` to run meshid as host processes instead.' });
+  }
+  if (options.node !== false && !unable) return startWithNode(dir, progress, detached, options.anonymousAuth ?? false);
+  if (options.node === undefined && unable) progress.fail(`No node: ${unable}; meshid runs as host processes instead.`);
   const cluster = await startCluster({ dir, detached, progress });
   let server: PlaygroundServer;
   try {
@@ -75,6 +88,28 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
   return { dir, env, cluster, processes, stop };
 }
 
+async function startWithNode(dir: string, progress: Progress, detached: boolean, anonymousAuth: boolean): Promise<Playground> {
+  const started = await startNodePlayground(dir, progress, detached, anonymousAuth);
+  const { cluster } = started;
+  const env: PlaygroundEnv = {
+    apiServer: cluster.apiServer,
+    kubeconfigs: cluster.kubeconfigs,
+    kubectl: cluster.kubectl,
+    server: started.server,
+    ca: started.ca,
+    agent: started.agent,
+    demo: {},
+    pids: started.processes.map((p) => p.pid),
+    node: { ...started.node, cleanup: started.cleanup },
+  };
+  await writeEnv(dir, env);
+  const stop = async (): Promise<void> => {
+    await started.stop();
+    await rm(envFile(dir), { force: true });
+  };
+  return { dir, env, cluster, processes: started.processes, stop };
+}
+
 /** `meshid down`: stops what env.json lists, even when another process started it. */
 export async function stopPlayground(dirOption: string = DEFAULT_PLAYGROUND_DIR, progress: Progress = silentProgress): Promise<void> {
   const dir = resolve(dirOption);
@@ -85,6 +120,8 @@ export async function stopPlayground(dirOption: string = DEFAULT_PLAYGROUND_DIR,
     });
   }
   progress.start(`Stopping ${env.pids.length} processes`);
+  // The node first: its pods and daemons are not in `pids`, and the link goes with it.
+  if (env.node) await stopNode(env.node.cleanup);
   // Reverse start order, as the cluster's own stop does.
   for (const pid of [...env.pids].reverse()) await stopPid(pid);
   await rm(envFile(dir), { force: true });

@@ -22,6 +22,8 @@ export interface WorkloadOptions {
   trustDomain?: string;
   /** httpbin: its mTLS port. sleep: its plain-HTTP control port (loopback only). */
   port: number;
+  /** httpbin's listen address: loopback as a host process, all addresses in a pod. */
+  address?: string;
 }
 
 const sanOf = (cert: { subjectaltname?: string } | undefined): string | undefined => cert?.subjectaltname?.replace(/^URI:/, '');
@@ -51,7 +53,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<{ port: num
       tls = next;
       server.setSecureContext(context(next));
     });
-    await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(options.port, options.address ?? '127.0.0.1', resolve));
     return { port: (server.address() as AddressInfo).port, close: () => { server.close(); client.close(); } };
   }
 

@@ -75,8 +75,11 @@ export const ServerConfigSchema = z.object({
       audiences: z.array(z.string().min(1)).min(1).default([CA_AUDIENCE]),
       /** ConfigMap that carries the trust bundle into every namespace; one CA per cluster owns it. */
       rootConfigMap: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/).default(ROOT_CONFIGMAP),
-      /** DNS names on the CA's serving certificate (clients may verify any of them). */
-      serviceNames: z.array(z.string().min(1)).default(['meshid-ca.meshid-system.svc', 'istiod.istio-system.svc']),
+      /**
+       * DNS names on the CA's serving certificate (clients may verify any of them). Empty: the
+       * Service's names in the server's namespace (see caServiceNames), which install's agent dials.
+       */
+      serviceNames: z.array(z.string().min(1)).default([]),
     })
     .refine((ca) => ca.defaultTtlSeconds <= ca.maxTtlSeconds, { message: 'defaultTtlSeconds must not exceed maxTtlSeconds', path: ['defaultTtlSeconds'] })
     .prefault({}),

@@ -23,6 +23,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeReviews } from '../authn/index.ts';
 import { DisabledIssuer, KeyedIssuer, KubeRevocations, KubeSigningKeys, StaticPublicKeys, UserTokenValidator, bootstrapAdminToken, parseDuration, parsePublicKey } from '../tokens/index.ts';
 import { caStatus, startCa } from '../ca/index.ts';
+import { caServiceNames } from '../contract/index.ts';
 import { SecurityEvents, TokenReviewGuard, loadKubeConfig, serviceAccountIssuers } from '../kube/index.ts';
 import type { DashboardDeps } from './graphql/context.ts';
 import { buildApp, type UserTokenDeps } from './app.ts';
@@ -101,7 +102,7 @@ export async function startServer(input: ServerConfigInput, options: StartServer
     return httpsServer;
   };
   const ca = config.ca.enabled
-    ? await startCa(kc, { ...config.ca, namespace: config.namespace, host: config.host }, log, clock, reviewGuard('ca'))
+    ? await startCa(kc, { ...config.ca, serviceNames: config.ca.serviceNames.length > 0 ? config.ca.serviceNames : caServiceNames(config.namespace), namespace: config.namespace, host: config.host }, log, clock, reviewGuard('ca'))
     : undefined;
   const dashboard: DashboardDeps = {
     kc,

@@ -1,0 +1,161 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { MeshidError, type Progress } from '../core/index.ts';
+import {
+  COREDNS_USER, SERVICE_CIDR, coreDnsRbac, ensureCoreDns, ensureNodeBinaries, renderCorefile, spawnPeer, startCluster,
+  type LocalCluster, type PeerProcess,
+} from '../cluster/index.ts';
+import { buildImage } from '../image/index.ts';
+import { HTTP_PORT, HTTPS_PORT, SERVICE_NAME, install } from '../install/index.ts';
+import { DEFAULT_CA_PORT } from '../contract/index.ts';
+import { applyObjects, loadKubeConfig, writeExtension } from '../kube/index.ts';
+import { createAuthority, issueLeaf, pemBundle } from '../pki/index.ts';
+import { MESHID_NAMESPACE, publishedRoots } from './meshid-server.ts';
+import { NODE_NETWORK, createNodeNamespace, stopNode, type NodeCleanup } from './node-namespace.ts';
+import { startNode } from './node.ts';
+import { demoManifests } from './demo-pods.ts';
+import { DEMO_NAMESPACES } from './mesh.ts';
+
+/** The Secret holding the playground server's HTTPS certificate, mounted by every replica. */
+export const SERVING_SECRET = 'meshid-serving';
+const SERVER_REPLICAS = 2;
+const ROLLOUT_TIMEOUT_MS = 120_000;
+
+export interface NodePlayground {
+  cluster: LocalCluster;
+  processes: PeerProcess[];
+  cleanup: NodeCleanup;
+  server: { http: string; https: string };
+  ca: { address: string; rootCert: string };
+  agent: { socket: string };
+  node: { name: string; ip: string; readyAfterMs: number };
+  stop(): Promise<void>;
+}
+
+/**
+ * `meshid up` on a Linux machine where it is root: a real one-node cluster, and meshid
+ * installed in it as production runs it (server Deployment with its CA, agent DaemonSet),
+ * from an image built from this checkout. Nothing of meshid runs as a host process.
+ */
+export async function startNodePlayground(dir: string, progress: Progress, detached: boolean, anonymousAuth: boolean): Promise<NodePlayground> {
+  const binaries = await ensureNodeBinaries({ progress });
+  const coreDns = await ensureCoreDns({ progress });
+  const image = await buildImage({ progress });
+  const ns = await createNodeNamespace(dir, binaries.pause, detached);
+  let cluster: LocalCluster | undefined;
+  const stop = async (): Promise<void> => {
+    await stopNode(ns.cleanup);
+    await cluster?.stop();
+  };
+  try {
+    cluster = await startCluster({ dir, detached, progress, address: NODE_NETWORK.hostIp, nodeIp: NODE_NETWORK.nodeIp });
+    const node = await startNode(cluster, ns, binaries, progress, detached);
+    const processes = [ns.holder, ...cluster.processes, ...node.processes];
+    const admin = loadKubeConfig({ kubeconfig: cluster.kubeconfigs.admin });
+
+    progress.start('Starting cluster DNS (CoreDNS) on the node');
+    await applyObjects(admin, coreDnsRbac());
+    const dnsKubeconfig = await cluster.clientKubeconfig('coredns', COREDNS_USER);
+    const corefile = join(ns.root, 'Corefile');
+    await writeFile(corefile, renderCorefile({ listen: NODE_NETWORK.nodeIp, port: 53, kubeconfig: dnsKubeconfig, clusterDomain: 'cluster.local', serviceCidr: SERVICE_CIDR, podCidr: NODE_NETWORK.podCidr }));
+    const [command, argv] = ns.enter(coreDns, ['-conf', corefile]);
+    processes.push(spawnPeer('coredns', command, argv, { logFile: join(ns.root, 'logs', 'coredns.log'), detached }));
+    progress.succeed(`Cluster DNS answers for cluster.local at ${NODE_NETWORK.nodeIp}`);
+
+    progress.start(`Importing ${image.name} into the node`);
+    await node.importImage(image.archive);
+    progress.succeed(`Imported ${image.name} into the node`);
+
+    await install(admin, { namespace: MESHID_NAMESPACE, anonymousAuth, image: image.name, replicas: SERVER_REPLICAS, tlsSecret: SERVING_SECRET }, progress);
+    progress.start(`Waiting for ${SERVER_REPLICAS} meshid server pods and the agent`);
+    const core = admin.makeApiClient(CoreV1Api);
+    const service = await core.readNamespacedService({ namespace: MESHID_NAMESPACE, name: SERVICE_NAME });
+    const clusterIp = service.spec?.clusterIP ?? '';
+    const servingCa = await writeServingSecret(core, clusterIp);
+    await waitForRollout(admin, progress, 'meshid', [
+      { namespace: MESHID_NAMESPACE, name: 'meshid', kind: 'Deployment' },
+      { namespace: MESHID_NAMESPACE, name: 'meshid-agent', kind: 'DaemonSet' },
+    ]);
+    progress.succeed(`meshid runs as ${SERVER_REPLICAS} server pods behind Service ${SERVICE_NAME} (${clusterIp}) and an agent on ${node.name}`);
+
+    progress.start(`Starting the demo (sleep and httpbin) in ${DEMO_NAMESPACES.join(' and ')}`);
+    for (const namespace of DEMO_NAMESPACES) await applyObjects(admin, demoManifests(namespace, image.name));
+    await waitForRollout(admin, progress, 'the demo', DEMO_NAMESPACES.flatMap((namespace) => (['sleep', 'httpbin'] as const).map((name) => ({ namespace, name, kind: 'Deployment' as const }))));
+    progress.succeed(`sleep and httpbin run as pods in ${DEMO_NAMESPACES.join(' and ')}, with certificates from the agent's socket`);
+
+    const https = `https://${clusterIp}:${HTTPS_PORT}`;
+    // Zero-touch for the sample users: their contexts know where meshid is and which CA signs it.
+    for (const file of Object.values(cluster.kubeconfigs)) {
+      const context = loadKubeConfig({ kubeconfig: file }).getCurrentContext();
+      await writeExtension(file, context, { server: https, 'certificate-authority-data': Buffer.from(servingCa).toString('base64') });
+    }
+    const rootCert = join(dir, 'pki', 'workload-ca-root.pem');
+    await writeFile(rootCert, await publishedRoots(admin));
+    return {
+      cluster,
+      processes,
+      cleanup: ns.cleanup,
+      server: { http: `http://${clusterIp}:${HTTP_PORT}`, https },
+      ca: { address: `${clusterIp}:${DEFAULT_CA_PORT}`, rootCert },
+      // The DaemonSet's hostPath, as the host sees it through the node's masked /run.
+      agent: { socket: join(ns.root, 'run', 'sds', 'uds_path') },
+      node: { name: node.name, ip: node.ip, readyAfterMs: node.readyAfterMs },
+      stop,
+    };
+  } catch (error) {
+    progress.fail('The playground node did not start');
+    await stop();
+    throw error;
+  }
+}
+
+/**
+ * One serving certificate for every replica, from a playground CA that the sample users'
+ * kubeconfigs name: it covers the Service's DNS names, its ClusterIP and loopback (the
+ * dashboard's local proxy and port-forwards).
+ */
+async function writeServingSecret(core: CoreV1Api, clusterIp: string): Promise<string> {
+  const ca = await createAuthority('meshid-playground-serving-ca');
+  const names = [SERVICE_NAME, `${SERVICE_NAME}.${MESHID_NAMESPACE}`, `${SERVICE_NAME}.${MESHID_NAMESPACE}.svc`, `${SERVICE_NAME}.${MESHID_NAMESPACE}.svc.cluster.local`, 'localhost'];
+  const leaf = await issueLeaf(ca, { commonName: SERVICE_NAME, usage: 'server', dnsNames: names, ips: [clusterIp, '127.0.0.1'] });
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  await core.createNamespacedSecret({
+    namespace: MESHID_NAMESPACE,
+    body: { metadata: { name: SERVING_SECRET }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(pemBundle(leaf.certPem, ca.certPem)), 'tls.key': b64(leaf.keyPem) } },
+  });
+  return ca.certPem;
+}
+
+interface Workload {
+  namespace: string;
+  name: string;
+  kind: 'Deployment' | 'DaemonSet';
+}
+
+/** Waits until every workload has all its pods Ready, saying how many are. */
+async function waitForRollout(admin: KubeConfig, progress: Progress, what: string, workloads: readonly Workload[]): Promise<void> {
+  const apps = admin.makeApiClient(AppsV1Api);
+  const deadline = Date.now() + ROLLOUT_TIMEOUT_MS;
+  let last = '';
+  while (Date.now() < deadline) {
+    const counts = await Promise.all(
+      workloads.map(async (w) => {
+        if (w.kind === 'Deployment') {
+          const d = await apps.readNamespacedDeployment({ namespace: w.namespace, name: w.name }).catch(() => undefined);
+          return { w, ready: d?.status?.readyReplicas ?? 0, wanted: d?.spec?.replicas ?? 1 };
+        }
+        const ds = await apps.readNamespacedDaemonSet({ namespace: w.namespace, name: w.name }).catch(() => undefined);
+        return { w, ready: ds?.status?.numberReady ?? 0, wanted: Math.max(1, ds?.status?.desiredNumberScheduled ?? 1) };
+      }),
+    );
+    last = counts.map((c) => `${c.w.namespace}/${c.w.name} ${c.ready}/${c.wanted}`).join(', ');
+    progress.update(`Waiting for ${what}: ${last}`);
+    if (counts.every((c) => c.ready >= c.wanted)) return;
+    await sleep(500);
+  }
+  throw new MeshidError('ERR_CLUSTER_NOT_READY', `${what} did not become ready in ${ROLLOUT_TIMEOUT_MS / 1000} s (${last})`, {
+    hint: 'Look at `kubectl describe pods` in those namespaces and at node/logs/kubelet.log in the playground directory.',
+  });
+}
