@@ -100,7 +100,9 @@ export interface CaServerOptions {
 
 /** The gRPC listener. TLS is re-armed when the root changes, so clients keep verifying it. */
 export class CaServer {
-  readonly #server = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+  // Channelz (gRPC's introspection service) is never registered here, so its per-call and
+  // per-session counters would be kept for no reader.
+  readonly #server = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES, 'grpc.enable_channelz': 0 });
   #port = 0;
 
   constructor(
