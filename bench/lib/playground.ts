@@ -13,7 +13,9 @@ let dir: string | undefined;
 export function sharedPlayground(): Promise<Playground> {
   shared ??= (async () => {
     dir = await mkdtemp(join(tmpdir(), 'meshid-bench-'));
-    return startPlayground({ dir, progress: terminalProgress() });
+    // Host processes, not the playground's node: benchmarks read meshid's own pids (CPU, RSS)
+    // and a kubelet, containerd and pods would share the two cores with what is measured.
+    return startPlayground({ dir, progress: terminalProgress(), node: false });
   })();
   return shared;
 }
