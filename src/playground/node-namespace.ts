@@ -127,11 +127,12 @@ export async function createNodeNamespace(dir: string, pause: string, detached: 
  */
 export async function stopNode(cleanup: NodeCleanup): Promise<void> {
   const inNode = await processesInNamespaces(cleanup.namespaces);
-  // The kubelet first, so that it restarts nothing; then the containers, then the rest.
-  for (const pid of inNode) if ((await comm(pid)) === 'kubelet') await stopPid(pid, 5_000);
+  // A teardown keeps no state, so nothing needs a graceful stop. The kubelet goes first, so
+  // that it restarts nothing; then the containers (by cgroup), then the rest.
+  for (const pid of inNode) if ((await comm(pid)) === 'kubelet') await stopPid(pid, 0);
   for (const pid of await cgroupProcesses(cleanup.cgroupRoot)) kill(pid);
-  for (const pid of inNode.filter((p) => p !== cleanup.holderPid)) await stopPid(pid, 5_000);
-  await stopPid(cleanup.holderPid, 2_000);
+  for (const pid of inNode) kill(pid);
+  for (const pid of [...inNode, cleanup.holderPid]) await stopPid(pid, 0);
   await removeCgroups(cleanup.cgroupRoot);
   for (const [key, value] of Object.entries(cleanup.sysctls)) {
     await writeFile(join('/proc/sys', key), value).catch(() => undefined);

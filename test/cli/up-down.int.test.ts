@@ -8,7 +8,7 @@ import { PlaygroundEnvSchema } from '../../src/playground/index.ts';
 import { runCli } from '../support/cli.ts';
 import { kubeRequest } from '../support/kube.ts';
 
-describe('meshid up --detach / meshid down', () => {
+describe('meshid up --no-node --detach / meshid down', () => {
   let dir = '';
   after(async () => {
     if (dir) {
@@ -19,7 +19,7 @@ describe('meshid up --detach / meshid down', () => {
 
   it('returns with a ready cluster and a complete env.json, and down leaves no process behind', async () => {
     dir = await mkdtemp(join(tmpdir(), 'meshid-up-'));
-    const up = await runCli(['up', '--dir', dir, '--detach', '-o', 'json'], { timeoutMs: 180_000 });
+    const up = await runCli(['up', '--no-node', '--dir', dir, '--detach', '-o', 'json'], { timeoutMs: 180_000 });
     assert.equal(up.code, 0, up.stderr);
 
     const env = PlaygroundEnvSchema.parse(JSON.parse(await readFile(join(dir, 'env.json'), 'utf8')));
@@ -33,7 +33,7 @@ describe('meshid up --detach / meshid down', () => {
     const ready = await kubeRequest(env.kubeconfigs.admin, 'GET', '/readyz');
     assert.equal(ready.status, 200);
 
-    const again = await runCli(['up', '--dir', dir, '--detach']);
+    const again = await runCli(['up', '--no-node', '--dir', dir, '--detach']);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /\[ERR_PLAYGROUND_RUNNING\]/);
 
