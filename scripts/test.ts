@@ -9,7 +9,8 @@ import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 import { terminalProgress } from '../src/core/index.ts';
 import { startPlayground, envFile, type Playground } from '../src/playground/index.ts';
-import { ensureKumaPeer, ensurePilotAgent } from '../src/cluster/index.ts';
+import { ensureCoreDns, ensureKumaPeer, ensureNodeBinaries, ensurePilotAgent } from '../src/cluster/index.ts';
+import { buildImage } from '../src/image/index.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -43,6 +44,12 @@ try {
   const peers: [string, () => Promise<unknown>][] = [
     ['pilot-agent.int.test.ts', () => ensurePilotAgent({ progress: terminalProgress() })],
     ['kumactl.int.test.ts', () => ensureKumaPeer({ progress: terminalProgress() })],
+    ['coredns.int.test.ts', () => ensureCoreDns({ progress: terminalProgress() })],
+    ['node.int.test.ts', async () => {
+      await ensureNodeBinaries({ progress: terminalProgress() });
+      await ensureCoreDns({ progress: terminalProgress() });
+      await buildImage({ progress: terminalProgress() });
+    }],
   ];
   for (const [test, build] of peers) if (files.some((f) => f.endsWith(test))) await build();
   if (needsCluster) {
