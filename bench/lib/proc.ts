@@ -6,6 +6,15 @@ export async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * User plus system CPU time, in seconds, of the children this process has waited for (cutime +
+ * cstime in /proc/self/stat): what a load generator run with execFile cost, once it has exited.
+ */
+export async function childrenCpuSeconds(): Promise<number> {
+  const fields = (await readFile('/proc/self/stat', 'utf8')).replace(/^.*\) /, '').split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
 /** Resident set size of a process in bytes, from /proc/<pid>/status (VmRSS is in kB there). */
 export async function vmRss(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
