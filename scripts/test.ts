@@ -25,10 +25,17 @@ function findTests(dir: string): string[] {
 const requested = process.argv.slice(2).map((f) => resolve(f));
 const files = (requested.length > 0 ? requested : findTests(join(root, 'test'))).sort();
 const needsCluster = files.some((f) => f.endsWith('.int.test.ts'));
+/** Tests that need a real node: test/node/ (a shared one) and the node's own up/down test. */
+const NODE_TESTS = join('test', 'node');
+const nodeFiles = files.filter((f) => f.includes(`${NODE_TESTS}/`) || f.endsWith('node.int.test.ts'));
 
 let playground: Playground | undefined;
 let dir: string | undefined;
+let nodePlayground: Playground | undefined;
+let nodeDir: string | undefined;
 const cleanUp = async (): Promise<void> => {
+  await nodePlayground?.stop();
+  if (nodeDir) await rm(nodeDir, { recursive: true, force: true });
   await playground?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 };
@@ -45,13 +52,20 @@ try {
     ['pilot-agent.int.test.ts', () => ensurePilotAgent({ progress: terminalProgress() })],
     ['kumactl.int.test.ts', () => ensureKumaPeer({ progress: terminalProgress() })],
     ['coredns.int.test.ts', () => ensureCoreDns({ progress: terminalProgress() })],
-    ['node.int.test.ts', async () => {
-      await ensureNodeBinaries({ progress: terminalProgress() });
-      await ensureCoreDns({ progress: terminalProgress() });
-      await buildImage({ progress: terminalProgress() });
-    }],
   ];
   for (const [test, build] of peers) if (files.some((f) => f.endsWith(test))) await build();
+  if (nodeFiles.length > 0) {
+    await ensureNodeBinaries({ progress: terminalProgress() });
+    await ensureCoreDns({ progress: terminalProgress() });
+    await buildImage({ progress: terminalProgress() });
+  }
+  if (nodeFiles.some((f) => f.includes(`${NODE_TESTS}/`))) {
+    // Tests of what only a node can prove share one playground with a node, meshid and the
+    // demo as pods; they find it via MESHID_TEST_NODE_ENV.
+    nodeDir = await mkdtemp(join(tmpdir(), 'meshid-test-node-'));
+    nodePlayground = await startPlayground({ dir: nodeDir, progress: terminalProgress(), node: true });
+    process.env['MESHID_TEST_NODE_ENV'] = envFile(nodeDir);
+  }
   if (needsCluster) {
     dir = await mkdtemp(join(tmpdir(), 'meshid-test-'));
     // Host processes until the suite moves onto the node (test/playground/node.int.test.ts runs one).
@@ -62,8 +76,9 @@ try {
   // The fault tests kill and time real processes, with a 5 s recovery bound: they run last,
   // one at a time, so the rest of the suite does not eat into the CPU that bound assumes.
   const alone = files.filter((f) => f.includes(`${join('test', 'faults')}/`));
-  const together = files.filter((f) => !alone.includes(f));
-  for (const [batch, concurrency] of [[together, Math.max(2, availableParallelism())], [alone, 1]] as const) {
+  // Node tests start and stop pods and whole nodes: one at a time, after the rest.
+  const together = files.filter((f) => !alone.includes(f) && !nodeFiles.includes(f));
+  for (const [batch, concurrency] of [[together, Math.max(2, availableParallelism())], [nodeFiles, 1], [alone, 1]] as const) {
     if (batch.length === 0) continue;
     const stream = run({ files: [...batch], concurrency, timeout: 10 * 60_000 });
     stream.on('test:pass', (event) => {

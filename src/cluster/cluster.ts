@@ -18,8 +18,12 @@ export const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.lo
 export const KUBELET_CLIENT_USER = 'kube-apiserver-kubelet-client';
 /** Service addresses; they exist only inside the machine (routed to the node, if any). */
 export const SERVICE_CIDR = '10.96.0.0/16';
-/** The first address of SERVICE_CIDR: the `kubernetes` Service. */
-const SERVICE_CLUSTER_IP = '10.96.0.1';
+
+/** The first address of a Service range: the `kubernetes` Service's ClusterIP. */
+function firstServiceIp(cidr: string): string {
+  const [a, b, c, d] = (cidr.split('/')[0] ?? '').split('.').map(Number);
+  return `${a}.${b}.${c}.${(d ?? 0) + 1}`;
+}
 
 /** The CLI entry point; playground helpers (exec plugin, server) run through it. */
 export const MESHID_BIN = fileURLToPath(new URL('../../bin/meshid', import.meta.url));
@@ -38,6 +42,8 @@ export interface ClusterOptions {
   address?: string;
   /** The node's IP: the apiserver then reaches kubelets there, verifying their certificates. */
   nodeIp?: string;
+  /** Service ClusterIPs (a /16 or smaller); default {@link SERVICE_CIDR}. */
+  serviceCidr?: string;
 }
 
 export interface LocalCluster {
@@ -88,9 +94,10 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
   const detached = options.detached ?? false;
   const paths = await prepareDir(options.dir);
   const address = options.address ?? '127.0.0.1';
+  const serviceCidr = options.serviceCidr ?? SERVICE_CIDR;
 
   progress.start('Generating cluster certificates and keys');
-  const pki = await writePki(paths.pki, address);
+  const pki = await writePki(paths.pki, [address, firstServiceIp(serviceCidr)]);
   const users = staticTokenUsers();
   const tokenFile = join(paths.pki, 'tokens.csv');
   await writeSecret(tokenFile, tokenAuthFile([users.bob, users.carol]));
@@ -169,7 +176,7 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
       // The apiserver's own audience only, as on a real cluster: a token for the mesh CA
       // (`istio-ca`) is not an API credential, and a default pod token is not a CA credential.
       `--api-audiences=${SERVICE_ACCOUNT_ISSUER}`,
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      `--service-cluster-ip-range=${serviceCidr}`,
       // A loopback advertise address cannot be an Endpoints IP: without a node nothing needs
       // the `kubernetes` Service's endpoints; with one, pods reach the apiserver through them.
       `--endpoint-reconciler-type=${options.nodeIp ? 'lease' : 'none'}`,
@@ -256,7 +263,7 @@ interface Pki {
   caPem: string;
 }
 
-async function writePki(dir: string, address: string): Promise<Pki> {
+async function writePki(dir: string, apiserverIps: string[]): Promise<Pki> {
   const ca = await createAuthority('meshid-playground-ca');
   // Client certificates chain to their own authority, as in kubeadm, so that trusting the
   // serving CA never means trusting a client and vice versa.
@@ -266,7 +273,7 @@ async function writePki(dir: string, address: string): Promise<Pki> {
     commonName: 'kube-apiserver',
     usage: 'server',
     dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-    ips: [...new Set(['127.0.0.1', address, SERVICE_CLUSTER_IP])],
+    ips: [...new Set(['127.0.0.1', ...apiserverIps])],
   });
   const etcd = await issueLeaf(ca, { commonName: 'etcd', usage: 'both', ...loopback });
   const etcdClient = await issueLeaf(ca, { commonName: 'kube-apiserver-etcd-client', usage: 'client' });

@@ -1,30 +1,50 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, readlink, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { MeshidError } from '../core/index.ts';
-import { SERVICE_CIDR, spawnPeer, stopPid, isAlive, type PeerProcess } from '../cluster/index.ts';
+import { spawnPeer, stopPid, isAlive, type PeerProcess } from '../cluster/index.ts';
 
 const run = promisify(execFile);
 
 /**
- * The playground node's addresses. They exist only inside this machine: the node lives in a
+ * A playground node's addresses. They exist only inside this machine: the node lives in a
  * network namespace of its own, joined to the host by one veth pair, with no default route,
- * so nothing a pod sends can leave the machine (not even a DNS query).
+ * so nothing a pod sends can leave the machine (not even a DNS query). Each node on the
+ * machine takes a slot, so that several playgrounds (a test run and a developer's) coexist.
  */
-export const NODE_NETWORK = {
+export interface NodeNetwork {
+  slot: number;
   /** The host's end of the link: kube-apiserver listens here for the node and its pods. */
-  hostIp: '10.243.0.1',
-  /** The node's end: its InternalIP, where the kubelet serves. */
-  nodeIp: '10.243.0.2',
-  linkPrefix: 30,
-  hostLink: 'meshid-node0',
-  podCidr: '10.244.0.0/24',
-  podGateway: '10.244.0.1',
-  nodeName: 'meshid-node',
-} as const;
+  hostIp: string;
+  /** The node's end: its InternalIP, where the kubelet and cluster DNS serve. */
+  nodeIp: string;
+  linkPrefix: number;
+  hostLink: string;
+  podCidr: string;
+  podGateway: string;
+  /** Service ClusterIPs, routed from the host to the node (kube-proxy answers there). */
+  serviceCidr: string;
+  nodeName: string;
+}
+
+export const NODE_SLOTS = 8;
+
+export function nodeNetwork(slot: number): NodeNetwork {
+  return {
+    slot,
+    hostIp: `10.243.${slot}.1`,
+    nodeIp: `10.243.${slot}.2`,
+    linkPrefix: 30,
+    hostLink: `meshid-node${slot}`,
+    podCidr: `10.244.${slot}.0/24`,
+    podGateway: `10.244.${slot}.1`,
+    serviceCidr: `10.${96 + slot}.0.0/16`,
+    nodeName: 'meshid-node',
+  };
+}
 
 /**
  * Host paths the kubelet and containerd write to that have no flag (pod logs under /var/log,
@@ -44,6 +64,7 @@ export interface NodeNamespace {
   holder: PeerProcess;
   /** `<dir>/node`: everything the node writes. */
   root: string;
+  network: NodeNetwork;
   /** What the node changed on the host, so that `meshid down` can undo it from another process. */
   cleanup: NodeCleanup;
   /** argv prefix that runs a command inside the node's namespaces. */
@@ -80,40 +101,39 @@ function onPath(tool: string): boolean {
 export async function createNodeNamespace(dir: string, pause: string, detached: boolean): Promise<NodeNamespace> {
   const root = join(dir, 'node');
   for (const sub of [...Object.values(MASKED_PATHS), 'logs']) await mkdir(join(root, sub), { recursive: true, mode: 0o700 });
-  if (await linkExists(NODE_NETWORK.hostLink)) {
-    throw new MeshidError('ERR_PLAYGROUND_RUNNING', `another playground node runs on this machine (link ${NODE_NETWORK.hostLink} exists)`, {
-      hint: 'Stop it with `meshid down --dir <its dir>`, or run this one with --no-node.',
-    });
-  }
   const mounts = Object.entries(MASKED_PATHS).map(([target, source]) => `mount --bind '${join(root, source)}' '${target}'`);
   const script = ['set -e', ...mounts, 'ip link set lo up', `exec '${pause}'`].join('\n');
   const holder = spawnPeer('node-namespaces', 'unshare', ['--mount', '--net', '--propagation', 'private', '--', 'sh', '-c', script], { logFile: join(root, 'logs', 'node-namespaces.log'), detached });
-  const sysctls = await readSysctls();
+  const sysctls = await originalSysctls();
+  let network: NodeNetwork | undefined;
   const cleanup: NodeCleanup = { holderPid: holder.pid, namespaces: [], cgroupRoot: `/meshid-${holder.pid}`, sysctls };
   try {
     await waitForExec(holder, pause);
     for (const kind of ['mnt', 'net']) cleanup.namespaces.push(await readlink(`/proc/${holder.pid}/ns/${kind}`));
-    const n = NODE_NETWORK;
-    await ip(['link', 'add', n.hostLink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(holder.pid)]);
+    const n = await linkToHost(holder.pid);
+    network = n;
     await ip(['addr', 'add', `${n.hostIp}/${n.linkPrefix}`, 'dev', n.hostLink]);
     await ip(['link', 'set', n.hostLink, 'up']);
     await run('nsenter', ['--target', String(holder.pid), '--net', '--', 'ip', 'addr', 'add', `${n.nodeIp}/${n.linkPrefix}`, 'dev', 'eth0']);
     await run('nsenter', ['--target', String(holder.pid), '--net', '--', 'ip', 'link', 'set', 'eth0', 'up']);
     // Pods and Services are reached through the node; the routes go with the link.
     await ip(['route', 'add', n.podCidr, 'via', n.nodeIp]);
-    await ip(['route', 'add', SERVICE_CIDR, 'via', n.nodeIp]);
+    await ip(['route', 'add', n.serviceCidr, 'via', n.nodeIp]);
     await createCgroups(cleanup.cgroupRoot);
   } catch (error) {
     await stopNode(cleanup);
+    if (error instanceof MeshidError) throw error;
     throw new MeshidError('ERR_CLUSTER_START_FAILED', `could not make the node's namespaces: ${(error as Error).message}`, {
       cause: error,
       hint: 'The node needs root, unshare and nsenter (util-linux) and iproute2; `meshid up --no-node` runs without one.',
     });
   }
   await writeFile(join(root, 'cleanup.json'), JSON.stringify(cleanup, null, 2) + '\n');
+  if (!network) throw new MeshidError('ERR_CLUSTER_START_FAILED', 'the node has no link to the host');
   return {
     holder,
     root,
+    network,
     cleanup,
     enter: (command, args) => ['nsenter', ['--target', String(holder.pid), '--mount', '--net', '--', command, ...args]],
   };
@@ -134,23 +154,52 @@ export async function stopNode(cleanup: NodeCleanup): Promise<void> {
   for (const pid of inNode) kill(pid);
   for (const pid of [...inNode, cleanup.holderPid]) await stopPid(pid, 0);
   await removeCgroups(cleanup.cgroupRoot);
-  for (const [key, value] of Object.entries(cleanup.sysctls)) {
-    await writeFile(join('/proc/sys', key), value).catch(() => undefined);
+  // Another node's kubelet still wants its settings: the last node out restores them.
+  if (!(await otherNodeRuns())) {
+    for (const [key, value] of Object.entries(cleanup.sysctls)) {
+      await writeFile(join('/proc/sys', key), value).catch(() => undefined);
+    }
+    await rm(SYSCTL_RECORD, { force: true });
   }
 }
 
-async function readSysctls(): Promise<Record<string, string>> {
+/**
+ * The kernel settings as they were before any playground node changed them. The first node
+ * records them in /run (gone at reboot, removed by the last node's stop), so that a second
+ * node started meanwhile does not take the first kubelet's values for the host's.
+ */
+const SYSCTL_RECORD = '/run/meshid-node-sysctls.json';
+
+async function originalSysctls(): Promise<Record<string, string>> {
+  if (await otherNodeRuns()) {
+    const recorded = await readFile(SYSCTL_RECORD, 'utf8').then((t) => JSON.parse(t) as Record<string, string>, () => undefined);
+    if (recorded) return recorded;
+  }
   const values: Record<string, string> = {};
   for (const key of KUBELET_SYSCTLS) values[key] = (await readFile(join('/proc/sys', key), 'utf8')).trim();
+  await writeFile(SYSCTL_RECORD, JSON.stringify(values));
   return values;
+}
+
+async function otherNodeRuns(): Promise<boolean> {
+  const { stdout } = await run('ip', ['-o', 'link', 'show']);
+  return /^\d+: meshid-node\d+[@:]/m.test(stdout);
 }
 
 async function ip(args: string[]): Promise<void> {
   await run('ip', args);
 }
 
-async function linkExists(name: string): Promise<boolean> {
-  return run('ip', ['link', 'show', name]).then(() => true, () => false);
+/** Takes the first free slot: creating the link is what claims it, so two `up`s cannot collide. */
+async function linkToHost(pid: number): Promise<NodeNetwork> {
+  for (let slot = 0; slot < NODE_SLOTS; slot++) {
+    const n = nodeNetwork(slot);
+    const made = await run('ip', ['link', 'add', n.hostLink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(pid)]).then(() => true, () => false);
+    if (made) return n;
+  }
+  throw new MeshidError('ERR_PLAYGROUND_RUNNING', `${NODE_SLOTS} playground nodes already run on this machine (links meshid-node0 to meshid-node${NODE_SLOTS - 1})`, {
+    hint: 'Stop one with `meshid down --dir <its dir>`, or run this one with --no-node.',
+  });
 }
 
 /** The holder is ready once its mounts are made and it has become the pause program. */

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { MeshidError, type Progress } from '../core/index.ts';
 import {
-  COREDNS_USER, SERVICE_CIDR, coreDnsRbac, ensureCoreDns, ensureNodeBinaries, renderCorefile, spawnPeer, startCluster,
+  COREDNS_USER, coreDnsRbac, ensureCoreDns, ensureNodeBinaries, renderCorefile, spawnPeer, startCluster,
   type LocalCluster, type PeerProcess,
 } from '../cluster/index.ts';
 import { buildImage } from '../image/index.ts';
@@ -13,7 +13,7 @@ import { DEFAULT_CA_PORT } from '../contract/index.ts';
 import { applyObjects, loadKubeConfig, writeExtension } from '../kube/index.ts';
 import { createAuthority, issueLeaf, pemBundle } from '../pki/index.ts';
 import { MESHID_NAMESPACE, publishedRoots } from './meshid-server.ts';
-import { NODE_NETWORK, createNodeNamespace, stopNode, type NodeCleanup } from './node-namespace.ts';
+import { createNodeNamespace, stopNode, type NodeCleanup } from './node-namespace.ts';
 import { startNode } from './node.ts';
 import { demoManifests } from './demo-pods.ts';
 import { DEMO_NAMESPACES } from './mesh.ts';
@@ -50,7 +50,8 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
     await cluster?.stop();
   };
   try {
-    cluster = await startCluster({ dir, detached, progress, address: NODE_NETWORK.hostIp, nodeIp: NODE_NETWORK.nodeIp });
+    const n = ns.network;
+    cluster = await startCluster({ dir, detached, progress, address: n.hostIp, nodeIp: n.nodeIp, serviceCidr: n.serviceCidr });
     const node = await startNode(cluster, ns, binaries, progress, detached);
     const processes = [ns.holder, ...cluster.processes, ...node.processes];
     const admin = loadKubeConfig({ kubeconfig: cluster.kubeconfigs.admin });
@@ -59,10 +60,10 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
     await applyObjects(admin, coreDnsRbac());
     const dnsKubeconfig = await cluster.clientKubeconfig('coredns', COREDNS_USER);
     const corefile = join(ns.root, 'Corefile');
-    await writeFile(corefile, renderCorefile({ listen: NODE_NETWORK.nodeIp, port: 53, kubeconfig: dnsKubeconfig, clusterDomain: 'cluster.local', serviceCidr: SERVICE_CIDR, podCidr: NODE_NETWORK.podCidr }));
+    await writeFile(corefile, renderCorefile({ listen: n.nodeIp, port: 53, kubeconfig: dnsKubeconfig, clusterDomain: 'cluster.local', serviceCidr: n.serviceCidr, podCidr: n.podCidr }));
     const [command, argv] = ns.enter(coreDns, ['-conf', corefile]);
     processes.push(spawnPeer('coredns', command, argv, { logFile: join(ns.root, 'logs', 'coredns.log'), detached }));
-    progress.succeed(`Cluster DNS answers for cluster.local at ${NODE_NETWORK.nodeIp}`);
+    progress.succeed(`Cluster DNS answers for cluster.local at ${n.nodeIp}`);
 
     progress.start(`Importing ${image.name} into the node`);
     await node.importImage(image.archive);

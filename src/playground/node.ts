@@ -9,7 +9,7 @@ import { MeshidError, type Progress } from '../core/index.ts';
 import { KUBELET_CLIENT_USER, spawnPeer, type LocalCluster, type NodeBinaries, type PeerProcess } from '../cluster/index.ts';
 import { PAUSE_IMAGE, buildPauseImage } from '../image/index.ts';
 import { applyObjects, loadKubeConfig } from '../kube/index.ts';
-import { NODE_NETWORK, type NodeNamespace } from './node-namespace.ts';
+import type { NodeNamespace, NodeNetwork } from './node-namespace.ts';
 
 const run = promisify(execFile);
 const READY_TIMEOUT_MS = 60_000;
@@ -33,7 +33,7 @@ export interface PlaygroundNode {
  */
 export async function startNode(cluster: LocalCluster, ns: NodeNamespace, binaries: NodeBinaries, progress: Progress, detached: boolean): Promise<PlaygroundNode> {
   const started = performance.now();
-  const n = NODE_NETWORK;
+  const n = ns.network;
   const root = ns.root;
   const logs = join(root, 'logs');
   const processes: PeerProcess[] = [];
@@ -50,7 +50,7 @@ export async function startNode(cluster: LocalCluster, ns: NodeNamespace, binari
   const cniDir = join(root, 'cni');
   await writeFile(containerdConfig, containerdToml(root, containerdSocket, cniDir));
   await mkdir(cniDir, { recursive: true });
-  await writeFile(join(cniDir, '10-meshid.conflist'), JSON.stringify(cniConfig(), null, 2));
+  await writeFile(join(cniDir, '10-meshid.conflist'), JSON.stringify(cniConfig(n), null, 2));
   // The shim and runc are found on PATH, next to containerd and in Debian's /usr/sbin.
   const env = { ...process.env, PATH: `${join(binaries.containerd, '..')}:/usr/sbin:/usr/bin:/sbin:/bin` };
   const containerd = spawnIn('containerd', binaries.containerd, ['--config', containerdConfig], env);
@@ -97,7 +97,7 @@ export async function startNode(cluster: LocalCluster, ns: NodeNamespace, binari
 
   const proxyKubeconfig = await cluster.clientKubeconfig('kube-proxy', 'system:kube-proxy');
   const proxyConfig = join(root, 'kube-proxy.yaml');
-  await writeFile(proxyConfig, stringify(kubeProxyConfiguration(proxyKubeconfig)));
+  await writeFile(proxyConfig, stringify(kubeProxyConfiguration(n, proxyKubeconfig)));
   spawnIn('kube-proxy', binaries.kubeProxy, [`--config=${proxyConfig}`], env);
 
   const schedulerKubeconfig = await cluster.clientKubeconfig('kube-scheduler', 'system:kube-scheduler');
@@ -151,7 +151,7 @@ function containerdToml(root: string, socket: string, cniDir: string): string {
 }
 
 /** One bridge, addresses from a local range, no masquerading: pod addresses stay on the machine. */
-function cniConfig(): object {
+function cniConfig(n: NodeNetwork): object {
   return {
     cniVersion: '1.0.0',
     name: 'meshid',
@@ -164,7 +164,7 @@ function cniConfig(): object {
         hairpinMode: true,
         ipam: {
           type: 'host-local',
-          ranges: [[{ subnet: NODE_NETWORK.podCidr, gateway: NODE_NETWORK.podGateway }]],
+          ranges: [[{ subnet: n.podCidr, gateway: n.podGateway }]],
           routes: [{ dst: '0.0.0.0/0' }],
         },
       },
@@ -177,7 +177,7 @@ function kubeletConfiguration(ns: NodeNamespace, cluster: LocalCluster, serving:
   return {
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
     kind: 'KubeletConfiguration',
-    address: NODE_NETWORK.nodeIp,
+    address: ns.network.nodeIp,
     readOnlyPort: 0,
     healthzBindAddress: '127.0.0.1',
     tlsCertFile: serving.cert,
@@ -193,7 +193,7 @@ function kubeletConfiguration(ns: NodeNamespace, cluster: LocalCluster, serving:
     oomScoreAdj: 0,
     failSwapOn: false,
     clusterDomain: 'cluster.local',
-    clusterDNS: [NODE_NETWORK.nodeIp],
+    clusterDNS: [ns.network.nodeIp],
     resolvConf,
     volumePluginDir: join(ns.root, 'kubelet-plugins'),
     // A playground's disk is the developer's: evict only when it is nearly full.
@@ -205,20 +205,20 @@ function kubeletConfiguration(ns: NodeNamespace, cluster: LocalCluster, serving:
   };
 }
 
-function kubeProxyConfiguration(kubeconfig: string): object {
+function kubeProxyConfiguration(n: NodeNetwork, kubeconfig: string): object {
   return {
     apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
     kind: 'KubeProxyConfiguration',
     clientConnection: { kubeconfig },
     mode: 'iptables',
-    hostnameOverride: NODE_NETWORK.nodeName,
-    clusterCIDR: NODE_NETWORK.podCidr,
+    hostnameOverride: n.nodeName,
+    clusterCIDR: n.podCidr,
     healthzBindAddress: '127.0.0.1:10256',
     metricsBindAddress: '127.0.0.1:10249',
     // Leave the kernel's connection-tracking limits alone: they are not the node's to change.
     conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
-    // Services are reached from the host through the node's link (SERVICE_CIDR is routed there).
-    nodePortAddresses: [`${NODE_NETWORK.nodeIp}/32`],
+    // Services are reached from the host through the node's link (its Service range is routed there).
+    nodePortAddresses: [`${n.nodeIp}/32`],
   };
 }
 

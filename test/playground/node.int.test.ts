@@ -14,7 +14,7 @@ import { runCli } from '../support/cli.ts';
 const run = promisify(execFile);
 
 /** Host paths a kubelet, containerd or CNI would write to if the node leaked onto the host. */
-const HOST_PATHS = ['/var/lib/kubelet', '/var/lib/containerd', '/var/lib/cni', '/var/log/pods', '/var/log/containers', '/run/containerd', '/var/run/sds', '/etc/cni/net.d', '/usr/libexec/kubernetes', '/opt/containerd'];
+const HOST_PATHS = ['/var/lib/kubelet', '/var/lib/containerd', '/var/lib/cni', '/var/log/pods', '/var/log/containers', '/run/containerd', '/var/run/sds', '/etc/cni/net.d', '/usr/libexec/kubernetes', '/opt/containerd', '/run/meshid-node-sysctls.json'];
 
 interface HostState {
   links: string;
@@ -94,7 +94,7 @@ describe('meshid up --node: a real node, meshid and the demo as pods', () => {
     // The host reaches the Service's ClusterIP through the node, as kube-proxy routes it.
     const ready = await fetch(`${env.server.http}/readyz`, { signal: AbortSignal.timeout(5_000) });
     assert.equal(ready.status, 200);
-    assert.match(env.server.https, /^https:\/\/10\.96\.\d+\.\d+:5682$/);
+    assert.match(env.server.https, /^https:\/\/10\.(9[6-9]|10[0-3])\.\d+\.\d+:5682$/, 'the ClusterIP of the node slot');
     // Nothing of meshid is a host process: only the cluster's own and the node's are recorded.
     for (const pid of env.pids) {
       const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
