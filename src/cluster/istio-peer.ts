@@ -17,34 +17,32 @@ export const ISTIO_PEER_MODULE = fileURLToPath(new URL('../../peers/istio', impo
  * is written down in peers/istio/README.md.
  */
 export async function ensurePilotAgent(options: EnsureOptions = {}): Promise<string> {
-  return (await buildIstio(options))['pilot-agent'];
+  const paths = await buildIstio(options, `istio-${ISTIO_VERSION}`, 'pilot-agent', 'istio.io/istio/pilot/cmd/pilot-agent', 'as a test peer');
+  return paths['pilot-agent'];
 }
 
 /**
- * Returns the path to Istio's pilot-discovery (istiod), built from the same module and cache
- * folder as pilot-agent. Only `npm run bench` asks for it: the CA benchmark runs it as a CA
- * next to meshid's (bench/ca-istiod.ts).
+ * Returns the path to Istio's pilot-discovery (istiod), built from the same module into a cache
+ * folder of its own, so that the tests, which need only pilot-agent, never build it. Only
+ * `npm run bench` asks for it: the CA benchmark runs it as a CA beside meshid's
+ * (bench/lib/istiod.ts).
  */
 export async function ensurePilotDiscovery(options: EnsureOptions = {}): Promise<string> {
-  return (await buildIstio(options))['pilot-discovery'];
+  const paths = await buildIstio(options, `istiod-${ISTIO_VERSION}`, 'pilot-discovery', 'istio.io/istio/pilot/cmd/pilot-discovery', 'for the CA benchmark');
+  return paths['pilot-discovery'];
 }
 
-// Both binaries come from one `go build`, so they share one cache folder and one progress line;
-// asking for either builds both the first time (the second costs little once the first compiles).
-function buildIstio(options: EnsureOptions) {
+function buildIstio<Name extends string>(options: EnsureOptions, folder: string, name: Name, pkg: string, why: string): Promise<Record<Name, string>> {
   return buildGoBinaries({
     ...options,
     moduleDir: ISTIO_PEER_MODULE,
-    name: `istio-${ISTIO_VERSION}`,
+    name: folder,
     hashFiles: ['go.mod', 'go.sum'],
-    targets: {
-      'pilot-agent': 'istio.io/istio/pilot/cmd/pilot-agent',
-      'pilot-discovery': 'istio.io/istio/pilot/cmd/pilot-discovery',
-    },
+    targets: { [name]: pkg } as Record<Name, string>,
     buildFlags: ['-trimpath'],
     goEnv: { CGO_ENABLED: '0' },
-    label: `Building Istio's pilot-agent and pilot-discovery (${ISTIO_VERSION}) from its Go module`,
-    built: 'pilot-agent and pilot-discovery',
-    purpose: "to build Istio's pilot-agent and istiod as peers",
+    label: `Building Istio's ${name} (${ISTIO_VERSION}) from its Go module`,
+    built: name,
+    purpose: `to build Istio's ${name} ${why}`,
   });
 }
