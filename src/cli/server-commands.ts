@@ -1,14 +1,12 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { environmentLayer, mergeConfig, type ConfigLayer, type EnvSetting } from '../core/index.ts';
+import { MESHID_VERSION, environmentLayer, mergeConfig, type ConfigLayer, type EnvSetting } from '../core/index.ts';
 import { configFile, givenFlags } from './config-input.ts';
 
 // Commands load Kubernetes and server code only when they run, so `--help` stays instant.
 const lazy = async () => ({ ...(await import('./logging.ts')), ...(await import('../kube/index.ts')), ...(await import('../install/index.ts')), ...(await import('../server/index.ts')) });
 import { globalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
-
-const VERSION_TAG = 'latest';
 
 const int = (value: string): number => {
   const n = Number(value);
@@ -63,12 +61,14 @@ export function registerServerCommands(program: Command): void {
     .description('install meshid into the cluster of the current context (idempotent)')
     .option('--anonymous-auth', 'install with login turned off')
     .option('--dry-run', 'print what would be applied, change nothing')
-    .option('--image <image>', 'server image', `meshid:${VERSION_TAG}`)
+    // The image `npm run image` builds from this version; `latest` would drift from the CLI.
+    .option('--image <image>', 'server and agent image', `meshid:${MESHID_VERSION}`)
     .option('--replicas <n>', 'server replicas', int, 2)
-    .action(async (flags: { anonymousAuth?: boolean; dryRun?: boolean; image: string; replicas: number }, command: Command) => {
+    .option('--tls-secret <name>', "a kubernetes.io/tls Secret in meshid's namespace with the server's HTTPS certificate (default: each replica signs its own)")
+    .action(async (flags: { anonymousAuth?: boolean; dryRun?: boolean; image: string; replicas: number; tlsSecret?: string }, command: Command) => {
       const g = globalOptions(command);
       const { install, installManifests, loadKubeConfig, terminalProgress } = await lazy();
-      const options = { namespace: g.namespace, anonymousAuth: flags.anonymousAuth ?? false, image: flags.image, replicas: flags.replicas };
+      const options = { namespace: g.namespace, anonymousAuth: flags.anonymousAuth ?? false, image: flags.image, replicas: flags.replicas, ...(flags.tlsSecret ? { tlsSecret: flags.tlsSecret } : {}) };
       if (flags.dryRun) {
         const objects = installManifests(options);
         if (g.output === 'json') printStructured({ apiVersion: 'v1', kind: 'List', items: objects }, 'json');

@@ -2,7 +2,7 @@ import { writeFile, chmod } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MeshidError, type Progress } from '../core/index.ts';
+import { MESHID_VERSION, MeshidError, type Progress } from '../core/index.ts';
 import { MESHID_BIN, freePort, spawnPeer, stopPid, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
 import { install, SERVICE_ACCOUNT } from '../install/index.ts';
 import { ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY } from '../ca/index.ts';
@@ -30,7 +30,7 @@ export interface PlaygroundServer {
  */
 export async function startPlaygroundServer(cluster: LocalCluster, progress: Progress, detached: boolean, anonymousAuth = false): Promise<PlaygroundServer> {
   const admin = loadKubeConfig({ kubeconfig: cluster.kubeconfigs.admin });
-  await install(admin, { namespace: MESHID_NAMESPACE, anonymousAuth, image: 'meshid:latest', replicas: 0 }, progress);
+  await install(admin, { namespace: MESHID_NAMESPACE, anonymousAuth, image: `meshid:${MESHID_VERSION}`, replicas: 0 }, progress);
 
   progress.start('Starting the meshid server');
   const pki = join(cluster.dir, 'pki');
