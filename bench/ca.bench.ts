@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { LeafSigner, checkCsr, createSelfSignedRoot, loadCaMaterial } from '../src/ca/index.ts';
-import { CA_SERVICE_NAME, ROOT_CONFIGMAP_KEY } from '../src/contract/index.ts';
+import { CA_SERVICE_NAME, ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY } from '../src/contract/index.ts';
 import { createKeyAndCsr } from '../src/agent/index.ts';
 import { MESHID_BIN, ensureGhz, ensurePilotDiscovery, freePort, spawnPeer } from '../src/cluster/index.ts';
 import { terminalProgress } from '../src/core/index.ts';
@@ -150,6 +150,9 @@ export const benchmark: Benchmark = {
       // istiod with a plugged-in root of the same key type, made the same way as meshid's.
       const istiodDir = join(dir, 'istiod');
       const istiodRoot = await createSelfSignedRoot({ keyType });
+      // meshid's root as the playground's server published it, to check istiod left it alone.
+      const published = async (): Promise<string | undefined> => (await core.readNamespacedConfigMap({ namespace: 'default', name: ROOT_CONFIGMAP }).catch(() => undefined))?.data?.[ROOT_CONFIGMAP_KEY];
+      const meshidRoot = await published();
       const istiod = await startIstiod(istiodBinary, playground.env.kubeconfigs.admin, istiodDir, istiodRoot);
       let peer: Measured;
       try {
@@ -163,6 +166,7 @@ export const benchmark: Benchmark = {
         istiod.process.child.kill('SIGTERM');
         await istiod.process.exited;
       }
+      if ((await published()) !== meshidRoot) throw new Error(`istiod changed the playground's ${ROOT_CONFIGMAP} ConfigMap; see ${istiod.logFile}`);
 
       const label = LABELS[keyType];
       rows.push({

@@ -7,6 +7,8 @@ import { freePort, spawnPeer, type PeerProcess } from '../../src/cluster/index.t
 
 /** The namespace istiod believes it runs in; its serving certificate names this. */
 export const ISTIOD_NAMESPACE = 'istio-system';
+/** Where istiod publishes its root in each namespace, instead of meshid's ConfigMap. */
+export const ISTIOD_ROOT_CONFIGMAP = 'istiod-bench-ca-root-cert';
 /** The DNS name in istiod's serving certificate for the CA port; ghz sends it as the TLS server name. */
 export const ISTIOD_SERVER_NAME = `istiod.${ISTIOD_NAMESPACE}.svc`;
 
@@ -57,6 +59,10 @@ export async function startIstiod(binary: string, kubeconfig: string, dir: strin
     ROOT_CA_DIR: cacerts,
     // The bench's token and meshid's CA use the same audience.
     TOKEN_AUDIENCES: 'istio-ca',
+    // istiod copies its root into a ConfigMap in every namespace, by default the one meshid
+    // publishes its own root in (istio-ca-root-cert): the playground is shared with the
+    // benchmarks that run after this one, so istiod gets a name of its own.
+    PILOT_CA_CERT_CONFIGMAP: ISTIOD_ROOT_CONFIGMAP,
   };
   const logFile = join(dir, 'istiod.log');
   const process_ = spawnPeer('istiod', binary, args, { logFile, detached: false, env, cwd: dir });
