@@ -8,7 +8,7 @@ import { applyObjects, loadKubeConfig } from '../kube/index.ts';
 import { ensurePeerBinaries, type PeerBinaries } from './build.ts';
 import { renderKubeconfig, type UserCredential } from './kubeconfig.ts';
 import { createAuthority, createServiceAccountSigningKey, issueLeaf, type Authority, type KeyPairPem } from '../pki/index.ts';
-import { freePort, spawnPeer, stopPid, type PeerProcess } from './processes.ts';
+import { freePort, pidRecord, spawnPeer, stopPid, type PeerProcess } from './processes.ts';
 import { sampleRbac, staticTokenUsers, tokenAuthFile, type SampleUser } from './users.ts';
 
 /** The issuer written into service-account tokens, as in a kubeadm cluster. */
@@ -115,7 +115,7 @@ export async function startCluster(options: ClusterOptions): Promise<LocalCluste
     for (const p of [...processes].reverse()) await stopPid(p.pid);
   };
   const spawnLogged = (name: ClusterPeer, binary: string, args: string[]): PeerProcess => {
-    const peer = spawnPeer(name, binary, args, { logFile: join(paths.logs, `${name}.log`), detached });
+    const peer = spawnPeer(name, binary, args, { logFile: join(paths.logs, `${name}.log`), detached, record: pidRecord(options.dir) });
     commands.set(name, { binary, args });
     // A restarted peer takes its predecessor's place, keeping the start order `stop` relies on.
     const index = processes.findIndex((p) => p.name === name);

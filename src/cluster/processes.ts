@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { appendFileSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -19,6 +20,49 @@ export interface SpawnPeerOptions {
   env?: NodeJS.ProcessEnv;
   /** The working directory; this process's own when absent. */
   cwd?: string;
+  /** A playground's pid record ({@link pidRecord}): the peer is written there as it starts. */
+  record?: string;
+}
+
+/**
+ * `<dir>/pids`: one line per peer a playground started, written as each starts, so that
+ * `meshid down` finds them all even when `up` was interrupted before it wrote env.json.
+ */
+export function pidRecord(dir: string): string {
+  return join(dir, 'pids');
+}
+
+export interface RecordedPeer {
+  pid: number;
+  name: string;
+  /** The process's start time in clock ticks since boot (/proc/<pid>/stat field 22). */
+  start: string;
+}
+
+/** A pid's start time, which tells a peer from a later process that reused its pid. */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which may hold spaces, start after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The peers in a pid record that still run as the very processes recorded. */
+export function recordedPeers(file: string): RecordedPeer[] {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as RecordedPeer)
+    .filter((peer) => processStart(peer.pid) === peer.start);
 }
 
 const HAS_SETPRIV = spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -40,6 +84,10 @@ export function spawnPeer(name: string, binary: string, args: string[], options:
     child.on('error', (error) => resolve(`spawn error: ${error.message}`));
   });
   if (child.pid === undefined) throw new Error(`could not start ${name} (${binary})`);
+  if (options.record) {
+    const entry: RecordedPeer = { pid: child.pid, name, start: processStart(child.pid) ?? '' };
+    appendFileSync(options.record, JSON.stringify(entry) + '\n', { mode: 0o600 });
+  }
   return { name, pid: child.pid, exited, child };
 }
 

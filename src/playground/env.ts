@@ -3,6 +3,14 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { MeshidError } from '../core/index.ts';
 
+/** What `meshid down` needs to stop a node (node-namespace.ts writes it to node/cleanup.json too). */
+export const NodeCleanupSchema = z.object({
+  holderPid: z.number().int().positive(),
+  namespaces: z.array(z.string()),
+  cgroupRoot: z.string().startsWith('/meshid-'),
+  sysctls: z.record(z.string(), z.string()),
+});
+
 /**
  * DIR/env.json: how tools and tests find a running playground. Later parts (server, CA,
  * agent) add their addresses here.
@@ -24,12 +32,7 @@ export const PlaygroundEnvSchema = z.object({
       ip: z.string(),
       /** Milliseconds from the kubelet's start to Ready. */
       readyAfterMs: z.number(),
-      cleanup: z.object({
-        holderPid: z.number().int().positive(),
-        namespaces: z.array(z.string()),
-        cgroupRoot: z.string().startsWith('/meshid-'),
-        sysctls: z.record(z.string(), z.string()),
-      }),
+      cleanup: NodeCleanupSchema,
     })
     .optional(),
 });

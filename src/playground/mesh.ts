@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { MeshidError, type Progress } from '../core/index.ts';
-import { MESHID_BIN, freePort, spawnPeer, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
+import { MESHID_BIN, freePort, spawnPeer, pidRecord, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
 import { AGENT_SERVICE_ACCOUNT } from '../install/index.ts';
 import { CA_AUDIENCE, loadKubeConfig, serviceAccountKubeconfig } from '../kube/index.ts';
 import { MESHID_NAMESPACE } from './meshid-server.ts';
@@ -33,7 +33,7 @@ export async function startPlaygroundMesh(cluster: LocalCluster, caAddress: stri
     const kubeconfig = join(cluster.dir, 'kubeconfigs', 'meshid-agent.kubeconfig');
     await writeFile(kubeconfig, await serviceAccountKubeconfig(admin, MESHID_NAMESPACE, AGENT_SERVICE_ACCOUNT, TOKEN_SECONDS), { mode: 0o600 });
     const socket = join(cluster.dir, 'sds', 'uds_path');
-    const agent = spawnPeer('meshid-agent', process.execPath, [MESHID_BIN, 'agent', '--kubeconfig', kubeconfig, '-n', MESHID_NAMESPACE, '--socket', socket, '--ca-address', caAddress], { logFile: log('meshid-agent'), detached });
+    const agent = spawnPeer('meshid-agent', process.execPath, [MESHID_BIN, 'agent', '--kubeconfig', kubeconfig, '-n', MESHID_NAMESPACE, '--socket', socket, '--ca-address', caAddress], { logFile: log('meshid-agent'), detached, record: pidRecord(cluster.dir) });
     processes.push(agent);
     await waitFor(async () => (await stat(socket).catch(() => undefined))?.isSocket() === true, agent, 'the SDS agent socket');
 
@@ -47,7 +47,7 @@ export async function startPlaygroundMesh(cluster: LocalCluster, caAddress: stri
         await writeFile(tokenFile, await projectedToken(admin, namespace, role), { mode: 0o600 });
         const port = await freePort();
         const name = `${role}.${namespace}`;
-        const workload = spawnPeer(name, process.execPath, [MESHID_BIN, 'playground', 'workload', '--role', role, '-n', namespace, '--socket', socket, '--token-file', tokenFile, '--port', String(port)], { logFile: log(name), detached });
+        const workload = spawnPeer(name, process.execPath, [MESHID_BIN, 'playground', 'workload', '--role', role, '-n', namespace, '--socket', socket, '--token-file', tokenFile, '--port', String(port)], { logFile: log(name), detached, record: pidRecord(cluster.dir) });
         processes.push(workload);
         await waitFor(() => portOpen(port), workload, name);
         entry[role] = role === 'sleep' ? `http://127.0.0.1:${port}` : `127.0.0.1:${port}`;

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MESHID_VERSION, MeshidError, type Progress } from '../core/index.ts';
-import { MESHID_BIN, freePort, spawnPeer, stopPid, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
+import { MESHID_BIN, freePort, spawnPeer, pidRecord, stopPid, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
 import { install, SERVICE_ACCOUNT } from '../install/index.ts';
 import { ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY } from '../ca/index.ts';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
@@ -51,7 +51,7 @@ export async function startPlaygroundServer(cluster: LocalCluster, progress: Pro
     '--ca', '--ca-port', String(caPort),
     ...(anonymousAuth ? ['--anonymous-auth'] : []),
   ];
-  const server = spawnPeer('meshid-server', process.execPath, args, { logFile: join(cluster.dir, 'logs', 'meshid-server.log'), detached });
+  const server = spawnPeer('meshid-server', process.execPath, args, { logFile: join(cluster.dir, 'logs', 'meshid-server.log'), detached, record: pidRecord(cluster.dir) });
   const http = `http://127.0.0.1:${httpPort}`;
   const https = `https://127.0.0.1:${httpsPort}`;
   const rootCert = join(pki, 'workload-ca-root.pem');

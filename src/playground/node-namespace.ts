@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { MeshidError } from '../core/index.ts';
-import { spawnPeer, stopPid, isAlive, type PeerProcess } from '../cluster/index.ts';
+import { spawnPeer, pidRecord, stopPid, isAlive, type PeerProcess } from '../cluster/index.ts';
 
 const run = promisify(execFile);
 
@@ -103,7 +103,7 @@ export async function createNodeNamespace(dir: string, pause: string, detached: 
   for (const sub of [...Object.values(MASKED_PATHS), 'logs']) await mkdir(join(root, sub), { recursive: true, mode: 0o700 });
   const mounts = Object.entries(MASKED_PATHS).map(([target, source]) => `mount --bind '${join(root, source)}' '${target}'`);
   const script = ['set -e', ...mounts, 'ip link set lo up', `exec '${pause}'`].join('\n');
-  const holder = spawnPeer('node-namespaces', 'unshare', ['--mount', '--net', '--propagation', 'private', '--', 'sh', '-c', script], { logFile: join(root, 'logs', 'node-namespaces.log'), detached });
+  const holder = spawnPeer('node-namespaces', 'unshare', ['--mount', '--net', '--propagation', 'private', '--', 'sh', '-c', script], { logFile: join(root, 'logs', 'node-namespaces.log'), detached, record: pidRecord(dir) });
   const sysctls = await originalSysctls();
   let network: NodeNetwork | undefined;
   const cleanup: NodeCleanup = { holderPid: holder.pid, namespaces: [], cgroupRoot: `/meshid-${holder.pid}`, sysctls };

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { MeshidError, type Progress } from '../core/index.ts';
 import {
-  COREDNS_USER, coreDnsRbac, ensureCoreDns, ensureNodeBinaries, renderCorefile, spawnPeer, startCluster,
+  COREDNS_USER, coreDnsRbac, ensureCoreDns, ensureNodeBinaries, renderCorefile, spawnPeer, pidRecord, startCluster,
   type LocalCluster, type PeerProcess,
 } from '../cluster/index.ts';
 import { buildImage } from '../image/index.ts';
@@ -62,7 +62,7 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
     const corefile = join(ns.root, 'Corefile');
     await writeFile(corefile, renderCorefile({ listen: n.nodeIp, port: 53, kubeconfig: dnsKubeconfig, clusterDomain: 'cluster.local', serviceCidr: n.serviceCidr, podCidr: n.podCidr }));
     const [command, argv] = ns.enter(coreDns, ['-conf', corefile]);
-    processes.push(spawnPeer('coredns', command, argv, { logFile: join(ns.root, 'logs', 'coredns.log'), detached }));
+    processes.push(spawnPeer('coredns', command, argv, { logFile: join(ns.root, 'logs', 'coredns.log'), detached, record: pidRecord(dir) }));
     progress.succeed(`Cluster DNS answers for cluster.local at ${n.nodeIp}`);
 
     progress.start(`Importing ${image.name} into the node`);

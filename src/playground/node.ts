@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { MeshidError, type Progress } from '../core/index.ts';
-import { KUBELET_CLIENT_USER, spawnPeer, type LocalCluster, type NodeBinaries, type PeerProcess } from '../cluster/index.ts';
+import { KUBELET_CLIENT_USER, spawnPeer, pidRecord, type LocalCluster, type NodeBinaries, type PeerProcess } from '../cluster/index.ts';
 import { PAUSE_IMAGE, buildPauseImage } from '../image/index.ts';
 import { applyObjects, loadKubeConfig } from '../kube/index.ts';
 import type { NodeNamespace, NodeNetwork } from './node-namespace.ts';
@@ -39,7 +39,7 @@ export async function startNode(cluster: LocalCluster, ns: NodeNamespace, binari
   const processes: PeerProcess[] = [];
   const spawnIn = (name: string, binary: string, args: string[], env?: NodeJS.ProcessEnv): PeerProcess => {
     const [command, argv] = ns.enter(binary, args);
-    const p = spawnPeer(name, command, argv, { logFile: join(logs, `${name}.log`), detached, ...(env ? { env } : {}) });
+    const p = spawnPeer(name, command, argv, { logFile: join(logs, `${name}.log`), detached, record: pidRecord(cluster.dir), ...(env ? { env } : {}) });
     processes.push(p);
     return p;
   };
@@ -107,7 +107,7 @@ export async function startNode(cluster: LocalCluster, ns: NodeNamespace, binari
     `--authorization-kubeconfig=${schedulerKubeconfig}`,
     '--leader-elect=false',
     '--secure-port=0',
-  ], { logFile: join(logs, 'kube-scheduler.log'), detached });
+  ], { logFile: join(logs, 'kube-scheduler.log'), detached, record: pidRecord(cluster.dir) });
   processes.push(scheduler);
 
   progress.update(`Starting the node ${n.nodeName}: waiting for it to be Ready`);

@@ -1,11 +1,11 @@
-import { mkdir, rm } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { MeshidError, silentProgress, type Progress } from '../core/index.ts';
-import { isAlive, startCluster, stopPid, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
+import { isAlive, pidRecord, recordedPeers, startCluster, stopPid, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
 import { startPlaygroundServer, type PlaygroundServer } from './meshid-server.ts';
 import { startPlaygroundMesh, type PlaygroundMesh } from './mesh.ts';
-import { envFile, readEnv, writeEnv, type PlaygroundEnv } from './env.ts';
-import { nodeUnsupported, stopNode } from './node-namespace.ts';
+import { NodeCleanupSchema, envFile, readEnv, writeEnv, type PlaygroundEnv } from './env.ts';
+import { nodeUnsupported, stopNode, type NodeCleanup } from './node-namespace.ts';
 import { startNodePlayground } from './node-playground.ts';
 
 export const DEFAULT_PLAYGROUND_DIR = '.meshid';
@@ -36,13 +36,14 @@ export interface Playground {
 export async function startPlayground(options: PlaygroundOptions = {}): Promise<Playground> {
   const dir = resolve(options.dir ?? DEFAULT_PLAYGROUND_DIR);
   const previous = await readEnv(dir).catch(() => undefined);
-  if (previous && previous.pids.some(isAlive)) {
+  if ((previous && previous.pids.some(isAlive)) || recordedPeers(pidRecord(dir)).length > 0) {
     throw new MeshidError('ERR_PLAYGROUND_RUNNING', `a playground is already running in ${dir}`, {
       hint: `Stop it with \`meshid down --dir ${dir}\`, or pick another --dir.`,
     });
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await rm(envFile(dir), { force: true });
+  await rm(pidRecord(dir), { force: true });
   const progress = options.progress ?? silentProgress;
   const detached = options.detach ?? false;
   const unable = nodeUnsupported();
@@ -84,6 +85,7 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
     await stopPid(server.process.pid);
     await cluster.stop();
     await rm(envFile(dir), { force: true });
+    await rm(pidRecord(dir), { force: true });
   };
   return { dir, env, cluster, processes, stop };
 }
@@ -106,6 +108,7 @@ async function startWithNode(dir: string, progress: Progress, detached: boolean,
   const stop = async (): Promise<void> => {
     await started.stop();
     await rm(envFile(dir), { force: true });
+    await rm(pidRecord(dir), { force: true });
   };
   return { dir, env, cluster, processes: started.processes, stop };
 }
@@ -114,16 +117,31 @@ async function startWithNode(dir: string, progress: Progress, detached: boolean,
 export async function stopPlayground(dirOption: string = DEFAULT_PLAYGROUND_DIR, progress: Progress = silentProgress): Promise<void> {
   const dir = resolve(dirOption);
   const env = await readEnv(dir);
-  if (!env) {
-    throw new MeshidError('ERR_PLAYGROUND_NOT_FOUND', `no playground in ${dir} (no env.json)`, {
+  // An `up` interrupted before env.json still left its pid record and the node's cleanup file.
+  const recorded = recordedPeers(pidRecord(dir));
+  const node = env?.node?.cleanup ?? (await readNodeCleanup(dir));
+  if (!env && recorded.length === 0 && !node) {
+    throw new MeshidError('ERR_PLAYGROUND_NOT_FOUND', `no playground in ${dir} (no env.json and no running process recorded there)`, {
       hint: 'Pass the --dir that `meshid up` used.',
     });
   }
-  progress.start(`Stopping ${env.pids.length} processes`);
-  // The node first: its pods and daemons are not in `pids`, and the link goes with it.
-  if (env.node) await stopNode(env.node.cleanup);
+  // The record names each process with its start time, so a pid reused since is left alone;
+  // env.json's list is the fallback for a playground started before records existed.
+  const pids = recorded.length > 0 ? recorded.map((p) => p.pid) : (env?.pids ?? []);
+  progress.start(`Stopping ${pids.length} processes${node ? ' and the node' : ''}`);
+  // The node first: its pods and daemons are not in the list, and the link goes with it.
+  if (node) await stopNode(node);
   // Reverse start order, as the cluster's own stop does.
-  for (const pid of [...env.pids].reverse()) await stopPid(pid);
+  for (const pid of [...pids].reverse()) await stopPid(pid);
   await rm(envFile(dir), { force: true });
+  await rm(pidRecord(dir), { force: true });
   progress.succeed(`Stopped the playground in ${dir}`);
+}
+
+async function readNodeCleanup(dir: string): Promise<NodeCleanup | undefined> {
+  const text = await readFile(join(dir, 'node', 'cleanup.json'), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const parsed = NodeCleanupSchema.safeParse(JSON.parse(text));
+  // A node that is gone (its namespaces with it) needs nothing more.
+  return parsed.success && isAlive(parsed.data.holderPid) ? parsed.data : undefined;
 }

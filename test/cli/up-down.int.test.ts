@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, access } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isAlive } from '../../src/cluster/index.ts';
+import { isAlive, pidRecord, recordedPeers, type RecordedPeer } from '../../src/cluster/index.ts';
 import { PlaygroundEnvSchema } from '../../src/playground/index.ts';
-import { runCli } from '../support/cli.ts';
+import { MESHID_BIN, runCli } from '../support/cli.ts';
 import { kubeRequest } from '../support/kube.ts';
 
 describe('meshid up --no-node --detach / meshid down', () => {
@@ -45,5 +47,34 @@ describe('meshid up --no-node --detach / meshid down', () => {
     const twice = await runCli(['down', '--dir', dir]);
     assert.equal(twice.code, 1);
     assert.match(twice.stderr, /\[ERR_PLAYGROUND_NOT_FOUND\]/);
+  });
+
+  it('down finds every process of an up that was killed before it wrote env.json', async () => {
+    const killedDir = await mkdtemp(join(tmpdir(), 'meshid-up-killed-'));
+    try {
+      const up = spawn(process.execPath, [MESHID_BIN, 'up', '--no-node', '--dir', killedDir, '--detach'], { stdio: 'ignore' });
+      // Wait until etcd and kube-apiserver are recorded (bounded), then kill `up` as Ctrl-\ or OOM would.
+      let recorded: RecordedPeer[] = [];
+      for (let i = 0; i < 600 && recorded.length < 2; i++) {
+        await sleep(100);
+        recorded = recordedPeers(pidRecord(killedDir));
+      }
+      up.kill('SIGKILL');
+      await new Promise((resolve) => up.once('exit', resolve));
+      assert.ok(recorded.length >= 2, `the pid record names etcd and kube-apiserver (${recorded.map((p) => p.name).join(', ')})`);
+      await assert.rejects(access(join(killedDir, 'env.json')), 'up never got to env.json');
+      const survivors = recordedPeers(pidRecord(killedDir));
+      assert.ok(survivors.length >= 2 && survivors.every((p) => isAlive(p.pid)), 'the detached peers outlived up');
+
+      const down = await runCli(['down', '--dir', killedDir], { timeoutMs: 60_000 });
+      assert.equal(down.code, 0, down.stderr);
+      assert.ok(survivors.every((p) => !isAlive(p.pid)), 'down stopped every recorded process');
+      const again = await runCli(['down', '--dir', killedDir]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /\[ERR_PLAYGROUND_NOT_FOUND\]/);
+    } finally {
+      for (const p of recordedPeers(pidRecord(killedDir))) process.kill(p.pid, 'SIGKILL');
+      await rm(killedDir, { recursive: true, force: true });
+    }
   });
 });
