@@ -1,7 +1,9 @@
 import { X509Certificate } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
-import { SecretClient, decodeSecret, isConflict, type SecretStrings } from '../kube/index.ts';
+import { SecretClient, decodeSecret, isConflict, isNotFound, type SecretStrings } from '../kube/index.ts';
+import { ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY } from '../contract/index.ts';
+import { splitPem } from '../pki/index.ts';
 import { createSelfSignedRoot, describeRoot, loadCaMaterial, type CaMaterial } from './authority.ts';
 import { describeCa, CA_SECRET_KEY_LABEL, type CaStatus } from './kube-ca.ts';
 import { CA_SECRET, PLUGGED_CA_SECRET, announceRoot, keepTrusting, parseCaSecret, serializeCaSecret, trustBundle, type StoredCa } from './state.ts';
@@ -110,4 +112,36 @@ async function writeStored(secrets: SecretClient, namespace: string, version: st
     if (isConflict(error)) throw new MeshidError('ERR_INVALID_ARGUMENT', `Secret ${CA_SECRET} changed while meshid was writing it; nothing was changed`, { hint: 'Run the command again.' });
     throw error;
   }
+}
+
+export interface PublishedBundle {
+  namespace: string;
+  configMap: string;
+  /** The bundle as workloads read it: every root they trust now, PEM. */
+  pem: string;
+  roots: Array<{ fingerprint: string; notAfter: string }>;
+}
+
+/**
+ * The trust bundle as the CA published it in one namespace: the current truth after a rotation
+ * or `ca set`, where a copy saved earlier (a file, a pipeline variable) goes stale.
+ */
+export async function publishedBundle(kc: KubeConfig, namespace: string): Promise<PublishedBundle> {
+  const configMap = await kc
+    .makeApiClient(CoreV1Api)
+    .readNamespacedConfigMap({ namespace, name: ROOT_CONFIGMAP })
+    .catch((error: unknown) => {
+      if (isNotFound(error)) {
+        throw new MeshidError('ERR_NOT_FOUND', `ConfigMap ${namespace}/${ROOT_CONFIGMAP} does not exist: the CA has not published a trust bundle there`, {
+          hint: 'The CA publishes it in every namespace once it runs; check `meshid ca status` and that the namespace exists.',
+        });
+      }
+      throw error;
+    });
+  const pem = configMap.data?.[ROOT_CONFIGMAP_KEY] ?? '';
+  const roots = splitPem(pem).map((cert) => {
+    const { fingerprint, notAfter } = describeRoot(cert);
+    return { fingerprint, notAfter };
+  });
+  return { namespace, configMap: ROOT_CONFIGMAP, pem, roots };
 }

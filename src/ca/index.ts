@@ -19,7 +19,7 @@ export { KubeCa, describeCa, CA_SECRET_KEY_LABEL, type CaStatus, type CaView } f
 export { RootPublisher } from './root-publisher.ts';
 export { CaServer, CertificateService, DEFAULT_TTL_SECONDS, MAX_REQUEST_BYTES } from './grpc-server.ts';
 export { startCa, type CaSettings, type RunningCa } from './start.ts';
-export { caStatus, rotateCa, plugCa, type RotateOptions, type PlugInput } from './admin.ts';
+export { caStatus, rotateCa, plugCa, publishedBundle, type RotateOptions, type PlugInput, type PublishedBundle } from './admin.ts';
 export { MAX_CSR_BYTES, checkCsr, type CheckedCsr } from './csr.ts';
 export {
   createSelfSignedRoot,

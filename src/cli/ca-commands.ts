@@ -32,6 +32,16 @@ export function registerCaCommands(program: Command): void {
       process.stdout.write(`${lines.join('\n')}\n`);
     });
 
+  ca.command('bundle')
+    .description('print the trust bundle the CA publishes now (ConfigMap istio-ca-root-cert in the namespace): what workloads trust')
+    .action(async (_o: unknown, command: Command) => {
+      const g = globalOptions(command);
+      const { loadKubeConfig, publishedBundle } = await lazy();
+      const bundle = await publishedBundle(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }), g.namespace);
+      if (g.output !== 'text') return printStructured(bundle, g.output);
+      process.stdout.write(bundle.pem);
+    });
+
   ca.command('rotate')
     .description('new self-signed root without restarts: bundle old+new, then new leaves, then drop the old root')
     .option('--propagation <duration>', 'how long the new root is trusted before it signs', '30s')

@@ -20,6 +20,10 @@ export const PlaygroundEnvSchema = z.object({
   kubeconfigs: z.object({ admin: z.string(), alice: z.string(), bob: z.string(), carol: z.string() }),
   kubectl: z.string(),
   server: z.object({ http: z.url(), https: z.url() }),
+  /**
+   * rootCert is the trust bundle as published at boot; after `meshid ca rotate` or `ca set`
+   * the current one is `meshid ca bundle` (ConfigMap istio-ca-root-cert in any namespace).
+   */
   ca: z.object({ address: z.string(), rootCert: z.string() }),
   agent: z.object({ socket: z.string() }),
   /** Istio's SDS demo: per namespace, sleep's control URL and httpbin's mTLS address. */
