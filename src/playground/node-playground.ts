@@ -31,7 +31,18 @@ export interface NodePlayground {
   ca: { address: string; rootCert: string };
   agent: { socket: string };
   node: { name: string; ip: string; readyAfterMs: number };
+  /** Milliseconds from the start of `up` to each phase's end: where boot time goes. */
+  timings: BootTimings;
   stop(): Promise<void>;
+}
+
+export interface BootTimings {
+  /** Peers, CoreDNS and the image present (built on a cold machine, checked when warm). */
+  built: number;
+  apiserverReady: number;
+  nodeReady: number;
+  meshidReady: number;
+  demoReady: number;
 }
 
 /**
@@ -40,9 +51,12 @@ export interface NodePlayground {
  * from an image built from this checkout. Nothing of meshid runs as a host process.
  */
 export async function startNodePlayground(dir: string, progress: Progress, detached: boolean, anonymousAuth: boolean): Promise<NodePlayground> {
+  const started = performance.now();
+  const at = (): number => performance.now() - started;
   const binaries = await ensureNodeBinaries({ progress });
   const coreDns = await ensureCoreDns({ progress });
   const image = await buildImage({ progress });
+  const built = at();
   const ns = await createNodeNamespace(dir, binaries.pause, detached);
   let cluster: LocalCluster | undefined;
   const stop = async (): Promise<void> => {
@@ -52,7 +66,9 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
   try {
     const n = ns.network;
     cluster = await startCluster({ dir, detached, progress, address: n.hostIp, nodeIp: n.nodeIp, serviceCidr: n.serviceCidr });
+    const apiserverReady = at();
     const node = await startNode(cluster, ns, binaries, progress, detached);
+    const nodeReady = at();
     const processes = [ns.holder, ...cluster.processes, ...node.processes];
     const admin = loadKubeConfig({ kubeconfig: cluster.kubeconfigs.admin });
 
@@ -79,11 +95,13 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
       { namespace: MESHID_NAMESPACE, name: 'meshid', kind: 'Deployment' },
       { namespace: MESHID_NAMESPACE, name: 'meshid-agent', kind: 'DaemonSet' },
     ]);
+    const meshidReady = at();
     progress.succeed(`meshid runs as ${SERVER_REPLICAS} server pods behind Service ${SERVICE_NAME} (${clusterIp}) and an agent on ${node.name}`);
 
     progress.start(`Starting the demo (sleep and httpbin) in ${DEMO_NAMESPACES.join(' and ')}`);
     for (const namespace of DEMO_NAMESPACES) await applyObjects(admin, demoManifests(namespace, image.name));
     await waitForRollout(admin, progress, 'the demo', DEMO_NAMESPACES.flatMap((namespace) => (['sleep', 'httpbin'] as const).map((name) => ({ namespace, name, kind: 'Deployment' as const }))));
+    const demoReady = at();
     progress.succeed(`sleep and httpbin run as pods in ${DEMO_NAMESPACES.join(' and ')}, with certificates from the agent's socket`);
 
     const https = `https://${clusterIp}:${HTTPS_PORT}`;
@@ -103,6 +121,7 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
       // The DaemonSet's hostPath, as the host sees it through the node's masked /run.
       agent: { socket: join(ns.root, 'run', 'sds', 'uds_path') },
       node: { name: node.name, ip: node.ip, readyAfterMs: node.readyAfterMs },
+      timings: { built, apiserverReady, nodeReady, meshidReady, demoReady },
       stop,
     };
   } catch (error) {
