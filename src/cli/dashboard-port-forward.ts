@@ -1,7 +1,7 @@
 import { Agent as HttpsAgent } from 'node:https';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { Duplex, PassThrough, Writable, type Readable } from 'node:stream';
-import { CoreV1Api, PortForward, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { AuthorizationV1Api, CoreV1Api, PortForward, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
 import { HTTPS_PORT } from '../install/index.ts';
 import { pathOnOrigin, type DashboardUpstream } from './dashboard-proxy.ts';
@@ -37,7 +37,28 @@ export async function findMeshidPod(kc: KubeConfig, namespace: string): Promise<
         hint: 'port-forward needs get/list on pods and create on pods/portforward there; the default service proxy needs neither.',
       });
     });
-  return pickMeshidPod(list.items, namespace);
+  const pod = pickMeshidPod(list.items, namespace);
+  await requirePortForward(kc, namespace, pod);
+  return pod;
+}
+
+/**
+ * Asks Kubernetes, as the user, whether they may open the tunnel at all. The tunnel itself
+ * opens only when the first request comes, so without this a user who may list the pods
+ * but not port-forward to them (`view`) would get a proxy and a link that can never work.
+ * `create` is what the apiserver checks for a port-forward upgrade; a cluster that says no to
+ * the review itself (an authorizer that does not answer) leaves the tunnel to find out.
+ */
+export async function requirePortForward(kc: KubeConfig, namespace: string, pod: string): Promise<void> {
+  const review = await kc
+    .makeApiClient(AuthorizationV1Api)
+    .createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { verb: 'create', group: '', resource: 'pods', subresource: 'portforward', namespace, name: pod } } } })
+    .catch(() => undefined);
+  if (review?.status?.allowed === false) {
+    throw new MeshidError('ERR_FORBIDDEN', `you may not port-forward to meshid pod ${namespace}/${pod}`, {
+      hint: `port-forward needs create on pods/portforward in ${namespace}; the default service proxy does not.`,
+    });
+  }
 }
 
 /**

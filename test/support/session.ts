@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { KubeConfig, CoreV1Api } from '@kubernetes/client-node';
 import { SignJWT } from 'jose';
+import type { PlaygroundEnv } from '../../src/playground/index.ts';
 import { testEnv } from './env.ts';
 
-/** A private copy of a sample kubeconfig: the CLI writes its session into it. */
-export async function ownKubeconfig(user: 'admin' | 'alice' | 'bob' | 'carol'): Promise<string> {
+/** A private copy of a sample kubeconfig (of the host playground unless told): the CLI writes its session into it. */
+export async function ownKubeconfig(user: 'admin' | 'alice' | 'bob' | 'carol', env: Pick<PlaygroundEnv, 'kubeconfigs'> = testEnv()): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `meshid-kc-${user}-`));
-  const file = join(dir, basename(testEnv().kubeconfigs[user]));
-  await copyFile(testEnv().kubeconfigs[user], file);
+  const file = join(dir, basename(env.kubeconfigs[user]));
+  await copyFile(env.kubeconfigs[user], file);
   return file;
 }
 
