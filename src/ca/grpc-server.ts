@@ -1,9 +1,10 @@
 import { Server, ServerCredentials, status, type Metadata, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { isMeshidError, systemClock, type Clock, type ErrorCode, type Logger } from '../core/index.ts';
 import { MeshidError } from '../core/index.ts';
-import { MAX_TOKEN_BYTES } from '../kube/index.ts';
-import { caServiceDefinition, spiffeId, type CallerReviewer, type CertificateRequestMessage, type CertificateResponseMessage } from '../contract/index.ts';
+import { MAX_TOKEN_BYTES, type SecurityEvent } from '../kube/index.ts';
+import { caServiceDefinition, spiffeId, type CallerReviewer, type CertificateRequestMessage, type CertificateResponseMessage, type ReviewedCaller, type WorkloadIdentity } from '../contract/index.ts';
 import { checkCsr } from './csr.ts';
+import { IMPERSONATED_IDENTITY_FIELD, type NodeImpersonation } from './impersonation.ts';
 import type { IssuanceLedger } from './issued.ts';
 import type { CaView } from './kube-ca.ts';
 
@@ -19,6 +20,10 @@ export interface CaServiceOptions {
   log: Logger;
   /** Remembers the newest leaf per identity for the dashboard. */
   ledger?: Pick<IssuanceLedger, 'record'>;
+  /** Node proxies' requests on behalf of pods on their node; without it every such request is refused. */
+  impersonation?: Pick<NodeImpersonation, 'authorize'>;
+  /** The audit trail: refused impersonations are written there as Warning events. */
+  events?: { record(event: SecurityEvent): void };
 }
 
 /** gRPC status per meshid error: what Istio's agent and istio-csr clients expect to branch on. */
@@ -28,6 +33,8 @@ const GRPC_STATUS: Partial<Record<ErrorCode, status>> = {
   ERR_CSR_TOO_LARGE: status.INVALID_ARGUMENT,
   ERR_TTL_TOO_LONG: status.INVALID_ARGUMENT,
   ERR_CSR_IDENTITY: status.PERMISSION_DENIED,
+  ERR_NODE_IMPERSONATION_DENIED: status.PERMISSION_DENIED,
+  ERR_INVALID_ARGUMENT: status.INVALID_ARGUMENT,
   ERR_KUBE_UNAVAILABLE: status.UNAVAILABLE,
   ERR_CA_UNAVAILABLE: status.UNAVAILABLE,
   ERR_RATE_LIMITED: status.RESOURCE_EXHAUSTED,
@@ -52,19 +59,45 @@ export class CertificateService {
     const token = bearerToken(metadata);
     const caller = await this.reviewer.review(token, client);
     const ttl = this.#ttl(Number(request.validity_duration));
-    const uri = spiffeId({ trustDomain: this.options.trustDomain, namespace: caller.namespace, serviceAccount: caller.serviceAccount });
+    const identity = await this.#identity(caller, request);
+    const uri = spiffeId({ trustDomain: this.options.trustDomain, namespace: identity.namespace, serviceAccount: identity.serviceAccount });
     const { publicKey } = checkCsr(request.csr, uri);
     const leaf = this.ca.signer().issue({ publicKey, uri, ttlSeconds: ttl });
     this.options.ledger?.record({
       spiffeId: uri,
-      namespace: caller.namespace,
-      serviceAccount: caller.serviceAccount,
+      namespace: identity.namespace,
+      serviceAccount: identity.serviceAccount,
       serial: leaf.serial,
       issuedAt: new Date(this.#clock.now()).toISOString(),
       notAfter: new Date(leaf.notAfter).toISOString(),
     });
-    this.options.log.info({ identity: uri, ttlSeconds: ttl, at: new Date(this.#clock.now()).toISOString() }, 'issued a workload certificate');
+    const by = identity === caller ? {} : { onBehalfOf: uri, nodeProxy: `${caller.namespace}/${caller.serviceAccount}` };
+    this.options.log.info({ identity: uri, ttlSeconds: ttl, at: new Date(this.#clock.now()).toISOString(), ...by }, 'issued a workload certificate');
     return leaf.chain;
+  }
+
+  /**
+   * The caller's own identity, or the one a node proxy names in the request's
+   * ImpersonatedIdentity for a pod on its node. A refusal of the latter is an audit event: a
+   * workload reaching for another's identity is what an operator must hear about.
+   */
+  async #identity(caller: ReviewedCaller, request: CertificateRequestMessage): Promise<WorkloadIdentity> {
+    const requested = impersonatedIdentity(request);
+    if (requested === undefined) return caller;
+    try {
+      if (!this.options.impersonation) throw new MeshidError('ERR_NODE_IMPERSONATION_DENIED', 'this CA trusts no node proxy to ask for certificates on behalf of other workloads');
+      return await this.options.impersonation.authorize(caller, requested);
+    } catch (error) {
+      if (isMeshidError(error) && error.code !== 'ERR_KUBE_UNAVAILABLE' && error.code !== 'ERR_KUBE_REJECTED') {
+        this.options.events?.record({
+          reason: 'NodeImpersonationRefused',
+          type: 'Warning',
+          user: `system:serviceaccount:${caller.namespace}:${caller.serviceAccount}`,
+          message: `refused a workload certificate for ${requested.slice(0, 300)} asked by ${caller.namespace}/${caller.serviceAccount}${caller.pod ? ` (pod ${caller.pod.name}${caller.pod.nodeName ? ` on node ${caller.pod.nodeName}` : ''})` : ''}: ${error.message} (${error.code})`,
+        });
+      }
+      throw error;
+    }
   }
 
   #ttl(requested: number): number {
@@ -74,6 +107,19 @@ export class CertificateService {
     }
     return Math.floor(requested);
   }
+}
+
+/**
+ * ImpersonatedIdentity from the request's metadata Struct (proto-loader hands a Value over as
+ * `{ kind, stringValue }`). Absent or empty means none, as istiod reads it; any other kind of
+ * value is a malformed request, not silently the caller's own identity.
+ */
+function impersonatedIdentity(request: CertificateRequestMessage): string | undefined {
+  const value = request.metadata?.fields?.[IMPERSONATED_IDENTITY_FIELD];
+  if (value === undefined || value === null) return undefined;
+  const text = (value as { stringValue?: unknown }).stringValue;
+  if (typeof text !== 'string') throw new MeshidError('ERR_INVALID_ARGUMENT', `metadata ${IMPERSONATED_IDENTITY_FIELD} must be a string SPIFFE ID`);
+  return text === '' ? undefined : text;
 }
 
 function bearerToken(metadata: Metadata): string {

@@ -18,6 +18,8 @@ export {
 export { KubeCa, describeCa, CA_SECRET_KEY_LABEL, type CaStatus, type CaView } from './kube-ca.ts';
 export { RootPublisher } from './root-publisher.ts';
 export { CaServer, CertificateService, DEFAULT_TTL_SECONDS, MAX_REQUEST_BYTES } from './grpc-server.ts';
+export { IMPERSONATED_IDENTITY_FIELD, DEFAULT_TRUSTED_NODE_ACCOUNTS, NodeImpersonation, parseNodeAccount, type NodePods, type NodeImpersonationOptions } from './impersonation.ts';
+export { KubeNodePods } from './node-pods.ts';
 export { startCa, type CaSettings, type RunningCa } from './start.ts';
 export { caStatus, rotateCa, plugCa, publishedBundle, type RotateOptions, type PlugInput, type PublishedBundle } from './admin.ts';
 export { MAX_CSR_BYTES, checkCsr, type CheckedCsr } from './csr.ts';

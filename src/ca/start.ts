@@ -1,11 +1,13 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock, Logger } from '../core/index.ts';
-import { ServiceAccountTokenReviewer, TokenReviewGuard } from '../kube/index.ts';
+import { SecurityEvents, ServiceAccountTokenReviewer, TokenReviewGuard } from '../kube/index.ts';
 import { authorityFromPem, issueLeaf, pemBundle } from '../pki/index.ts';
 import type { CaKeyType } from './authority.ts';
 import { CaServer, CertificateService } from './grpc-server.ts';
+import { DEFAULT_TRUSTED_NODE_ACCOUNTS, NodeImpersonation } from './impersonation.ts';
 import { IssuanceLedger } from './issued.ts';
 import { KubeCa } from './kube-ca.ts';
+import { KubeNodePods } from './node-pods.ts';
 import { RootPublisher } from './root-publisher.ts';
 
 const SERVING_RENEW_MS = 7 * 24 * 3600_000;
@@ -22,6 +24,8 @@ export interface CaSettings {
   rootConfigMap: string;
   /** Names the serving certificate answers to, besides localhost and 127.0.0.1. */
   serviceNames: string[];
+  /** Node proxies (`namespace/serviceaccount`) that may ask for certificates of pods on their node; Istio's ztunnel by default. */
+  trustedNodeAccounts?: readonly string[];
 }
 
 export interface RunningCa {
@@ -45,6 +49,8 @@ export async function startCa(kc: KubeConfig, settings: CaSettings, log: Logger,
   ledger.start();
   const service = new CertificateService(ca, new ServiceAccountTokenReviewer(kc, settings.audiences, clock, guard ?? new TokenReviewGuard({ jwtOnly: true, ...(clock ? { clock } : {}) })), {
     ledger,
+    impersonation: new NodeImpersonation({ trustedNodeAccounts: settings.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS, trustDomain: settings.trustDomain, pods: new KubeNodePods(kc) }),
+    events: new SecurityEvents(kc, settings.namespace, log, clock),
     trustDomain: settings.trustDomain,
     defaultTtlSeconds: settings.defaultTtlSeconds,
     maxTtlSeconds: settings.maxTtlSeconds,

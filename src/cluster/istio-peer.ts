@@ -32,6 +32,28 @@ export async function ensurePilotDiscovery(options: EnsureOptions = {}): Promise
   return paths['pilot-discovery'];
 }
 
+/**
+ * Returns the path to peers/istio's ambient-ca-client: istio.io/api's generated CA client
+ * asking for a certificate as Istio's ambient node proxy (ztunnel) does, with
+ * ImpersonatedIdentity. ztunnel itself is Rust; this speaks its request from Go, on the same
+ * API module. Small and quick to build, into its own cache folder.
+ */
+export async function ensureAmbientCaClient(options: EnsureOptions = {}): Promise<string> {
+  const paths = await buildGoBinaries({
+    ...options,
+    moduleDir: ISTIO_PEER_MODULE,
+    name: `istio-ambient-ca-client-${ISTIO_VERSION}`,
+    hashFiles: ['go.mod', 'go.sum', 'cmd/ambient-ca-client/main.go'],
+    targets: { 'ambient-ca-client': './cmd/ambient-ca-client' },
+    buildFlags: ['-trimpath'],
+    goEnv: { CGO_ENABLED: '0' },
+    label: 'Building the ambient CA client (istio.io/api) from peers/istio',
+    built: 'ambient-ca-client',
+    purpose: 'to build an Istio ambient CA client as a test peer',
+  });
+  return paths['ambient-ca-client'];
+}
+
 function buildIstio<Name extends string>(options: EnsureOptions, folder: string, name: Name, pkg: string, why: string): Promise<Record<Name, string>> {
   return buildGoBinaries({
     ...options,

@@ -15,6 +15,23 @@ export interface SpiffeIdentity extends WorkloadIdentity {
 }
 
 /**
+ * The pod a token is bound to (a TokenRequest with boundObjectRef, as every projected pod
+ * token is), from the TokenReview's user extras. The apiserver refuses a bound token once its
+ * pod is gone, so a reviewed binding names a pod that exists; `nodeName` is there on
+ * Kubernetes 1.32 and later, which bind the pod's node into the token too.
+ */
+export interface BoundPod {
+  name: string;
+  uid?: string;
+  nodeName?: string;
+}
+
+/** A reviewed caller: its workload identity, and the pod its token is bound to, if any. */
+export interface ReviewedCaller extends WorkloadIdentity {
+  pod?: BoundPod;
+}
+
+/**
  * Who the caller's token proves to be, for the CA and the agent alike. The real one is a
  * cached TokenReview with audience `istio-ca`; `client` is the caller's address, for the
  * per-client allowance of TokenReviews. It throws MeshidError ERR_UNAUTHENTICATED (or
@@ -22,7 +39,7 @@ export interface SpiffeIdentity extends WorkloadIdentity {
  * ERR_KUBE_UNAVAILABLE when it cannot tell.
  */
 export interface CallerReviewer {
-  review(token: string, client?: string): Promise<WorkloadIdentity>;
+  review(token: string, client?: string): Promise<ReviewedCaller>;
 }
 
 // The shapes Kubernetes itself enforces: a namespace is a DNS-1123 label, a service account a

@@ -10,7 +10,9 @@ export {
   isWorkloadIdentity,
   parseSpiffeId,
   spiffeId,
+  type BoundPod,
   type CallerReviewer,
+  type ReviewedCaller,
   type SpiffeIdentity,
   type WorkloadIdentity,
 } from './identity.ts';

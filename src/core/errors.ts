@@ -48,6 +48,7 @@ export type ErrorCode =
   // Workload identity: the CA and the SDS agent
   | 'ERR_CSR_INVALID'
   | 'ERR_CSR_IDENTITY'
+  | 'ERR_NODE_IMPERSONATION_DENIED'
   | 'ERR_CSR_TOO_LARGE'
   | 'ERR_TTL_TOO_LONG'
   | 'ERR_CA_KEY_INVALID'

@@ -13,7 +13,9 @@ export type SecurityReason =
   | 'SigningKeyRotated'
   | 'CARotationStarted'
   | 'RegistryChanged'
-  | 'RecoveryRun';
+  | 'RecoveryRun'
+  /** The CA refused a node proxy's (or anyone's) request for another workload's certificate. */
+  | 'NodeImpersonationRefused';
 
 export interface SecurityEvent {
   reason: SecurityReason;
@@ -32,23 +34,27 @@ const REPEAT_WINDOW_MS = 60_000;
 const MAX_TRACKED = 10_000;
 
 /**
- * Which events may be folded into a count: only logins, the one busy path. Issuing and
+ * Which events may be folded into a count: logins, the one busy path, and refused
+ * impersonations, which a misconfigured node proxy repeats with every retry. Issuing and
  * revoking tokens, rotations, registry changes and recovery runs are each the audit record
  * of one act, so every one of them is written.
  */
+const FOLDED: ReadonlySet<SecurityReason> = new Set(['Login', 'NodeImpersonationRefused']);
+
 export class LoginFolding {
   readonly #recent = new Map<string, { at: number; folded: number }>();
 
   /** The count to write `event` with at `now`, or undefined when it is folded into a later one. */
   admit(event: SecurityEvent, now: number): number | undefined {
-    if (event.reason !== 'Login') return 1;
-    const recent = this.#recent.get(event.user);
+    if (!FOLDED.has(event.reason)) return 1;
+    const key = `${event.reason} ${event.user}`;
+    const recent = this.#recent.get(key);
     if (recent && now - recent.at < REPEAT_WINDOW_MS) {
       recent.folded += 1;
       return undefined;
     }
     if (this.#recent.size >= MAX_TRACKED) this.#recent.clear();
-    this.#recent.set(event.user, { at: now, folded: 0 });
+    this.#recent.set(key, { at: now, folded: 0 });
     return 1 + (recent?.folded ?? 0);
   }
 }

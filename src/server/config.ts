@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { MeshidError, checkedConfig, type EnvSetting } from '../core/index.ts';
 import { DEFAULT_CA_PORT, DEFAULT_TRUST_DOMAIN, ROOT_CONFIGMAP, TRUST_DOMAIN_HINT, isTrustDomain } from '../contract/index.ts';
 import { CA_AUDIENCE, REFUSAL_CACHE_MS } from '../kube/index.ts';
+import { DEFAULT_TRUSTED_NODE_ACCOUNTS, parseNodeAccount } from '../ca/index.ts';
 import { DEFAULT_IDENTITY_PREFIX, DEFAULT_MAX_VALID_FOR, identityPrefixProblem, parseDuration } from '../tokens/index.ts';
 
 /**
@@ -80,6 +81,14 @@ export const ServerConfigSchema = z.object({
        * Service's names in the server's namespace (see caServiceNames), which install's agent dials.
        */
       serviceNames: z.array(z.string().min(1)).default([]),
+      /**
+       * Node proxies (Istio ambient's ztunnel) as `namespace/serviceaccount`, Istio's
+       * CA_TRUSTED_NODE_ACCOUNTS: they may ask for the certificate of any workload with a pod
+       * on their own node (request metadata ImpersonatedIdentity). Empty trusts none.
+       */
+      trustedNodeAccounts: z
+        .array(z.string().refine((account) => parseNodeAccount(account) !== undefined, 'must be namespace/serviceaccount, e.g. istio-system/ztunnel'))
+        .default([...DEFAULT_TRUSTED_NODE_ACCOUNTS]),
     })
     .refine((ca) => ca.defaultTtlSeconds <= ca.maxTtlSeconds, { message: 'defaultTtlSeconds must not exceed maxTtlSeconds', path: ['defaultTtlSeconds'] })
     .prefault({}),

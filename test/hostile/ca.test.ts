@@ -87,7 +87,8 @@ describe('hostile CreateCertificate calls (fast-check, seeded)', () => {
         if (res.code !== undefined) {
           assert.ok(REFUSALS.has(res.code), what);
           // The simplest genuine request must not be refused: a known token, its own CSR, a lifetime in bounds, ordinary metadata.
-          const plain = auth.kind === 'value' && auth.canonical && (clusterId?.length ?? 0) < 9_000;
+          // An ImpersonatedIdentity is refused whatever it names: this CA trusts no node proxy.
+          const plain = auth.kind === 'value' && auth.canonical && (clusterId?.length ?? 0) < 9_000 && impersonate === undefined;
           const own = request.kind === 'db' || (request.kind === 'web' && auth.kind === 'value' && auth.presented === 'web');
           assert.ok(!(plain && own && Number(ttl) <= MAX_TTL_S), `a genuine request was refused: ${what}`);
           return;

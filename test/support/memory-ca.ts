@@ -4,18 +4,25 @@
 // tests of the CA's request handling; TokenReview itself is the integration tests' business.
 import { createLogger, MeshidError } from '../../src/core/index.ts';
 import { authorityFromPem, issueLeaf, pemBundle } from '../../src/pki/index.ts';
-import { CaServer, CertificateService, LeafSigner, createSelfSignedRoot, describeCa, loadCaMaterial, type CaView } from '../../src/ca/index.ts';
-import type { CallerReviewer } from '../../src/contract/index.ts';
+import { CaServer, CertificateService, LeafSigner, createSelfSignedRoot, describeCa, loadCaMaterial, type CaView, type NodeImpersonation } from '../../src/ca/index.ts';
+import type { CallerReviewer, ReviewedCaller } from '../../src/contract/index.ts';
+import type { SecurityEvent } from '../../src/kube/index.ts';
 
 export interface MemoryCa {
   address: string;
   rootPem: string;
   /** Test tokens and the identity each proves; anything else is refused as TokenReview would. */
-  tokens: Map<string, { namespace: string; serviceAccount: string }>;
+  tokens: Map<string, ReviewedCaller>;
   close(): Promise<void>;
 }
 
-export async function startMemoryCa(options: { maxTtlSeconds?: number } = {}): Promise<MemoryCa> {
+export interface MemoryCaOptions {
+  maxTtlSeconds?: number;
+  impersonation?: Pick<NodeImpersonation, 'authorize'>;
+  events?: { record(event: SecurityEvent): void };
+}
+
+export async function startMemoryCa(options: MemoryCaOptions = {}): Promise<MemoryCa> {
   const root = await createSelfSignedRoot({ keyType: 'ec' });
   const material = loadCaMaterial(root);
   const signer = new LeafSigner(material);
@@ -27,7 +34,7 @@ export async function startMemoryCa(options: { maxTtlSeconds?: number } = {}): P
     status: () => describeCa(root.certPem, undefined, false, undefined),
     onChange: () => () => undefined,
   };
-  const tokens = new Map<string, { namespace: string; serviceAccount: string }>();
+  const tokens = new Map<string, ReviewedCaller>();
   const reviewer: CallerReviewer = {
     review: async (token) => {
       const identity = tokens.get(token);
@@ -36,7 +43,11 @@ export async function startMemoryCa(options: { maxTtlSeconds?: number } = {}): P
     },
   };
   const log = createLogger('memory-ca', 'silent');
-  const service = new CertificateService(view, reviewer, { trustDomain: 'cluster.local', defaultTtlSeconds: 24 * 3600, maxTtlSeconds: options.maxTtlSeconds ?? 7 * 24 * 3600, log });
+  const service = new CertificateService(view, reviewer, { trustDomain: 'cluster.local', defaultTtlSeconds: 24 * 3600, maxTtlSeconds: options.maxTtlSeconds ?? 7 * 24 * 3600,
+    log,
+    ...(options.impersonation ? { impersonation: options.impersonation } : {}),
+    ...(options.events ? { events: options.events } : {}),
+  });
   const leaf = await issueLeaf(await authorityFromPem(material.certPem, material.keyPem), { commonName: 'meshid-ca', dnsNames: ['localhost'], ips: ['127.0.0.1'], usage: 'server' });
   const serving = { certPem: pemBundle(leaf.certPem, material.certPem), keyPem: leaf.keyPem, rootPems: [root.certPem] };
   const server = new CaServer(service, { host: '127.0.0.1', port: 0, servingCert: () => serving }, log);
