@@ -7,6 +7,7 @@ import type { Benchmark } from './lib/types.ts';
 
 const SECONDS = 3;
 const REVOKED = 10_000;
+const DISTINCT = 64;
 
 
 export const benchmark: Benchmark = {
@@ -19,12 +20,20 @@ export const benchmark: Benchmark = {
     const [h, p, s] = token.split('.');
     const input = Buffer.from(`${h}.${p}`);
     const signature = Buffer.from(s ?? '', 'base64url');
-    if (validator.validate(token).name !== 'john') throw new Error('token does not validate');
+    if (validator.validate(token).name !== 'mesh-system:john') throw new Error('token does not validate');
 
     const raw = rate(() => {
       if (!verify('sha256', input, publicKey, signature)) throw new Error('bad signature');
     }, SECONDS, 50);
-    const validate = rate(() => validator.validate(token), SECONDS, 50);
+    // First sight: a validator that remembers one token, cycling through many, never hits.
+    const keys = [new StaticPublicKeys([{ kid: '1', key: publicKey }])];
+    const forgetful = new UserTokenValidator(keys, { isRevoked: (j) => revoked.has(j) }, undefined, undefined, 1);
+    const distinct = Array.from({ length: DISTINCT }, (_, i) => signUserToken({ kid: '1', privateKey }, { name: `user-${i}`, groups: ['team-a'], validForMs: 3_600_000 }));
+    let next = 0;
+    const validate = rate(() => forgetful.validate(distinct[next++ % DISTINCT] ?? ''), SECONDS, 50);
+    // Seen before: the same token on every call, as a client sends it.
+    validator.validate(token);
+    const repeated = rate(() => validator.validate(token), SECONDS, 50);
     const issuer = new KeyedIssuer(() => ({ kid: '1', privateKey }));
     const rawSign = rate(() => sign('sha256', input, privateKey), 2, 50);
     const issue = rate(() => issuer.issue({ name: 'john', groups: ['team-a'], validForMs: 3_600_000 }), 2, 50);
@@ -32,11 +41,19 @@ export const benchmark: Benchmark = {
     return [
       {
         benchmark: 'tokens',
-        measurement: `validate a user token on one core (signature, claims, ${REVOKED} revoked ids)`,
+        measurement: `validate a user token first seen, on one core (hash, signature, claims, ${REVOKED} revoked ids)`,
         value: validate,
         unit: '/s',
         baseline: { label: 'raw RS256 verify (OpenSSL)', value: raw },
         goal: { text: '>= 0.65 of raw', met: ratio >= 0.65 },
+      },
+      {
+        benchmark: 'tokens',
+        measurement: 'validate a user token seen before, on one core (cache by SHA-256; expiry, revocation and key checked each time)',
+        value: repeated,
+        unit: '/s',
+        baseline: { label: 'raw RS256 verify (OpenSSL)', value: raw },
+        goal: { text: '>= 5x raw', met: repeated >= 5 * raw },
       },
       {
         benchmark: 'tokens',

@@ -1,5 +1,5 @@
-import { verify, type KeyObject } from 'node:crypto';
-import { MeshidError, systemClock, type Clock } from '../core/index.ts';
+import { createHash, verify, type KeyObject } from 'node:crypto';
+import { MeshidError, TtlCache, systemClock, type Clock } from '../core/index.ts';
 import { changedInTransit } from '../kube/index.ts';
 import { AUTHENTICATED_GROUP, CLOCK_SKEW_SECONDS, DEFAULT_IDENTITY_PREFIX, identityPrefixProblem, prefixedIdentity, reservedIdentity } from './user-token.ts';
 
@@ -22,6 +22,16 @@ export interface ValidatedUser {
 }
 
 const MAX_TOKEN_LENGTH = 8 * 1024;
+/** Tokens seen before, by hash. A client sends the same token on every call. */
+export const SEEN_TOKENS_DEFAULT = 10_000;
+/** An entry lives at most this long; each hit still re-checks expiry, revocation and the key. */
+const SEEN_TOKEN_TTL_MS = 5 * 60_000;
+
+interface Seen {
+  user: ValidatedUser;
+  kid: string;
+  key: KeyObject;
+}
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 
 const invalid = (why: string): MeshidError => new MeshidError('ERR_TOKEN_INVALID', `user token ${why}`);
@@ -57,18 +67,55 @@ function groupsClaim(groups: unknown): string[] {
  * issue, so that tokens signed offline (which never pass an issuer) are held to it too.
  */
 export class UserTokenValidator {
+  /**
+   * Tokens that validated, keyed by their SHA-256 (the cache holds no usable credential). A hit
+   * skips parsing and the RSA check, and nothing else: expiry, revocation and the signing
+   * key being still the one that verified it are checked on every call, so a revoked token or
+   * a removed key is refused at once. Failures are never cached.
+   */
+  readonly #seen: TtlCache<string, Seen>;
+
   constructor(
     private readonly keys: PublicKeySource[],
     private readonly revocations: Revocations,
     private readonly clock: Clock = systemClock,
     private readonly identityPrefix: string = DEFAULT_IDENTITY_PREFIX,
+    seenTokens: number = SEEN_TOKENS_DEFAULT,
   ) {
     const problem = identityPrefixProblem(identityPrefix);
     if (problem !== undefined) throw new MeshidError('ERR_INVALID_ARGUMENT', `identity prefix ${JSON.stringify(identityPrefix)} ${problem}`);
+    this.#seen = new TtlCache(SEEN_TOKEN_TTL_MS, Math.max(1, seenTokens), clock);
   }
 
   validate(token: string): ValidatedUser {
     if (token.length > MAX_TOKEN_LENGTH) throw invalid(`is longer than ${MAX_TOKEN_LENGTH} bytes`);
+    const digest = createHash('sha256').update(token).digest('base64url');
+    const seen = this.#seen.get(digest);
+    if (seen && this.#key(seen.kid) === seen.key) {
+      this.#stillValid(seen.user);
+      // A copy: what a caller does with its answer must not change the next caller's.
+      return { ...seen.user, groups: [...seen.user.groups] };
+    }
+    const { user, kid, key } = this.#validate(token);
+    this.#seen.set(digest, { user: { ...user, groups: [...user.groups] }, kid, key });
+    return user;
+  }
+
+  /** What a token's signature cannot settle once and for all: time and revocation. */
+  #stillValid(user: ValidatedUser): void {
+    if (user.expiresAt <= this.clock.now()) throw new MeshidError('ERR_TOKEN_EXPIRED', 'user token expired');
+    if (this.revocations.isRevoked(user.jti)) throw new MeshidError('ERR_TOKEN_REVOKED', 'user token was revoked');
+  }
+
+  #key(kid: string): KeyObject | undefined {
+    for (const source of this.keys) {
+      const key = source.publicKey(kid);
+      if (key) return key;
+    }
+    return undefined;
+  }
+
+  #validate(token: string): Seen {
     const parts = token.split('.');
     const [h, p, s] = parts;
     if (parts.length !== 3 || !h || !p || !s || !SEGMENT.test(h) || !SEGMENT.test(p) || !SEGMENT.test(s)) throw invalid('is not a compact JWS');
@@ -77,11 +124,7 @@ export class UserTokenValidator {
     if ('crit' in header) throw invalid('has critical header parameters meshid does not understand');
     const kid = header['kid'];
     if (typeof kid !== 'string' || kid.length === 0 || kid.length > 128) throw invalid('kid must be a non-empty string');
-    let key: KeyObject | undefined;
-    for (const source of this.keys) {
-      key = source.publicKey(kid);
-      if (key) break;
-    }
+    const key = this.#key(kid);
     // RS256 means an RSA key; a key of another type under a matching kid must not verify.
     if (!key || key.asymmetricKeyType !== 'rsa') throw invalid(`kid ${JSON.stringify(kid)} names no known RSA signing key`);
     if (!verify('sha256', Buffer.from(`${h}.${p}`), key, Buffer.from(s, 'base64url'))) throw invalid('signature does not verify');
@@ -95,13 +138,12 @@ export class UserTokenValidator {
     if ([name, ...groups].some(changedInTransit)) throw invalid('has a Name or group that Kubernetes would receive changed (control characters, surrounding spaces)');
     if (typeof jti !== 'string' || jti.length === 0) throw invalid('has no jti');
     if (typeof exp !== 'number') throw invalid('has no exp');
-    const now = this.clock.now() / 1000;
-    if (exp <= now) throw new MeshidError('ERR_TOKEN_EXPIRED', 'user token expired');
-    if (typeof nbf === 'number' && nbf > now + CLOCK_SKEW_SECONDS) throw invalid('is not valid yet (nbf)');
-    if (this.revocations.isRevoked(jti)) throw new MeshidError('ERR_TOKEN_REVOKED', 'user token was revoked');
+    if (typeof nbf === 'number' && nbf > this.clock.now() / 1000 + CLOCK_SKEW_SECONDS) throw invalid('is not valid yet (nbf)');
     const kubeGroups = new Set(groups.map((g) => prefixedIdentity(g, this.identityPrefix)));
     kubeGroups.delete(AUTHENTICATED_GROUP);
-    return { name: prefixedIdentity(name, this.identityPrefix), groups: [...kubeGroups, AUTHENTICATED_GROUP], jti, expiresAt: exp * 1000 };
+    const user = { name: prefixedIdentity(name, this.identityPrefix), groups: [...kubeGroups, AUTHENTICATED_GROUP], jti, expiresAt: exp * 1000 };
+    this.#stillValid(user);
+    return { user, kid, key };
   }
 }
 

@@ -485,3 +485,55 @@ describe('server config: userTokens', () => {
     }
   });
 });
+
+describe('tokens seen before', () => {
+  /** A key source that counts lookups and can forget its key, as a deleted signing-key Secret does. */
+  function forgetfulSource() {
+    let key: KeyObject | undefined = parsePublicKey(PUBLIC_PEM_A);
+    return { source: { publicKey: (kid: string) => (kid === '1' ? key : undefined) }, forget: () => (key = undefined), replace: (k: KeyObject) => (key = k) };
+  }
+
+  it('answers a repeated token with the same identity, and still honours revocation, expiry and the key at once', () => {
+    const { clock, revoked, validator } = setup();
+    const token = craft(HEADER, claims({ exp: NOW_S + 60 }));
+    const first = validator.validate(token);
+    assert.deepEqual(validator.validate(token), first);
+    revoked.add(first.jti);
+    assertCode(() => validator.validate(token), 'ERR_TOKEN_REVOKED');
+    revoked.delete(first.jti);
+    clock.advance(61 * SECOND);
+    assertCode(() => validator.validate(token), 'ERR_TOKEN_EXPIRED');
+  });
+
+  it('refuses a remembered token once its signing key is gone or replaced', () => {
+    const keys = forgetfulSource();
+    const validator = new UserTokenValidator([keys.source], noRevocations, new ManualClock(START));
+    const token = craft(HEADER, claims());
+    assert.equal(validator.validate(token).name, 'mesh-system:john');
+    keys.replace(createPublicKey(KEY_B));
+    assertCode(() => validator.validate(token), 'ERR_TOKEN_INVALID');
+    keys.forget();
+    assertCode(() => validator.validate(token), 'ERR_TOKEN_INVALID');
+  });
+
+  it('never serves a token that differs from a remembered one, even in its signature alone', () => {
+    const { validator } = setup();
+    const token = craft(HEADER, claims());
+    validator.validate(token);
+    const [h, p, s = ''] = token.split('.');
+    // A character well inside the signature: the last one carries padding bits a decoder drops.
+    const flipped = `${h}.${p}.${s.slice(0, 10)}${s[10] === 'A' ? 'B' : 'A'}${s.slice(11)}`;
+    assertCode(() => validator.validate(flipped), 'ERR_TOKEN_INVALID');
+    assertCode(() => validator.validate(`${h}.${b64({ ...decode(p), Name: 'root' })}.${s}`), 'ERR_TOKEN_INVALID');
+  });
+
+  it('does not remember refusals: a token refused for revocation passes once it is no longer revoked', () => {
+    const { revoked, validator } = setup();
+    const jti = randomUUID();
+    const token = craft(HEADER, claims({ jti }));
+    revoked.add(jti);
+    assertCode(() => validator.validate(token), 'ERR_TOKEN_REVOKED');
+    revoked.delete(jti);
+    assert.equal(validator.validate(token).jti, jti);
+  });
+});
