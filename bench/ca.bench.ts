@@ -29,6 +29,7 @@ const GOALS = { rsa: 1_000, ec: 8_000 } as const;
 const LABELS = { rsa: 'RSA-2048', ec: 'P-256' } as const;
 const CONCURRENCY = 64;
 const PROTO = fileURLToPath(new URL('../proto/istio-ca.proto', import.meta.url));
+const FLOOR_SERVER = fileURLToPath(new URL('./lib/grpc-floor-server.ts', import.meta.url));
 const run = promisify(execFile);
 const URI = 'spiffe://cluster.local/ns/bench-ca/sa/load';
 
@@ -46,11 +47,13 @@ interface Target {
   root: string;
   /** TLS server name, when the serving certificate does not name the address. */
   serverName?: string;
+  /** Encrypt but do not verify the server (the floor server's certificate names nothing). */
+  skipVerify?: boolean;
 }
 
 /** Keeps CONCURRENCY calls in flight for `seconds` with ghz; answers its report. */
 async function ghz(binary: string, target: Target, files: { data: string; metadata: string }, seconds: number): Promise<GhzReport> {
-  const args = ['--proto', PROTO, '--call', `${CA_SERVICE_NAME}/CreateCertificate`, '--cacert', target.root, ...(target.serverName ? ['--cname', target.serverName] : []), '-D', files.data, '-M', files.metadata, '-c', String(CONCURRENCY), '--connections', '4', '-z', `${seconds}s`, '-O', 'json', target.address];
+  const args = ['--proto', PROTO, '--call', `${CA_SERVICE_NAME}/CreateCertificate`, ...(target.skipVerify ? ['--skipTLS'] : ['--cacert', target.root]), ...(target.serverName ? ['--cname', target.serverName] : []), '-D', files.data, '-M', files.metadata, '-c', String(CONCURRENCY), '--connections', '4', '-z', `${seconds}s`, '-O', 'json', target.address];
   const { stdout } = await run(binary, args, { timeout: (seconds + 30) * 1000, maxBuffer: 16 * 1024 * 1024 });
   const report = JSON.parse(stdout) as GhzReport;
   // With a duration (-z), ghz cancels the calls still in flight at the end; those are not failures.
@@ -217,6 +220,32 @@ export const benchmark: Benchmark = {
         unit: 'ms',
         baseline: { label: 'p99', value: percentile(meshid.report, 99) },
       });
+    }
+
+    // The floor: grpc-js with the same TLS, load and message, and no CA work at all.
+    const dir = await mkdtemp(join(tmpdir(), 'meshid-bench-ca-floor-'));
+    const serving = await createSelfSignedRoot({ keyType: 'ec' });
+    await writeFile(join(dir, 'cert.pem'), serving.certPem);
+    await writeFile(join(dir, 'key.pem'), serving.keyPem, { mode: 0o600 });
+    const files = { data: join(dir, 'data.json'), metadata: join(dir, 'metadata.json') };
+    await writeFile(files.data, JSON.stringify({ csr: csr, validity_duration: 3600 }));
+    await writeFile(files.metadata, JSON.stringify({ authorization: `Bearer ${token}` }));
+    const floorPort = await freePort();
+    const floor = spawnPeer('grpc-floor', process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), '--import', 'tsx', FLOOR_SERVER, String(floorPort), join(dir, 'cert.pem'), join(dir, 'key.pem')], { logFile: join(dir, 'floor.log'), detached: false });
+    try {
+      const target: Target = { address: `127.0.0.1:${floorPort}`, root: '', skipVerify: true };
+      const up = await waitFor(async () => (await ghz(binary, target, files, 1)).statusCodeDistribution?.['OK'], 60, 500);
+      if (!up) throw new Error(`the grpc-js floor server did not answer; see ${dir}/floor.log`);
+      const bare = await measure(binary, { ca: floor.pid, apiserver: apiserver.pid }, target, files, seconds);
+      rows.push({
+        benchmark: 'ca',
+        measurement: `grpc-js alone (same server options, TLS and load, a fixed answer): calls/s; CPU-ms per call ${(bare.cpuPerCert * 1000).toFixed(2)}`,
+        value: bare.perSecond,
+        unit: '/s',
+      });
+    } finally {
+      floor.child.kill('SIGTERM');
+      await floor.exited;
     }
     return rows;
   },
