@@ -192,7 +192,9 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
                   { name: 'https', containerPort: HTTPS_PORT },
                   { name: 'grpc-ca', containerPort: DEFAULT_CA_PORT },
                 ],
-                readinessProbe: { httpGet: { path: '/readyz', port: 'http' } },
+                // Probed every 2 s (the default is 10): a new replica takes traffic, and a rollout or
+                // a recovery moves on, seconds sooner; /readyz answers from memory.
+                readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 2 },
                 livenessProbe: { httpGet: { path: '/healthz', port: 'http' } },
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
                 resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },

@@ -52,7 +52,7 @@ export function demoManifests(namespace: string, image: string): KubernetesObjec
                     `--socket=${AGENT_SOCKET_DIR}/uds_path`, `--token-file=${TOKEN_DIR}/istio-token`, `--port=${port}`,
                     ...(role === 'httpbin' ? ['--address=0.0.0.0'] : []),
                   ],
-                  ...(role === 'httpbin' ? { ports: [{ name: 'https', containerPort: HTTPBIN_PORT }], readinessProbe: { tcpSocket: { port: HTTPBIN_PORT } } } : {}),
+                  ...(role === 'httpbin' ? { ports: [{ name: 'https', containerPort: HTTPBIN_PORT }], readinessProbe: { tcpSocket: { port: HTTPBIN_PORT }, periodSeconds: 1 } } : {}),
                   volumeMounts: [
                     { name: 'sds', mountPath: AGENT_SOCKET_DIR },
                     { name: 'istio-token', mountPath: TOKEN_DIR, readOnly: true },
