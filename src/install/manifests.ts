@@ -35,6 +35,8 @@ export const AGENT_SOCKET_DIR = '/var/run/sds';
  */
 export const MESH_PROXY_GID = 1337;
 const TLS_MOUNT = '/etc/meshid/tls';
+/** How long a deleted server pod keeps serving before it is told to stop (see the Deployment). */
+const PRE_STOP_SECONDS = 5;
 /** The CA's ledger of issued identities, in meshid's namespace. */
 const ISSUED_IDENTITIES_CONFIGMAP = 'meshid-issued-identities';
 const RBAC = 'rbac.authorization.k8s.io/v1';
@@ -196,6 +198,11 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
                 // a recovery moves on, seconds sooner; /readyz answers from memory.
                 readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 2 },
                 livenessProbe: { httpGet: { path: '/healthz', port: 'http' } },
+                // A deleted pod leaves the Service's endpoints while it is told to stop, and
+                // kube-proxy learns of it a moment later: serving on for a few seconds first
+                // means no new connection lands on a server that has closed (the kubelet's own
+                // sleep: the image has no shell).
+                lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
                 resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
               },

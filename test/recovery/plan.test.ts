@@ -13,6 +13,7 @@ import {
   podsToDelete,
   renderPlan,
   renderReport,
+  restartWaves,
   resumable,
   rolloutState,
   type Inventory,
@@ -255,6 +256,21 @@ describe('journal, workloads and report helpers', () => {
       owners,
     );
     assert.deepEqual(picked.map((p) => `${p.name}:${p.controller?.kind ?? '-'}`), ['bare:-', 'lonely-rs:ReplicaSet', 'job:Job']);
+  });
+
+  it("restarts meshid's own namespace first, then the mesh workloads, and skips an empty wave", () => {
+    const w = (namespace: string, name: string, kind: 'Deployment' | 'DaemonSet' = 'Deployment') => ({ kind, namespace, name });
+    const waves = restartWaves(
+      'meshid-system',
+      [w('foo', 'sleep'), w('meshid-system', 'meshid'), w('meshid-system', 'meshid-agent', 'DaemonSet'), w('bar', 'httpbin')],
+      [{ namespace: 'bar', name: 'bare', uid: 'u1' }],
+    );
+    assert.deepEqual(
+      waves.map((v) => `${v.name}: ${[...v.workloads.map((x) => `${x.namespace}/${x.name}`), ...v.pods.map((p) => `pod ${p.namespace}/${p.name}`)].join(', ')}`),
+      ["meshid's own pods: meshid-system/meshid, meshid-system/meshid-agent", 'the mesh workloads: foo/sleep, bar/httpbin, pod bar/bare'],
+    );
+    // Recovery of another namespace's mesh (meshid not among the mesh namespaces): one wave.
+    assert.deepEqual(restartWaves('meshid-system', [w('foo', 'sleep')], []).map((v) => v.name), ['the mesh workloads']);
   });
 
   it("reads session keys as meshid-authentication holds them, and nothing from a garbled Secret", () => {
