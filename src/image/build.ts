@@ -72,6 +72,31 @@ async function compressed(tarball: Buffer, blobCache: string): Promise<{ blob: B
   return { blob: { digest: sha256(data), data }, diffId };
 }
 
+/** Bump when what the layer functions write changes, so remembered layers are not reused. */
+const LAYOUT_VERSION = 'layout-1';
+
+type LayerFacts = Omit<LayerInfo, 'name'>;
+
+function inputsFile(blobCache: string, layer: string, inputs: string): string {
+  return join(blobCache, `inputs-${layer}-${sha256(Buffer.from(inputs)).slice('sha256:'.length, 'sha256:'.length + 32)}.json`);
+}
+
+/** A layer built before from the same inputs, if its compressed blob is still whole. */
+async function rememberedLayer(blobCache: string, layer: string, inputs: string): Promise<{ info: LayerFacts; blob: Blob } | undefined> {
+  const info = await readFile(inputsFile(blobCache, layer, inputs), 'utf8').then((t) => JSON.parse(t) as LayerFacts, () => undefined);
+  if (!info) return undefined;
+  const data = await readFile(join(blobCache, `${info.diffId.slice('sha256:'.length)}.gz`)).catch(() => undefined);
+  // The blob's digest is checked, so a damaged cache builds afresh rather than ship it.
+  if (!data || sha256(data) !== info.digest) return undefined;
+  return { info, blob: { digest: info.digest, data } };
+}
+
+async function rememberLayer(blobCache: string, layer: string, inputs: string, info: LayerFacts): Promise<void> {
+  const file = inputsFile(blobCache, layer, inputs);
+  await writeFile(`${file}.tmp`, JSON.stringify(info));
+  await rename(`${file}.tmp`, file);
+}
+
 /**
  * Builds meshid's OCI image archive from a built checkout without a container engine: three
  * gzip layers (runtime, production dependencies, meshid's code) in an OCI image layout, plus
@@ -90,17 +115,28 @@ export async function buildImage(options: BuildImageOptions = {}): Promise<Built
   try {
     const runtime = await nodeRuntime(join(cacheDir, 'node'), progress);
     const libraries = await sharedLibraries(runtime.path);
-    const sources: Array<[LayerInfo['name'], () => Promise<TarEntry[]>, string]> = [
-      ['runtime', async () => runtimeLayer(runtime, libraries), `node ${NODE_RUNTIME.version} (npm ${NODE_RUNTIME.package}), ${libraries.map((l) => l.path.split('/').pop()).join(' ')}, /etc/passwd, /tmp`],
-      ['dependencies', () => dependencyLayer(root), 'production dependencies (package-lock.json without dev)'],
-      ['app', () => appLayer(root), 'meshid: dist/, bin/meshid, proto/, package.json'],
+    // What each layer is made from, hashed cheaply: when it matches a build before, the
+    // layer is taken from the cache without writing and hashing its tar again (the runtime
+    // and the dependencies are 256 MiB of tar). The app layer is small and always rebuilt.
+    const installed = await readFile(join(root, 'node_modules', '.package-lock.json')).catch(() => Buffer.alloc(0));
+    const sources: Array<[LayerInfo['name'], () => Promise<TarEntry[]>, string, string | undefined]> = [
+      ['runtime', async () => runtimeLayer(runtime, libraries), `node ${NODE_RUNTIME.version} (npm ${NODE_RUNTIME.package}), ${libraries.map((l) => l.path.split('/').pop()).join(' ')}, /etc/passwd, /tmp`, [LAYOUT_VERSION, NODE_RUNTIME.integrity, ...libraries.map((l) => `${l.path}=${sha256(l.data)}`)].join('\n')],
+      ['dependencies', () => dependencyLayer(root), 'production dependencies (package-lock.json without dev)', [LAYOUT_VERSION, sha256(await readFile(join(root, 'package-lock.json'))), sha256(installed)].join('\n')],
+      ['app', () => appLayer(root), 'meshid: dist/, bin/meshid, proto/, package.json', undefined],
     ];
     const layers: Array<{ info: LayerInfo; blob: Blob; createdBy: string }> = [];
-    for (const [layerName, entries, createdBy] of sources) {
+    for (const [layerName, entries, createdBy, inputs] of sources) {
       progress.update(`Building ${name}: ${layerName} layer`);
+      const remembered = inputs === undefined ? undefined : await rememberedLayer(blobCache, layerName, inputs);
+      if (remembered) {
+        layers.push({ info: { name: layerName, ...remembered.info }, blob: remembered.blob, createdBy });
+        continue;
+      }
       const tarball = tar(await entries());
       const { blob, diffId } = await compressed(tarball, blobCache);
-      layers.push({ info: { name: layerName, digest: blob.digest, diffId, size: blob.data.length, uncompressedSize: tarball.length }, blob, createdBy });
+      const info = { digest: blob.digest, diffId, size: blob.data.length, uncompressedSize: tarball.length };
+      if (inputs !== undefined) await rememberLayer(blobCache, layerName, inputs, info);
+      layers.push({ info: { name: layerName, ...info }, blob, createdBy });
     }
 
     progress.update(`Building ${name}: config and manifest`);
