@@ -91,12 +91,26 @@ export function spawnPeer(name: string, binary: string, args: string[], options:
   return { name, pid: child.pid, exited, child };
 }
 
+/**
+ * Whether the process still runs. A zombie does not: it has exited and only waits for its
+ * parent to reap it, which for a detached peer whose `up` has gone may be never.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  return processState(pid) !== 'Z';
+}
+
+/** The one-letter state of /proc/<pid>/stat (R, S, D, Z, …), or undefined off Linux. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
   }
 }
 
