@@ -81,6 +81,10 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
         // server-side apply that creates it is authorized as a create of that name.
         { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: [''], resources: ['configmaps'], resourceNames: [roots], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+        // Node authorization of ambient node proxies (ztunnel): is a pod of the identity asked
+        // for on the proxy's node? Only list, each with a spec.nodeName and serviceAccountName
+        // field selector (RBAC cannot narrow by selector); no get or watch of pods anywhere.
+        { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
       ],
     }),
     obj({

@@ -36,6 +36,8 @@ describe('meshid install / uninstall', () => {
     assert.deepEqual(verbs('tokenreviews'), ['create']);
     assert.deepEqual(verbs('subjectaccessreviews'), ['create']);
     assert.deepEqual(verbs('users'), ['impersonate']);
+    // The CA's node authorization lists pods by node and service account; it never reads one.
+    assert.deepEqual(role.rules?.filter((r) => r.resources?.includes('pods')).flatMap((r) => r.verbs), ['list']);
     assert.ok(!role.rules?.some((r) => r.resources?.includes('secrets')), 'no cluster-wide access to Secrets');
     assert.ok(!role.rules?.some((r) => r.resources?.includes('userextras/*')), 'userextras/* is no RBAC wildcard: extras are granted by key');
 
