@@ -56,9 +56,13 @@ async function ghz(binary: string, target: Target, files: { data: string; metada
   const args = ['--proto', PROTO, '--call', `${CA_SERVICE_NAME}/CreateCertificate`, ...(target.skipVerify ? ['--skipTLS'] : ['--cacert', target.root]), ...(target.serverName ? ['--cname', target.serverName] : []), '-D', files.data, '-M', files.metadata, '-c', String(CONCURRENCY), '--connections', '4', '-z', `${seconds}s`, '-O', 'json', target.address];
   const { stdout } = await run(binary, args, { timeout: (seconds + 30) * 1000, maxBuffer: 16 * 1024 * 1024 });
   const report = JSON.parse(stdout) as GhzReport;
-  // With a duration (-z), ghz cancels the calls still in flight at the end; those are not failures.
+  // With a duration (-z), ghz cancels the calls still in flight at the end; those are not
+  // failures. A call it starts while closing fails the same way, so a few more than
+  // CONCURRENCY can be cut (65 seen once under load); anything else that is not OK is a failure.
   const cut = Object.entries(report.errorDistribution ?? {}).filter(([message]) => /closing/.test(message)).reduce((sum, [, n]) => sum + n, 0);
-  const failed = Object.entries(report.statusCodeDistribution ?? {}).filter(([code]) => code !== 'OK' && !((code === 'Unavailable' || code === 'Canceled') && cut <= CONCURRENCY));
+  const notOk = Object.entries(report.statusCodeDistribution ?? {}).filter(([code]) => code !== 'OK');
+  const onlyCut = cut <= 2 * CONCURRENCY && notOk.reduce((sum, [, n]) => sum + n, 0) <= cut;
+  const failed = notOk.filter(([code]) => !((code === 'Unavailable' || code === 'Canceled') && onlyCut));
   if (failed.length > 0) throw new Error(`CreateCertificate failed under load: ${JSON.stringify(Object.fromEntries(failed))} ${JSON.stringify(report.errorDistribution ?? {})}`);
   return report;
 }
