@@ -14,19 +14,19 @@ export interface PortForwarder {
   portForward(namespace: string, pod: string, ports: number[], output: Writable, err: Writable | null, input: Readable): Promise<unknown>;
 }
 
-/** The first (by name) meshid pod that runs, is Ready and is not going away. */
-export function pickMeshidPod(pods: V1Pod[], namespace: string): string {
+/** `prefer` when it still runs, is Ready and is not going away, else the first (by name) such meshid pod. */
+export function pickMeshidPod(pods: V1Pod[], namespace: string, prefer?: string): string {
   const ready = pods
     .filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Running' && (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'))
     .map((p) => p.metadata?.name)
     .filter((name): name is string => !!name)
     .sort();
-  const pod = ready[0];
+  const pod = prefer && ready.includes(prefer) ? prefer : ready[0];
   if (!pod) throw new MeshidError('ERR_NOT_FOUND', `no running meshid pod in ${namespace}: use the default service proxy or --url`);
   return pod;
 }
 
-export async function findMeshidPod(kc: KubeConfig, namespace: string): Promise<string> {
+export async function findMeshidPod(kc: KubeConfig, namespace: string, prefer?: string): Promise<string> {
   const list = await kc
     .makeApiClient(CoreV1Api)
     .listNamespacedPod({ namespace, labelSelector: MESHID_POD_SELECTOR })
@@ -37,7 +37,7 @@ export async function findMeshidPod(kc: KubeConfig, namespace: string): Promise<
         hint: 'port-forward needs get/list on pods and create on pods/portforward there; the default service proxy needs neither.',
       });
     });
-  const pod = pickMeshidPod(list.items, namespace);
+  const pod = pickMeshidPod(list.items, namespace, prefer);
   await requirePortForward(kc, namespace, pod);
   return pod;
 }
@@ -107,22 +107,58 @@ export function openTunnel(forwarder: PortForwarder, namespace: string, pod: str
   return local;
 }
 
+export interface PortForwardOptions {
+  /** The meshid CA (PEM) the pod's serving certificate must chain to. */
+  ca?: string;
+  forwarder?: PortForwarder;
+  /**
+   * Finds a Ready pod again after a tunnel failed. Pods come and go (a rollout, `meshid
+   * recover`, a node drain) while the dashboard runs for hours; without it the proxy would
+   * keep dialling a pod that no longer exists.
+   */
+  repick?: (current: string) => Promise<string>;
+  /** Told when the tunnels move to another pod. */
+  onSwitch?: (from: string, to: string) => void;
+}
+
 /**
  * Upstream through a port-forward to one meshid pod's HTTPS port. The local side stays plain
  * HTTP on the proxy's own name, like every mode, so the browser sees no certificate warning.
  * The pod's serving certificate is checked against the context's meshid CA when it has one;
- * the tunnel itself is the apiserver's, authenticated with the user's credentials.
+ * the tunnel itself is the apiserver's, authenticated with the user's credentials. A failed
+ * tunnel fails its own request only: the next request first looks for a Ready pod again
+ * (sessions are meshid's signed cookies, so any replica takes them over).
  */
-export function portForwardUpstream(kc: KubeConfig, namespace: string, pod: string, options: { ca?: string; forwarder?: PortForwarder } = {}): DashboardUpstream {
+export function portForwardUpstream(kc: KubeConfig, namespace: string, pod: string, options: PortForwardOptions = {}): DashboardUpstream {
   const forwarder = options.forwarder ?? new PortForward(kc);
   const origin = `https://localhost:${HTTPS_PORT}`;
   const agent = new HttpsAgent({ keepAlive: true });
   const tls: ConnectionOptions = options.ca ? { ca: options.ca, checkServerIdentity: () => undefined } : { rejectUnauthorized: false };
-  (agent as unknown as { createConnection: (o: ConnectionOptions) => Duplex }).createConnection = (o) =>
-    tlsConnect({ ...o, ...tls, servername: 'localhost', socket: openTunnel(forwarder, namespace, pod, HTTPS_PORT) });
+  let current = pod;
+  let failed = false;
+  let repicking: Promise<void> | undefined;
+  (agent as unknown as { createConnection: (o: ConnectionOptions) => Duplex }).createConnection = (o) => {
+    const tunnel = openTunnel(forwarder, namespace, current, HTTPS_PORT);
+    tunnel.on('error', () => (failed = true));
+    return tlsConnect({ ...o, ...tls, servername: 'localhost', socket: tunnel });
+  };
+  const repick = (find: (current: string) => Promise<string>): Promise<void> =>
+    (repicking ??= find(current)
+      .then((next) => {
+        failed = false;
+        if (next === current) return;
+        options.onSwitch?.(current, next);
+        current = next;
+        // Idle keep-alive tunnels lead to the old pod; requests under way finish or fail there.
+        for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+      })
+      .finally(() => (repicking = undefined)));
   return {
     moveAuthorization: false,
-    prepare: (localPath) => Promise.resolve({ url: new URL(`${origin}${localPath}`), agent, headers: {} }),
+    prepare: async (localPath) => {
+      if (failed && options.repick) await repick(options.repick);
+      return { url: new URL(`${origin}${localPath}`), agent, headers: {} };
+    },
     toLocal: (location) => pathOnOrigin(location, origin),
     close: () => agent.destroy(),
   };

@@ -42,7 +42,12 @@ export async function runDashboard(globals: GlobalOptions, options: DashboardOpt
   } else if (options.portForward) {
     const pod = await findMeshidPod(conn.kc, globals.namespace);
     const ca = rememberedCa(conn);
-    upstream = portForwardUpstream(conn.kc, globals.namespace, pod, ca ? { ca } : {});
+    upstream = portForwardUpstream(conn.kc, globals.namespace, pod, {
+      ...(ca ? { ca } : {}),
+      // A tunnel failed: stay on the pod while it is Ready, else move to one that is.
+      repick: (current) => findMeshidPod(conn.kc, globals.namespace, current),
+      onSwitch: (from, to) => process.stderr.write(`Pod ${globals.namespace}/${from} no longer answers; port-forwarding to pod ${globals.namespace}/${to}.\n`),
+    });
     via = `a port-forward to pod ${globals.namespace}/${pod}`;
   } else {
     upstream = serviceProxyUpstream(conn.kc, globals.namespace);

@@ -57,6 +57,12 @@ describe('dashboard --port-forward: pod selection', () => {
     assert.equal(pickMeshidPod(pods, 'meshid-system'), 'meshid-c');
   });
 
+  it('stays on the pod it uses while that pod is Ready, and leaves it once it terminates', () => {
+    assert.equal(pickMeshidPod([pod('meshid-a'), pod('meshid-b')], 'mesh', 'meshid-b'), 'meshid-b');
+    assert.equal(pickMeshidPod([pod('meshid-a'), pod('meshid-b', { deleting: true })], 'mesh', 'meshid-b'), 'meshid-a');
+    assert.equal(pickMeshidPod([pod('meshid-a'), pod('meshid-c')], 'mesh', 'meshid-b'), 'meshid-a', 'a pod that is gone');
+  });
+
   it('says in one line that there is no running pod, and what to use instead', () => {
     assert.throws(
       () => pickMeshidPod([pod('meshid-a', { ready: false }), pod('meshid-b', { phase: 'Pending' })], 'mesh'),
@@ -66,29 +72,39 @@ describe('dashboard --port-forward: pod selection', () => {
   });
 });
 
+/** A meshid pod's HTTPS port on loopback, with a serving certificate from a CA of its own; it records what reaches it. */
+async function fakeMeshidPod(): Promise<{ ca: string; port: number; seen: string[] }> {
+  const ca = await createAuthority('test-meshid');
+  const leaf = await issueLeaf(ca, { commonName: 'meshid', usage: 'server', dnsNames: ['localhost'] });
+  const seen: string[] = [];
+  const meshid = createHttpsServer({ cert: pemBundle(leaf.certPem, ca.certPem), key: leaf.keyPem }, (req, res) => {
+    seen.push(`${req.method ?? ''} ${req.url ?? ''} auth=${req.headers.authorization ?? ''}`);
+    res.writeHead(303, { location: '/', 'set-cookie': ['meshid_session=abc; Path=/; HttpOnly; SameSite=Strict'] }).end();
+  });
+  await new Promise<void>((r) => meshid.listen(0, '127.0.0.1', r));
+  closers.push(() => new Promise((r) => meshid.close(r)));
+  return { ca: ca.certPem, port: (meshid.address() as AddressInfo).port, seen };
+}
+
+/** Stands in for pods/portforward: pods in `reachable` tunnel to `port`, any other pod is refused as the apiserver refuses a deleted one. */
+function fakeForwarder(port: number, reachable: string[], calls: string[]): PortForwarder {
+  return {
+    portForward(namespace: string, podName: string, ports: number[], output: Writable, _err: Writable | null, input: Readable) {
+      calls.push(`${namespace}/${podName}:${ports.join(',')}`);
+      if (!reachable.includes(podName)) return Promise.reject(new Error(`pods "${podName}" not found`));
+      const socket = netConnect(port, '127.0.0.1');
+      input.pipe(socket);
+      socket.pipe(output);
+      return Promise.resolve({ close: () => socket.destroy(), on: (event: string, f: () => void) => socket.on(event, f) });
+    },
+  };
+}
+
 describe('dashboard --port-forward: the tunnel (a fake forwarder standing in for pods/portforward)', () => {
   it('reaches the pod over TLS through the tunnel and keeps the browser on the local origin', async () => {
-    const ca = await createAuthority('test-meshid');
-    const leaf = await issueLeaf(ca, { commonName: 'meshid', usage: 'server', dnsNames: ['localhost'] });
-    const seen: string[] = [];
-    const meshid = createHttpsServer({ cert: pemBundle(leaf.certPem, ca.certPem), key: leaf.keyPem }, (req, res) => {
-      seen.push(`${req.method ?? ''} ${req.url ?? ''} auth=${req.headers.authorization ?? ''}`);
-      res.writeHead(303, { location: '/', 'set-cookie': ['meshid_session=abc; Path=/; HttpOnly; SameSite=Strict'] }).end();
-    });
-    await new Promise<void>((r) => meshid.listen(0, '127.0.0.1', r));
-    closers.push(() => new Promise((r) => meshid.close(r)));
-    const meshidPort = (meshid.address() as AddressInfo).port;
+    const meshid = await fakeMeshidPod();
     const calls: string[] = [];
-    const forwarder: PortForwarder = {
-      portForward(namespace: string, podName: string, ports: number[], output: Writable, _err: Writable | null, input: Readable) {
-        calls.push(`${namespace}/${podName}:${ports.join(',')}`);
-        const socket = netConnect(meshidPort, '127.0.0.1');
-        input.pipe(socket);
-        socket.pipe(output);
-        return Promise.resolve({ close: () => socket.destroy(), on: (event: string, f: () => void) => socket.on(event, f) });
-      },
-    };
-    const upstream = portForwardUpstream(new KubeConfig(), 'mesh', 'meshid-a', { ca: ca.certPem, forwarder });
+    const upstream = portForwardUpstream(new KubeConfig(), 'mesh', 'meshid-a', { ca: meshid.ca, forwarder: fakeForwarder(meshid.port, ['meshid-a'], calls) });
     const proxy = await startDashboardProxy(upstream, { port: 0, handoff: noHandoff });
     closers.push(() => proxy.close());
 
@@ -96,8 +112,33 @@ describe('dashboard --port-forward: the tunnel (a fake forwarder standing in for
     assert.equal(answer.status, 303);
     assert.equal(answer.headers.location, `${proxy.origin}/`);
     assert.deepEqual(answer.headers['set-cookie'], ['meshid_session=abc; Path=/; HttpOnly; SameSite=Strict']);
-    assert.deepEqual(seen, ['GET /api/login?wrapped-token=w auth=Bearer kube'], 'Authorization reaches the pod as is: no apiserver strips it');
+    assert.deepEqual(meshid.seen, ['GET /api/login?wrapped-token=w auth=Bearer kube'], 'Authorization reaches the pod as is: no apiserver strips it');
     assert.deepEqual(calls, ['mesh/meshid-a:5682']);
+  });
+
+  it('after a failed tunnel, finds a Ready pod again and moves there; only the failed request is lost', async () => {
+    const meshid = await fakeMeshidPod();
+    const calls: string[] = [];
+    const asked: string[] = [];
+    const switches: string[] = [];
+    // meshid-a was deleted: the apiserver refuses tunnels to it, and meshid-b is Ready.
+    const upstream = portForwardUpstream(new KubeConfig(), 'mesh', 'meshid-a', {
+      ca: meshid.ca,
+      forwarder: fakeForwarder(meshid.port, ['meshid-b'], calls),
+      repick: (current) => (asked.push(current), Promise.resolve('meshid-b')),
+      onSwitch: (from, to) => switches.push(`${from}->${to}`),
+    });
+    const proxy = await startDashboardProxy(upstream, { port: 0, handoff: noHandoff, onError: () => undefined });
+    closers.push(() => proxy.close());
+
+    assert.equal((await rawGet(proxy, '/one')).status, 502, 'the request on the dead tunnel fails');
+    assert.deepEqual(asked, [], 'nothing is looked up before a tunnel fails');
+    assert.equal((await rawGet(proxy, '/two')).status, 303);
+    assert.equal((await rawGet(proxy, '/three')).status, 303);
+    assert.deepEqual(asked, ['meshid-a'], 'one look-up, told which pod failed');
+    assert.deepEqual(switches, ['meshid-a->meshid-b']);
+    assert.deepEqual(calls.slice(0, 2), ['mesh/meshid-a:5682', 'mesh/meshid-b:5682']);
+    assert.deepEqual(meshid.seen.map((line) => line.split(' ')[1]), ['/two', '/three']);
   });
 });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { Browser, Page } from 'playwright-core';
 import { SERVICE_NAME } from '../../src/install/index.ts';
@@ -175,6 +176,31 @@ describe('meshid dashboard --port-forward: a real port-forward to a Ready server
       body: { metadata: { name: binding }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: binding }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'bob' }] },
     });
     await loginThroughPortForward('bob');
+  });
+
+  it('moves on to the other Ready pod when the one it forwards to is deleted, and the session goes on there', async () => {
+    const dash = await dashboard(await ownKubeconfig('admin', env), '--port-forward');
+    try {
+      const chosen = await answeringPod(dash);
+      const cookie = await handOff(dash);
+      await core.deleteNamespacedPod({ namespace: NAMESPACE, name: chosen });
+      // Requests may fail while the pod terminates (502): the proxy must move on by itself.
+      let now = chosen;
+      for (const deadline = Date.now() + 60_000; now === chosen && Date.now() < deadline; await sleep(500)) {
+        const index = await proxyRequest(dash, '/', { headers: { accept: 'application/json' } });
+        if (index.status === 200) now = (JSON.parse(index.body) as { hostname: string }).hostname;
+      }
+      assert.notEqual(now, chosen, `still forwarding to the deleted pod:\n${dash.stderr()}`);
+      assert.ok((await readyServerPods()).includes(now), `${now} is a Ready meshid pod`);
+      assert.match(dash.stderr(), new RegExp(`^Pod ${NAMESPACE}/${chosen} no longer answers; port-forwarding to pod ${NAMESPACE}/${now}\\.$`, 'm'));
+      // The session is meshid's signed cookie: another replica takes it as it is.
+      assert.equal((await whoami(dash, cookie)).name, 'admin');
+    } finally {
+      assert.equal(await dash.stop(), 0, dash.stderr());
+      // The node is shared with the test files after this one: give the Deployment back whole.
+      for (const deadline = Date.now() + 120_000; (await readyServerPods()).length < 2 && Date.now() < deadline; ) await sleep(1000);
+    }
+    assert.equal((await readyServerPods()).length, 2, 'the Deployment replaced the pod');
   });
 
   it('refuses a pod whose certificate the remembered CA did not sign, and logs nobody in', async () => {
