@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { MeshidError, type Progress } from '../core/index.ts';
 import {
-  COREDNS_USER, coreDnsRbac, ensureCoreDns, ensureNodeBinaries, renderCorefile, spawnPeer, pidRecord, startCluster,
+  COREDNS_USER, coreDnsRbac, ensureCoreDns, ensureNodeBinaries, renderCorefile, spawnPeer, pidRecord, startCluster, stopPid,
   type LocalCluster, type PeerProcess,
 } from '../cluster/index.ts';
 import { buildImage } from '../image/index.ts';
@@ -59,8 +59,12 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
   const built = at();
   const ns = await createNodeNamespace(dir, binaries.pause, detached);
   let cluster: LocalCluster | undefined;
+  // The node's own processes, kube-scheduler among them, which runs on the host side: the
+  // node's teardown finds only what is in its namespaces.
+  const nodeProcesses: PeerProcess[] = [];
   const stop = async (): Promise<void> => {
     await stopNode(ns.cleanup);
+    for (const p of [...nodeProcesses].reverse()) await stopPid(p.pid);
     await cluster?.stop();
   };
   try {
@@ -68,6 +72,7 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
     cluster = await startCluster({ dir, detached, progress, address: n.hostIp, nodeIp: n.nodeIp, serviceCidr: n.serviceCidr });
     const apiserverReady = at();
     const node = await startNode(cluster, ns, binaries, progress, detached);
+    nodeProcesses.push(...node.processes);
     const nodeReady = at();
     const processes = [ns.holder, ...cluster.processes, ...node.processes];
     const admin = loadKubeConfig({ kubeconfig: cluster.kubeconfigs.admin });
