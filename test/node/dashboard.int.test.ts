@@ -99,7 +99,11 @@ describe("meshid dashboard (default): the apiserver's service proxy to the serve
           assert.equal(listed.status, 200, listed.body);
           assert.deepEqual((JSON.parse(listed.body) as { items: V1Pod[] }).items.filter(isReady).filter((p) => p.metadata?.labels?.['app.kubernetes.io/name'] === 'meshid').map((p) => p.metadata?.name).sort(), pods);
         } else {
+          // Kubernetes' own refusal, naming the user meshid impersonated.
           assert.equal(listed.status, 403, listed.body);
+          const status = JSON.parse(listed.body) as { reason?: string; message?: string };
+          assert.equal(status.reason, 'Forbidden', listed.body);
+          assert.match(status.message ?? '', new RegExp(`User "${user}" cannot list resource "pods" in API group "" in the namespace "${NAMESPACE}"`));
         }
       } finally {
         assert.equal(await dash.stop(), 0, dash.stderr());
