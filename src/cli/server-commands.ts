@@ -34,6 +34,9 @@ export async function serverConfigInput(command: Command, env: NodeJS.ProcessEnv
   return mergeConfig(await configFile(command), environmentLayer(env, environment), givenFlags(command, SERVER_FLAGS));
 }
 
+/** After the pod's preStop sleep: long enough for every busy keep-alive client to be told to reconnect. */
+const SIGTERM_DRAIN_MS = 3_000;
+
 export function registerServerCommands(program: Command): void {
   program
     .command('server')
@@ -50,10 +53,12 @@ export function registerServerCommands(program: Command): void {
     .action(async (_flags: unknown, command: Command) => {
       const { startServer, createLogger, SERVER_ENVIRONMENT } = await lazy();
       const server = await startServer(await serverConfigInput(command, process.env, SERVER_ENVIRONMENT), { log: createLogger('meshid-server') });
-      await new Promise<void>((resolve) => {
-        for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+      const signal = await new Promise<NodeJS.Signals>((resolve) => {
+        for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve(sig));
       });
-      await server.close();
+      // SIGTERM is how the kubelet stops a pod: drain, so no client of the Service sees an
+      // error (see RunningServer.close). Ctrl-C stops at once.
+      await server.close(signal === 'SIGTERM' ? { drainMs: SIGTERM_DRAIN_MS } : {});
     });
 
   program

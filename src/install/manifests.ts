@@ -205,7 +205,7 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
                 // A deleted pod leaves the Service's endpoints while it is told to stop, and
                 // kube-proxy learns of it a moment later: serving on for a few seconds first
                 // means no new connection lands on a server that has closed (the kubelet's own
-                // sleep: the image has no shell).
+                // sleep: the image has no shell). SIGTERM then drains the keep-alive clients.
                 lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
                 resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },

@@ -41,8 +41,16 @@ export interface RunningServer {
   sessionKeys: KubeSessionKeys;
   /** What `/metrics` serves; tests count TokenReviews with it. */
   metrics: ServerMetrics;
-  close(): Promise<void>;
+  /**
+   * Stops. With `drainMs` (a pod told to stop), it first keeps serving that long while each
+   * answer ends its keep-alive connection, so clients reconnect to another replica, and gives
+   * requests still running a moment to finish; without, it cuts every connection at once.
+   */
+  close(options?: { drainMs?: number }): Promise<void>;
 }
+
+/** How long requests still running after a drain may take before their connections are cut. */
+const IN_FLIGHT_GRACE_MS = 2_000;
 
 export interface StartServerOptions {
   log?: Logger;
@@ -137,6 +145,9 @@ export async function startServer(input: ServerConfigInput, options: StartServer
   if (config.anonymousAuth) log.warn('anonymous mode: login is off; every caller acts as system:anonymous (group system:unauthenticated), so RBAC decides what the mode exposes');
 
   const servers = [httpServer, httpsServer];
+  let draining = false;
+  // Before fastify's handler, which answers with what this decides (Connection: close).
+  for (const s of servers) s.prependListener('request', (_req, res) => { if (draining) res.shouldKeepAlive = false; });
   return {
     httpUrl: `http://${host}:${httpPort}`,
     httpsUrl: `https://${host}:${httpsPort}`,
@@ -144,8 +155,16 @@ export async function startServer(input: ServerConfigInput, options: StartServer
     sessionKeys,
     metrics,
     ...(ca ? { caAddress: ca.address.replace(/^0\.0\.0\.0:/, '127.0.0.1:') } : {}),
-    async close() {
+    async close(options = {}) {
       ready = false;
+      if (options.drainMs !== undefined && options.drainMs > 0) {
+        // The listeners stay open while kube-proxy may still send new connections here.
+        draining = true;
+        await sleep(options.drainMs);
+        const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+        for (const s of servers) s.closeIdleConnections();
+        await Promise.race([closed, sleep(IN_FLIGHT_GRACE_MS)]);
+      }
       for (const s of servers) s.closeAllConnections();
       await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       await app.close();

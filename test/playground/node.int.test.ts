@@ -10,6 +10,7 @@ import { isAlive } from '../../src/cluster/index.ts';
 import { KUBELET_SYSCTLS } from '../../src/playground/node-namespace.ts';
 import { PlaygroundEnvSchema, type PlaygroundEnv } from '../../src/playground/index.ts';
 import { runCli } from '../support/cli.ts';
+import { FULL_MATRIX, demoMatrix } from '../support/node-demo.ts';
 
 const run = promisify(execFile);
 
@@ -103,21 +104,7 @@ describe('meshid up --node: a real node, meshid and the demo as pods', () => {
   });
 
   it('gives sleep in foo and bar mTLS to httpbin in both, from inside the pods (4 x 200)', async () => {
-    const matrix: string[] = [];
-    for (const from of ['foo', 'bar']) {
-      for (const to of ['foo', 'bar']) {
-        const script = `fetch('http://127.0.0.1:8080/call?target=httpbin.${to}:8443&namespace=${to}').then(r=>r.text()).then(t=>process.stdout.write(t))`;
-        const answer = await kubectl(['-n', from, 'exec', 'deploy/sleep', '--', 'node', '-e', script]);
-        assert.equal(answer.code, 0, answer.stderr);
-        const call = JSON.parse(answer.stdout) as { status: number; body: string };
-        const body = JSON.parse(call.body) as { me: string; peer: string };
-        assert.equal(call.status, 200);
-        assert.equal(body.me, `spiffe://cluster.local/ns/${to}/sa/httpbin`);
-        assert.equal(body.peer, `spiffe://cluster.local/ns/${from}/sa/sleep`);
-        matrix.push(`${from}->${to}:${call.status}`);
-      }
-    }
-    assert.deepEqual(matrix, ['foo->foo:200', 'foo->bar:200', 'bar->foo:200', 'bar->bar:200']);
+    assert.deepEqual(await demoMatrix(kubectl), FULL_MATRIX);
   });
 
   it('refuses a pod that has no mesh certificate', async () => {
