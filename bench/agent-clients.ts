@@ -1,6 +1,7 @@
 // Child process of bench/agent.bench.ts: many SDS streams, as many Envoys would hold them,
 // spread over several HTTP/2 connections. Each stream asks for default and ROOTCA and ACKs
 // every response the way Envoy does.
+import { randomBytes } from 'node:crypto';
 import { Metadata, credentials, type Client, type ClientDuplexStream } from '@grpc/grpc-js';
 import { SECRET_TYPE_URL, sdsClientConstructor, type DiscoveryRequest, type DiscoveryResponse } from '../src/agent/index.ts';
 import { serveRequests, wallNow } from './agent-ipc.ts';
@@ -107,7 +108,9 @@ serveRequests({
         const id = i % identities;
         const client = clients[i % channels];
         if (!client) throw new Error('no client');
-        opened.push(open(client, `bench.ns-${id % 50}.sa-${id}.pod-${i}`));
+        // A projected service-account token is about a kilobyte, and the agent holds each
+        // stream's (grpc-js's metadata, the stream's own for renewals): the bench's are as long.
+        opened.push(open(client, `bench.ns-${id % 50}.sa-${id}.pod-${i}.${randomBytes(720).toString('base64url')}`));
       }
       streams.push(...opened);
       if (!(await until(() => opened.every((s) => s.firstAt !== undefined || s.failed !== undefined), 120_000))) throw new Error('streams were not served within 120 s');

@@ -1,8 +1,10 @@
 // The agent side of bench/agent.bench.ts. The agent runs in a child process of plain `node`
-// on the compiled agent (dist/), as `meshid agent` will be deployed: under tsx, its compiler
-// and source maps alone would add about 100 MB to the RSS being measured. So the child's
-// program is the short JavaScript below; the CA it signs with lives in the parent and is
-// meshid's real signing core (LeafSigner), reached over the IPC channel.
+// on the code `meshid agent` runs: the CLI bundle in dist/bin (scripts/build-cli.ts), with the
+// chunks that command loads (the CLI entry, the agent, the Kubernetes client and the logger).
+// Under tsx its compiler and source maps alone would add about 100 MB to the RSS being
+// measured, and the unbundled dist/ tree keeps about 45 MB more resident than the bundle. So
+// the child's program is the short JavaScript below; the CA it signs with lives in the parent
+// and is meshid's real signing core (LeafSigner), reached over the IPC channel.
 import { readdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,15 +34,44 @@ export function checkDistFresh(dist: string): void {
   }
 }
 
+/** The chunk of dist/bin named `<name>-<hash>.js`: what the CLI's `await import()` of that area loads. */
+function chunk(bin: string, name: string): string {
+  const found = readdirSync(bin).filter((f) => new RegExp(`^${name}-[A-Z0-9]+\\.js$`).test(f));
+  if (found.length !== 1) throw new Error(`expected one ${name}-<hash>.js in ${bin}, found ${found.length}: run \`npm run build\` first (\`npm run bench\` does)`);
+  return join(bin, found[0] ?? '');
+}
+
+/** The bundle `meshid agent` runs, refused when any src/agent module is newer than its agent chunk. */
+export function agentBundle(dist: string): { entry: string; agent: string; kube: string; logging: string } {
+  const bin = join(dist, 'bin');
+  const bundle = { entry: join(bin, 'meshid.js'), agent: chunk(bin, 'agent'), kube: chunk(bin, 'kube'), logging: chunk(bin, 'logging') };
+  const built = statSync(bundle.agent).mtimeMs;
+  const src = join(REPO, 'src', 'agent');
+  const stale = readdirSync(src).filter((f) => f.endsWith('.ts') && statSync(join(src, f)).mtimeMs > built);
+  if (stale.length > 0) throw new Error(`${bundle.agent} is older than src/agent/${stale[0] ?? ''}: run \`npm run build\` first (\`npm run bench\` does)`);
+  return bundle;
+}
+
 /**
  * The child's program. Bench tokens are `bench.<namespace>.<serviceAccount>.<pod>`; the
  * reviewer reads the identity from them, and the signer asks the parent over IPC.
  */
-function program(dist: string): string {
-  const url = (path: string): string => JSON.stringify(pathToFileURL(join(dist, path)).href);
+function program(bundle: ReturnType<typeof agentBundle>): string {
+  const url = (path: string): string => JSON.stringify(pathToFileURL(path).href);
+  // The bundle's MeshidError lives in a hashed chunk of its own; the bench's refusals need no
+  // particular class (any refusal fails the benchmark), so they are plain errors with a code.
   return `
-import { SdsServer, StaticTrustBundle } from ${url('agent/index.js')};
-import { MeshidError, createLogger } from ${url('core/index.js')};
+import ${url(bundle.entry)};
+import ${url(bundle.kube)};
+import { SdsServer, StaticTrustBundle } from ${url(bundle.agent)};
+import { createLogger } from ${url(bundle.logging)};
+
+class MeshidError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
 
 const reviewer = {
   async review(token) {
@@ -76,12 +107,30 @@ const handlers = {
   async measure() {
     return { memory: memory(), stats: server.stats() };
   },
+  // A burst (here: thousands of streams opened) grows V8's young generation; once allocation
+  // slows, V8's memory reducer gives it back (its first look is 8 s after a full GC). This
+  // waits, unforced, until the RSS has made no new low for 12 s (at most m.maxMs): the
+  // agent's steady state.
+  async settle(m) {
+    const started = now();
+    let low = process.memoryUsage().rss;
+    let lowAt = now();
+    while (now() - lowAt < 12_000 && now() - started < m.maxMs) {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const rss = process.memoryUsage().rss;
+      if (rss < low - 1024 * 1024) lowAt = now();
+      low = Math.min(low, rss);
+    }
+    return { memory: memory(), seconds: (now() - started) / 1000 };
+  },
   async rotate(m) {
+    const cpu = process.cpuUsage();
     const t0 = now();
     bundle.set(m.roots);
     const rootsQueued = now();
     await server.rotateCertificates();
-    return { t0, rootsQueued, renewed: now(), stats: server.stats() };
+    const used = process.cpuUsage(cpu);
+    return { t0, rootsQueued, renewed: now(), cpuSeconds: (used.user + used.system) / 1e6, stats: server.stats() };
   },
   async stop() {
     await server?.stop();
@@ -117,8 +166,7 @@ export interface BenchAgent {
 
 /** Starts the CA in this process and the agent child on it; `dir` holds the child's program. */
 export async function forkAgent(dir: string): Promise<BenchAgent> {
-  const dist = distDir();
-  checkDistFresh(dist);
+  const bundle = agentBundle(distDir());
   const root = await createSelfSignedRoot({ keyType: 'ec' });
   const next = await createSelfSignedRoot({ keyType: 'ec', organization: 'cluster.local rotated' });
   const ca = new LeafSigner(loadCaMaterial({ certPem: root.certPem, keyPem: root.keyPem }));
@@ -132,7 +180,7 @@ export async function forkAgent(dir: string): Promise<BenchAgent> {
     return { chain: ca.sign({ publicKey, uri, ttlSeconds: Number(message['ttlSeconds']) }) };
   };
   const file = join(dir, 'agent-child.mjs');
-  await writeFile(file, program(dist));
+  await writeFile(file, program(bundle));
   const child = forkChild(file, { execArgv: [], onCall: sign });
   return { child, roots: [root.certPem, next.certPem], signed: () => signed };
 }
