@@ -63,6 +63,7 @@ function program(bundle: ReturnType<typeof agentBundle>): string {
   return `
 import ${url(bundle.entry)};
 import ${url(bundle.kube)};
+import { readFileSync } from 'node:fs';
 import { SdsServer, StaticTrustBundle } from ${url(bundle.agent)};
 import { createLogger } from ${url(bundle.logging)};
 
@@ -90,10 +91,13 @@ const signer = {
   },
 };
 const now = () => performance.timeOrigin + performance.now();
+// RssFile is the mapped node binary and libraries, shared with every node process of the
+// host; RssAnon is what this agent itself holds.
+const kernel = (field) => Number(/\\s(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8').split('\\n').find((l) => l.startsWith(field + ':')) ?? '')?.[1] ?? NaN) * 1024;
 const memory = () => {
   globalThis.gc?.();
   const m = process.memoryUsage();
-  return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+  return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, rssAnon: kernel('RssAnon'), rssFile: kernel('RssFile') };
 };
 let server;
 let bundle;
