@@ -156,15 +156,17 @@ export async function startServer(input: ServerConfigInput, options: StartServer
     metrics,
     ...(ca ? { caAddress: ca.address.replace(/^0\.0\.0\.0:/, '127.0.0.1:') } : {}),
     async close(options = {}) {
-      ready = false;
       if (options.drainMs !== undefined && options.drainMs > 0) {
         // The listeners stay open while kube-proxy may still send new connections here.
+        // /readyz stays 200 meanwhile: a terminating pod is out of the endpoints whatever it
+        // says, and a 503 would only reach the clients being moved off.
         draining = true;
         await sleep(options.drainMs);
         const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
         for (const s of servers) s.closeIdleConnections();
         await Promise.race([closed, sleep(IN_FLIGHT_GRACE_MS)]);
       }
+      ready = false;
       for (const s of servers) s.closeAllConnections();
       await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       await app.close();
