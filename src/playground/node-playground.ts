@@ -14,7 +14,7 @@ import { applyObjects, loadKubeConfig, writeExtension } from '../kube/index.ts';
 import { createAuthority, issueLeaf, pemBundle } from '../pki/index.ts';
 import { MESHID_NAMESPACE, publishedRoots } from './meshid-server.ts';
 import { createNodeNamespace, stopNode, type NodeCleanup } from './node-namespace.ts';
-import { startNode } from './node.ts';
+import { startContainerRuntime, startNode } from './node.ts';
 import { demoManifests } from './demo-pods.ts';
 import { DEMO_NAMESPACES } from './mesh.ts';
 
@@ -69,12 +69,22 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
   };
   try {
     const n = ns.network;
+    // containerd and both images need no apiserver: they get ready while it boots.
+    const runtimeReady = startContainerRuntime(ns, binaries, dir, detached).then(async (runtime) => {
+      nodeProcesses.push(...runtime.processes);
+      await runtime.importImage(image.archive);
+      return runtime;
+    });
+    runtimeReady.catch(() => undefined); // awaited below; a failure there is reported there
     cluster = await startCluster({ dir, detached, progress, address: n.hostIp, nodeIp: n.nodeIp, serviceCidr: n.serviceCidr });
     const apiserverReady = at();
-    const node = await startNode(cluster, ns, binaries, progress, detached);
+    progress.start(`Starting containerd on the node, with ${image.name} imported`);
+    const runtime = await runtimeReady;
+    progress.succeed(`containerd runs on the node, with ${image.name} imported`);
+    const node = await startNode(cluster, ns, runtime, binaries, progress, detached);
     nodeProcesses.push(...node.processes);
     const nodeReady = at();
-    const processes = [ns.holder, ...cluster.processes, ...node.processes];
+    const processes = [ns.holder, ...cluster.processes, ...runtime.processes, ...node.processes];
     const admin = loadKubeConfig({ kubeconfig: cluster.kubeconfigs.admin });
 
     progress.start('Starting cluster DNS (CoreDNS) on the node');
@@ -85,10 +95,6 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
     const [command, argv] = ns.enter(coreDns, ['-conf', corefile]);
     processes.push(spawnPeer('coredns', command, argv, { logFile: join(ns.root, 'logs', 'coredns.log'), detached, record: pidRecord(dir) }));
     progress.succeed(`Cluster DNS answers for cluster.local at ${n.nodeIp}`);
-
-    progress.start(`Importing ${image.name} into the node`);
-    await node.importImage(image.archive);
-    progress.succeed(`Imported ${image.name} into the node`);
 
     await install(admin, { namespace: MESHID_NAMESPACE, anonymousAuth, image: image.name, replicas: SERVER_REPLICAS, tlsSecret: SERVING_SECRET }, progress);
     progress.start(`Waiting for ${SERVER_REPLICAS} meshid server pods and the agent`);

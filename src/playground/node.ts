@@ -19,56 +19,70 @@ export interface PlaygroundNode {
   ip: string;
   /** containerd's socket, for `ctr --address`. */
   containerdSocket: string;
+  /** The kubelet, kube-proxy and kube-scheduler (containerd is the runtime's). */
   processes: PeerProcess[];
-  /** Imports an OCI archive into the node's image store (where the kubelet finds it). */
-  importImage(archive: string): Promise<void>;
   /** Milliseconds from the first node process to the node's Ready condition. */
   readyAfterMs: number;
 }
 
+/** containerd in the node's namespaces, with the sandbox image in its store. */
+export interface ContainerRuntime {
+  socket: string;
+  processes: PeerProcess[];
+  /** Imports an OCI archive into the node's image store (where the kubelet finds it). */
+  importImage(archive: string): Promise<void>;
+}
+
 /**
- * Starts a node in the namespaces `ns` made: containerd and the kubelet inside them, with
- * CNI's bridge for pods, kube-proxy for Services, and kube-scheduler beside the apiserver.
- * Resolves once the Node object says Ready.
+ * Starts containerd in the node's namespaces and imports the sandbox image. It needs no
+ * apiserver, so the playground runs it (and the meshid image's import) while the apiserver
+ * boots.
  */
-export async function startNode(cluster: LocalCluster, ns: NodeNamespace, binaries: NodeBinaries, progress: Progress, detached: boolean): Promise<PlaygroundNode> {
+export async function startContainerRuntime(ns: NodeNamespace, binaries: NodeBinaries, dir: string, detached: boolean): Promise<ContainerRuntime> {
+  const root = ns.root;
+  const socket = join(root, 'containerd', 'containerd.sock');
+  const config = join(root, 'containerd.toml');
+  const cniDir = join(root, 'cni');
+  await writeFile(config, containerdToml(root, socket, cniDir));
+  await mkdir(cniDir, { recursive: true });
+  await writeFile(join(cniDir, '10-meshid.conflist'), JSON.stringify(cniConfig(ns.network), null, 2));
+  const [command, argv] = ns.enter(binaries.containerd, ['--config', config]);
+  const containerd = spawnPeer('containerd', command, argv, { logFile: join(root, 'logs', 'containerd.log'), detached, record: pidRecord(dir), env: nodeEnv(binaries) });
+  await waitFor(async () => (await stat(socket).catch(() => undefined))?.isSocket() === true, containerd, 'containerd');
+  const importImage = async (archive: string): Promise<void> => {
+    await run(binaries.ctr, ['--address', socket, '--namespace', 'k8s.io', 'images', 'import', '--local', archive], { maxBuffer: 4 * 1024 * 1024 });
+  };
+  const pauseArchive = join(root, 'pause.tar');
+  await buildPauseImage(binaries.pause, pauseArchive);
+  await importImage(pauseArchive);
+  return { socket, processes: [containerd], importImage };
+}
+
+/** The shim and runc are found on PATH, next to containerd and in Debian's /usr/sbin. */
+function nodeEnv(binaries: NodeBinaries): NodeJS.ProcessEnv {
+  return { ...process.env, PATH: `${join(binaries.containerd, '..')}:/usr/sbin:/usr/bin:/sbin:/bin` };
+}
+
+/**
+ * Starts the kubelet on the runtime, with CNI's bridge for pods, kube-proxy for Services and
+ * kube-scheduler beside the apiserver. Resolves once the Node object says Ready.
+ */
+export async function startNode(cluster: LocalCluster, ns: NodeNamespace, runtime: ContainerRuntime, binaries: NodeBinaries, progress: Progress, detached: boolean): Promise<PlaygroundNode> {
   const started = performance.now();
   const n = ns.network;
   const root = ns.root;
   const logs = join(root, 'logs');
   const processes: PeerProcess[] = [];
-  const spawnIn = (name: string, binary: string, args: string[], env?: NodeJS.ProcessEnv): PeerProcess => {
+  const containerdSocket = runtime.socket;
+  const env = nodeEnv(binaries);
+  const spawnIn = (name: string, binary: string, args: string[]): PeerProcess => {
     const [command, argv] = ns.enter(binary, args);
-    const p = spawnPeer(name, command, argv, { logFile: join(logs, `${name}.log`), detached, record: pidRecord(cluster.dir), ...(env ? { env } : {}) });
+    const p = spawnPeer(name, command, argv, { logFile: join(logs, `${name}.log`), detached, record: pidRecord(cluster.dir), env });
     processes.push(p);
     return p;
   };
 
-  progress.start(`Starting the node ${n.nodeName}: containerd`);
-  const containerdSocket = join(root, 'containerd', 'containerd.sock');
-  const containerdConfig = join(root, 'containerd.toml');
-  const cniDir = join(root, 'cni');
-  await writeFile(containerdConfig, containerdToml(root, containerdSocket, cniDir));
-  await mkdir(cniDir, { recursive: true });
-  await writeFile(join(cniDir, '10-meshid.conflist'), JSON.stringify(cniConfig(n), null, 2));
-  // The shim and runc are found on PATH, next to containerd and in Debian's /usr/sbin.
-  const env = { ...process.env, PATH: `${join(binaries.containerd, '..')}:/usr/sbin:/usr/bin:/sbin:/bin` };
-  const containerd = spawnIn('containerd', binaries.containerd, ['--config', containerdConfig], env);
-  await waitFor(async () => (await stat(containerdSocket).catch(() => undefined))?.isSocket() === true, containerd, 'containerd');
-
-  const importImage = async (archive: string): Promise<void> => {
-    await run(binaries.ctr, ['--address', containerdSocket, '--namespace', 'k8s.io', 'images', 'import', '--local', archive], { maxBuffer: 4 * 1024 * 1024 }).catch(async (error: unknown) => {
-      // Older ctr has no --local; the transfer service is the default there.
-      if (!String((error as { stderr?: string }).stderr ?? '').includes('flag provided but not defined')) throw error;
-      await run(binaries.ctr, ['--address', containerdSocket, '--namespace', 'k8s.io', 'images', 'import', archive]);
-    });
-  };
-  progress.update(`Starting the node ${n.nodeName}: sandbox image`);
-  const pauseArchive = join(root, 'pause.tar');
-  await buildPauseImage(binaries.pause, pauseArchive);
-  await importImage(pauseArchive);
-
-  progress.update(`Starting the node ${n.nodeName}: kubelet, kube-proxy, kube-scheduler`);
+  progress.start(`Starting the node ${n.nodeName}: kubelet, kube-proxy, kube-scheduler`);
   const admin = loadKubeConfig({ kubeconfig: cluster.kubeconfigs.admin });
   // The apiserver may use the kubelet API (exec, logs, port-forward), as kubeadm binds it.
   await applyObjects(admin, [
@@ -93,12 +107,12 @@ export async function startNode(cluster: LocalCluster, ns: NodeNamespace, binari
     `--node-ip=${n.nodeIp}`,
     `--hostname-override=${n.nodeName}`,
     '--v=1',
-  ], env);
+  ]);
 
   const proxyKubeconfig = await cluster.clientKubeconfig('kube-proxy', 'system:kube-proxy');
   const proxyConfig = join(root, 'kube-proxy.yaml');
   await writeFile(proxyConfig, stringify(kubeProxyConfiguration(n, proxyKubeconfig)));
-  spawnIn('kube-proxy', binaries.kubeProxy, [`--config=${proxyConfig}`], env);
+  spawnIn('kube-proxy', binaries.kubeProxy, [`--config=${proxyConfig}`]);
 
   const schedulerKubeconfig = await cluster.clientKubeconfig('kube-scheduler', 'system:kube-scheduler');
   const scheduler = spawnPeer('kube-scheduler', binaries.kubeScheduler, [
@@ -118,7 +132,7 @@ export async function startNode(cluster: LocalCluster, ns: NodeNamespace, binari
   }, kubelet, `node ${n.nodeName}`, READY_TIMEOUT_MS);
   const readyAfterMs = performance.now() - started;
   progress.succeed(`Node ${n.nodeName} is Ready at ${n.nodeIp} (${(readyAfterMs / 1000).toFixed(1)} s)`);
-  return { name: n.nodeName, ip: n.nodeIp, containerdSocket, processes, importImage, readyAfterMs };
+  return { name: n.nodeName, ip: n.nodeIp, containerdSocket, processes, readyAfterMs };
 }
 
 function containerdToml(root: string, socket: string, cniDir: string): string {
