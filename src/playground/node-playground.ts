@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { promisify } from 'node:util';
+import { AppsV1Api, CoreV1Api, DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { MeshidError, type Progress } from '../core/index.ts';
 import {
   COREDNS_USER, coreDnsRbac, ensureCoreDns, ensureNodeBinaries, renderCorefile, spawnPeer, pidRecord, startCluster, stopPid,
@@ -13,7 +15,7 @@ import { DEFAULT_CA_PORT } from '../contract/index.ts';
 import { applyObjects, loadKubeConfig, writeExtension } from '../kube/index.ts';
 import { createAuthority, issueLeaf, pemBundle } from '../pki/index.ts';
 import { MESHID_NAMESPACE, publishedRoots } from './meshid-server.ts';
-import { createNodeNamespace, stopNode, type NodeCleanup } from './node-namespace.ts';
+import { createNodeNamespace, stopNode, type NodeCleanup, type NodeNamespace } from './node-namespace.ts';
 import { startContainerRuntime, startNode } from './node.ts';
 import { demoManifests } from './demo-pods.ts';
 import { DEMO_NAMESPACES } from './mesh.ts';
@@ -22,6 +24,8 @@ import { DEMO_NAMESPACES } from './mesh.ts';
 export const SERVING_SECRET = 'meshid-serving';
 const SERVER_REPLICAS = 2;
 const ROLLOUT_TIMEOUT_MS = 120_000;
+const SERVICE_RULES_TIMEOUT_MS = 30_000;
+const run = promisify(execFile);
 
 export interface NodePlayground {
   cluster: LocalCluster;
@@ -106,12 +110,14 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
       { namespace: MESHID_NAMESPACE, name: 'meshid', kind: 'Deployment' },
       { namespace: MESHID_NAMESPACE, name: 'meshid-agent', kind: 'DaemonSet' },
     ]);
+    await waitForServiceRules(admin, ns, [{ namespace: MESHID_NAMESPACE, name: SERVICE_NAME }], progress);
     const meshidReady = at();
     progress.succeed(`meshid runs as ${SERVER_REPLICAS} server pods behind Service ${SERVICE_NAME} (${clusterIp}) and an agent on ${node.name}`);
 
     progress.start(`Starting the demo (sleep and httpbin) in ${DEMO_NAMESPACES.join(' and ')}`);
     for (const namespace of DEMO_NAMESPACES) await applyObjects(admin, demoManifests(namespace, image.name));
     await waitForRollout(admin, progress, 'the demo', DEMO_NAMESPACES.flatMap((namespace) => (['sleep', 'httpbin'] as const).map((name) => ({ namespace, name, kind: 'Deployment' as const }))));
+    await waitForServiceRules(admin, ns, DEMO_NAMESPACES.map((namespace) => ({ namespace, name: 'httpbin' })), progress);
     const demoReady = at();
     progress.succeed(`sleep and httpbin run as pods in ${DEMO_NAMESPACES.join(' and ')}, with certificates from the agent's socket`);
 
@@ -157,6 +163,44 @@ async function writeServingSecret(core: CoreV1Api, clusterIp: string): Promise<s
     body: { metadata: { name: SERVING_SECRET }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(pemBundle(leaf.certPem, ca.certPem)), 'tls.key': b64(leaf.keyPem) } },
   });
   return ca.certPem;
+}
+
+/**
+ * Waits until kube-proxy has written the rules that send each Service to every Ready
+ * endpoint. A pod is Ready before kube-proxy has synced (a second or so later), and until
+ * then a call to the ClusterIP finds no route (the node has no default route): "ready"
+ * must mean a first call works.
+ */
+async function waitForServiceRules(admin: KubeConfig, ns: NodeNamespace, services: ReadonlyArray<{ namespace: string; name: string }>, progress: Progress): Promise<void> {
+  const discovery = admin.makeApiClient(DiscoveryV1Api);
+  const deadline = Date.now() + SERVICE_RULES_TIMEOUT_MS;
+  let missing: string[] = [];
+  while (Date.now() < deadline) {
+    const [command, argv] = ns.enter('iptables-save', ['-t', 'nat']);
+    const rules = await run(command, argv, { maxBuffer: 16 * 1024 * 1024 }).then(({ stdout }) => stdout, () => '');
+    missing = [];
+    for (const service of services) {
+      const slices = await discovery.listNamespacedEndpointSlice({ namespace: service.namespace, labelSelector: `kubernetes.io/service-name=${service.name}` });
+      for (const slice of slices.items) {
+        for (const endpoint of slice.endpoints) {
+          if (endpoint.conditions?.ready !== true) continue;
+          for (const address of endpoint.addresses) {
+            for (const port of slice.ports ?? []) {
+              // kube-proxy's comment on an endpoint's rule: "<ns>/<service>:<port name> -> <ip>:<port>"
+              const comment = `${service.namespace}/${service.name}:${port.name ?? ''} -> ${address}:${port.port ?? ''}`;
+              if (!rules.includes(comment)) missing.push(comment);
+            }
+          }
+        }
+      }
+    }
+    if (missing.length === 0) return;
+    progress.update(`Waiting for kube-proxy to route ${missing.length} Service endpoints`);
+    await sleep(200);
+  }
+  throw new MeshidError('ERR_CLUSTER_NOT_READY', `kube-proxy did not route ${missing.join(', ')} within ${SERVICE_RULES_TIMEOUT_MS / 1000} s`, {
+    hint: 'See node/logs/kube-proxy.log in the playground directory.',
+  });
 }
 
 interface Workload {
