@@ -165,16 +165,16 @@ export async function stopNode(cleanup: NodeCleanup): Promise<void> {
 
 /**
  * The kernel settings as they were before any playground node changed them. The first node
- * records them in /run (gone at reboot, removed by the last node's stop), so that a second
- * node started meanwhile does not take the first kubelet's values for the host's.
+ * records them in /run (gone at reboot, removed by the last node's stop), so that a node
+ * started meanwhile, or after one was killed, does not take a kubelet's values for the host's.
  */
 const SYSCTL_RECORD = '/run/meshid-node-sysctls.json';
 
 async function originalSysctls(): Promise<Record<string, string>> {
-  if (await otherNodeRuns()) {
-    const recorded = await readFile(SYSCTL_RECORD, 'utf8').then((t) => JSON.parse(t) as Record<string, string>, () => undefined);
-    if (recorded) return recorded;
-  }
+  // A record left by a node that was killed rather than stopped still holds the host's own
+  // values, which its kubelet changed: it is the truth even when no node runs now.
+  const recorded = await readFile(SYSCTL_RECORD, 'utf8').then((t) => JSON.parse(t) as Record<string, string>, () => undefined);
+  if (recorded) return recorded;
   const values: Record<string, string> = {};
   for (const key of KUBELET_SYSCTLS) values[key] = (await readFile(join('/proc/sys', key), 'utf8')).trim();
   await writeFile(SYSCTL_RECORD, JSON.stringify(values));
