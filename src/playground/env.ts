@@ -5,9 +5,13 @@ import { MeshidError } from '../core/index.ts';
 
 /** What `meshid down` needs to stop a node (node-namespace.ts writes it to node/cleanup.json too). */
 export const NodeCleanupSchema = z.object({
+  /** Holds the node's mount and network namespaces open. */
   holderPid: z.number().int().positive(),
+  /** As /proc/<pid>/ns names them (`mnt:[4026532…]`): how `down` finds the shims even after the holder died. */
   namespaces: z.array(z.string()),
+  /** The kubelet's cgroup parent, in every cgroup v1 hierarchy (or under the v2 root). */
   cgroupRoot: z.string().startsWith('/meshid-'),
+  /** The host's kernel settings before any kubelet changed them. */
   sysctls: z.record(z.string(), z.string()),
 });
 

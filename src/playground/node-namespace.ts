@@ -4,7 +4,9 @@ import { mkdir, readFile, readdir, readlink, rm, rmdir, writeFile } from 'node:f
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import type { z } from 'zod';
 import { MeshidError } from '../core/index.ts';
+import type { NodeCleanupSchema } from './env.ts';
 import { spawnPeer, pidRecord, stopPid, isAlive, type PeerProcess } from '../cluster/index.ts';
 
 const run = promisify(execFile);
@@ -71,17 +73,8 @@ export interface NodeNamespace {
   enter(command: string, args: string[]): [string, string[]];
 }
 
-export interface NodeCleanup {
-  holderPid: number;
-  /**
-   * The node's namespaces as /proc/<pid>/ns names them (`mnt:[4026532…]`): how `down` finds
-   * containerd's shims and the rest even after the holder and its parent were killed.
-   */
-  namespaces: string[];
-  /** The kubelet's cgroup parent, in every cgroup v1 hierarchy (or under the v2 root). */
-  cgroupRoot: string;
-  sysctls: Record<string, string>;
-}
+/** What the node changed on the host, so that `meshid down` can undo it from another process. */
+export type NodeCleanup = z.infer<typeof NodeCleanupSchema>;
 
 /** Why this machine cannot run the node, or undefined when it can. */
 export function nodeUnsupported(): string | undefined {

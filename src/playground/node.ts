@@ -17,8 +17,6 @@ const READY_TIMEOUT_MS = 60_000;
 export interface PlaygroundNode {
   name: string;
   ip: string;
-  /** containerd's socket, for `ctr --address`. */
-  containerdSocket: string;
   /** The kubelet, kube-proxy and kube-scheduler (containerd is the runtime's). */
   processes: PeerProcess[];
   /** Milliseconds from the first node process to the node's Ready condition. */
@@ -73,7 +71,6 @@ export async function startNode(cluster: LocalCluster, ns: NodeNamespace, runtim
   const root = ns.root;
   const logs = join(root, 'logs');
   const processes: PeerProcess[] = [];
-  const containerdSocket = runtime.socket;
   const env = nodeEnv(binaries);
   const spawnIn = (name: string, binary: string, args: string[]): PeerProcess => {
     const [command, argv] = ns.enter(binary, args);
@@ -100,7 +97,7 @@ export async function startNode(cluster: LocalCluster, ns: NodeNamespace, runtim
   const resolvConf = join(root, 'resolv.conf');
   // Pods get cluster DNS from the kubelet; nothing falls back to the host's resolvers.
   await writeFile(resolvConf, '');
-  await writeFile(kubeletConfig, stringify(kubeletConfiguration(ns, cluster, serving, containerdSocket, resolvConf)));
+  await writeFile(kubeletConfig, stringify(kubeletConfiguration(ns, cluster, serving, runtime.socket, resolvConf)));
   const kubelet = spawnIn('kubelet', binaries.kubelet, [
     `--config=${kubeletConfig}`,
     `--kubeconfig=${kubeletKubeconfig}`,
@@ -132,7 +129,7 @@ export async function startNode(cluster: LocalCluster, ns: NodeNamespace, runtim
   }, kubelet, `node ${n.nodeName}`, READY_TIMEOUT_MS);
   const readyAfterMs = performance.now() - started;
   progress.succeed(`Node ${n.nodeName} is Ready at ${n.nodeIp} (${(readyAfterMs / 1000).toFixed(1)} s)`);
-  return { name: n.nodeName, ip: n.nodeIp, containerdSocket, processes, readyAfterMs };
+  return { name: n.nodeName, ip: n.nodeIp, processes, readyAfterMs };
 }
 
 function containerdToml(root: string, socket: string, cniDir: string): string {
