@@ -25,17 +25,13 @@ function findTests(dir: string): string[] {
 const requested = process.argv.slice(2).map((f) => resolve(f));
 const files = (requested.length > 0 ? requested : findTests(join(root, 'test'))).sort();
 const needsCluster = files.some((f) => f.endsWith('.int.test.ts'));
-/** Tests that need a real node: test/node/ (a shared one) and the node's own up/down test. */
+/** Tests that start and stop pods and whole nodes: test/node/ and the node's own up/down test. */
 const NODE_TESTS = join('test', 'node');
 const nodeFiles = files.filter((f) => f.includes(`${NODE_TESTS}/`) || f.endsWith('node.int.test.ts'));
 
 let playground: Playground | undefined;
 let dir: string | undefined;
-let nodePlayground: Playground | undefined;
-let nodeDir: string | undefined;
 const cleanUp = async (): Promise<void> => {
-  await nodePlayground?.stop();
-  if (nodeDir) await rm(nodeDir, { recursive: true, force: true });
   await playground?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 };
@@ -54,22 +50,14 @@ try {
     ['coredns.int.test.ts', () => ensureCoreDns({ progress: terminalProgress() })],
   ];
   for (const [test, build] of peers) if (files.some((f) => f.endsWith(test))) await build();
-  if (nodeFiles.length > 0) {
+  if (needsCluster) {
+    // Integration tests share one playground as users get it from `npm start`: a real node,
+    // meshid and the demo as pods. They find it via MESHID_TEST_ENV.
     await ensureNodeBinaries({ progress: terminalProgress() });
     await ensureCoreDns({ progress: terminalProgress() });
     await buildImage({ progress: terminalProgress() });
-  }
-  if (nodeFiles.some((f) => f.includes(`${NODE_TESTS}/`))) {
-    // Tests of what only a node can prove share one playground with a node, meshid and the
-    // demo as pods; they find it via MESHID_TEST_NODE_ENV.
-    nodeDir = await mkdtemp(join(tmpdir(), 'meshid-test-node-'));
-    nodePlayground = await startPlayground({ dir: nodeDir, progress: terminalProgress(), node: true });
-    process.env['MESHID_TEST_NODE_ENV'] = envFile(nodeDir);
-  }
-  if (needsCluster) {
     dir = await mkdtemp(join(tmpdir(), 'meshid-test-'));
-    // Host processes until the suite moves onto the node (test/playground/node.int.test.ts runs one).
-    playground = await startPlayground({ dir, progress: terminalProgress(), node: false });
+    playground = await startPlayground({ dir, progress: terminalProgress(), node: true });
     process.env['MESHID_TEST_ENV'] = envFile(dir);
   }
   console.log(`Running ${files.length} test files: ${files.map((f) => relative(root, f)).join(', ')}`);

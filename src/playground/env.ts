@@ -28,7 +28,12 @@ export const PlaygroundEnvSchema = z.object({
    * rootCert is the trust bundle as published at boot; after `meshid ca rotate` or `ca set`
    * the current one is `meshid ca bundle` (ConfigMap istio-ca-root-cert in any namespace).
    */
-  ca: z.object({ address: z.string(), rootCert: z.string() }),
+  ca: z.object({
+    address: z.string(),
+    rootCert: z.string(),
+    /** The name the CA's certificate carries, for clients that dial `address` (a ClusterIP) from outside the cluster's DNS. */
+    serverName: z.string().optional(),
+  }),
   agent: z.object({ socket: z.string() }),
   /** Istio's SDS demo: per namespace, sleep's control URL and httpbin's mTLS address. */
   demo: z.record(z.string(), z.object({ sleep: z.string(), httpbin: z.string() })),

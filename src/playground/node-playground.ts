@@ -11,7 +11,7 @@ import {
 } from '../cluster/index.ts';
 import { buildImage } from '../image/index.ts';
 import { HTTP_PORT, HTTPS_PORT, SERVICE_NAME, install } from '../install/index.ts';
-import { DEFAULT_CA_PORT } from '../contract/index.ts';
+import { DEFAULT_CA_PORT, caServiceNames } from '../contract/index.ts';
 import { applyObjects, loadKubeConfig, writeExtension } from '../kube/index.ts';
 import { createAuthority, issueLeaf, pemBundle } from '../pki/index.ts';
 import { MESHID_NAMESPACE, publishedRoots } from './meshid-server.ts';
@@ -32,7 +32,7 @@ export interface NodePlayground {
   processes: PeerProcess[];
   cleanup: NodeCleanup;
   server: { http: string; https: string };
-  ca: { address: string; rootCert: string };
+  ca: { address: string; rootCert: string; serverName?: string | undefined };
   agent: { socket: string };
   node: { name: string; ip: string; readyAfterMs: number };
   /** Milliseconds from the start of `up` to each phase's end: where boot time goes. */
@@ -45,6 +45,8 @@ export interface BootTimings {
   built: number;
   apiserverReady: number;
   nodeReady: number;
+  /** meshid's image imported into the node's containerd (it overlaps the apiserver and the node). */
+  imageReady: number;
   meshidReady: number;
   demoReady: number;
 }
@@ -73,18 +75,20 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
   };
   try {
     const n = ns.network;
-    // containerd and both images need no apiserver: they get ready while it boots.
-    const runtimeReady = startContainerRuntime(ns, binaries, dir, detached).then(async (runtime) => {
+    // containerd and the images need no apiserver: they get ready while it boots. Only
+    // meshid's pods need meshid's image, so the node starts without waiting for its import.
+    const runtimeReady = startContainerRuntime(ns, binaries, dir, detached).then((runtime) => {
       nodeProcesses.push(...runtime.processes);
-      await runtime.importImage(image.archive);
       return runtime;
     });
-    runtimeReady.catch(() => undefined); // awaited below; a failure there is reported there
+    const imageImported = runtimeReady.then((runtime) => runtime.importImage(image.archive));
+    // Both are awaited below; a failure is reported there.
+    for (const later of [runtimeReady, imageImported]) later.catch(() => undefined);
     cluster = await startCluster({ dir, detached, progress, address: n.hostIp, nodeIp: n.nodeIp, serviceCidr: n.serviceCidr });
     const apiserverReady = at();
-    progress.start(`Starting containerd on the node, with ${image.name} imported`);
+    progress.start('Starting containerd on the node');
     const runtime = await runtimeReady;
-    progress.succeed(`containerd runs on the node, with ${image.name} imported`);
+    progress.succeed('containerd runs on the node');
     const node = await startNode(cluster, ns, runtime, binaries, progress, detached);
     nodeProcesses.push(...node.processes);
     const nodeReady = at();
@@ -100,6 +104,10 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
     processes.push(spawnPeer('coredns', command, argv, { logFile: join(ns.root, 'logs', 'coredns.log'), detached, record: pidRecord(dir) }));
     progress.succeed(`Cluster DNS answers for cluster.local at ${n.nodeIp}`);
 
+    progress.start(`Importing ${image.name} into the node's containerd`);
+    await imageImported;
+    const imageReady = at();
+    progress.succeed(`${image.name} is in the node's containerd`);
     await install(admin, { namespace: MESHID_NAMESPACE, anonymousAuth, image: image.name, replicas: SERVER_REPLICAS, tlsSecret: SERVING_SECRET }, progress);
     progress.start(`Waiting for ${SERVER_REPLICAS} meshid server pods and the agent`);
     const core = admin.makeApiClient(CoreV1Api);
@@ -134,11 +142,11 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
       processes,
       cleanup: ns.cleanup,
       server: { http: `http://${clusterIp}:${HTTP_PORT}`, https },
-      ca: { address: `${clusterIp}:${DEFAULT_CA_PORT}`, rootCert },
+      ca: { address: `${clusterIp}:${DEFAULT_CA_PORT}`, rootCert, serverName: caServiceNames(MESHID_NAMESPACE)[0] },
       // The DaemonSet's hostPath, as the host sees it through the node's masked /run.
       agent: { socket: join(ns.root, 'run', 'sds', 'uds_path') },
       node: { name: node.name, ip: node.ip, readyAfterMs: node.readyAfterMs },
-      timings: { built, apiserverReady, nodeReady, meshidReady, demoReady },
+      timings: { built, apiserverReady, nodeReady, imageReady, meshidReady, demoReady },
       stop,
     };
   } catch (error) {

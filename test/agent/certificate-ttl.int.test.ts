@@ -22,7 +22,7 @@ describe('agent certificate lifetime (--certificate-ttl), against the playground
     const dir = await mkdtemp(join(tmpdir(), 'meshid-agent-ttl-'));
     const agent = await startAgent(
       admin,
-      { socketPath: join(dir, 'sds', 'uds_path'), caAddress: env.ca.address, namespace: 'meshid-system', rootConfigMap: ROOT_CONFIGMAP, trustDomain: 'cluster.local', keyType: 'ec', audiences: [CA_AUDIENCE], certificateTtlSeconds: 30 },
+      { socketPath: join(dir, 'sds', 'uds_path'), caAddress: env.ca.address, ...(env.ca.serverName ? { caServerName: env.ca.serverName } : {}), namespace: 'meshid-system', rootConfigMap: ROOT_CONFIGMAP, trustDomain: 'cluster.local', keyType: 'ec', audiences: [CA_AUDIENCE], certificateTtlSeconds: 30 },
       createLogger('agent-ttl-test', 'warn'),
     );
     const token = await workloadToken(admin, 'agent-ttl', 'short');

@@ -39,13 +39,22 @@ describe(`Istio pilot-agent (${ISTIO_VERSION}) against meshid's CA`, () => {
     const out = join(work, 'out');
     await mkdir(out);
 
-    const child = spawn(binary, ['proxy'], {
+    // On the host, outside the cluster's DNS, pilot-agent is in a VM's place: as Istio's VM
+    // guide does, the CA's Service name goes into /etc/hosts (a private copy, bound over the
+    // real one in a mount namespace of pilot-agent's own), and CA_ADDR names the Service.
+    const [caIp = '', caPort = ''] = env.ca.address.split(':');
+    const hosts = join(work, 'hosts');
+    await writeFile(hosts, `127.0.0.1 localhost\n${caIp} ${env.ca.serverName ?? 'localhost'}\n`);
+    const [command, args] = env.ca.serverName
+      ? ['unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$1" proxy', hosts, binary]]
+      : [binary, ['proxy']];
+    const child = spawn(command, args, {
       cwd: work,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         PATH: '/usr/bin:/bin',
         HOME: work,
-        CA_ADDR: env.ca.address,
+        CA_ADDR: env.ca.serverName ? `${env.ca.serverName}:${caPort}` : env.ca.address,
         CA_ROOT_CA: rootFile,
         XDS_ROOT_CA: rootFile,
         OUTPUT_CERTS: out,

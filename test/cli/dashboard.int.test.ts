@@ -14,8 +14,8 @@ import { testEnv } from '../support/env.ts';
 import { startTestServer, within, type TestServer } from '../support/server.ts';
 import { ownKubeconfig } from '../support/session.ts';
 
-// The playground's meshid runs as a local process, and the apiserver's service proxy refuses
-// loopback endpoints. So this test gives the host a non-loopback address of its own (the
+// This test runs meshid as a local process of its own, against a fresh installation, and the
+// apiserver's service proxy refuses loopback endpoints. So it gives the host a non-loopback address of its own (the
 // host end of a veth pair whose peer sits in a network namespace the test creates), runs a
 // meshid server there, and points the installation's Service at it with an EndpointSlice
 // backed by a Pod whose status carries that address (the apiserver proxies only to endpoints
@@ -62,7 +62,9 @@ before(async () => {
     namespace,
     body: {
       metadata: { name: POD, labels: { 'meshid.test/dashboard': id } },
-      spec: { serviceAccountName: SERVICE_ACCOUNT, automountServiceAccountToken: false, containers: [{ name: 'meshid', image: 'meshid:test' }] },
+      // No scheduler serves this name: the pod never reaches the node, whose kubelet would
+      // otherwise take over its status (and its address).
+      spec: { schedulerName: 'meshid-test-none', serviceAccountName: SERVICE_ACCOUNT, automountServiceAccountToken: false, containers: [{ name: 'meshid', image: 'meshid:test' }] },
     },
   });
   const pod = await core.readNamespacedPod({ namespace, name: POD });

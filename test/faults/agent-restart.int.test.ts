@@ -58,6 +58,7 @@ describe('agent restarted', { timeout: 150_000 }, () => {
       kubeconfig,
       socket,
       caAddress: env.ca.address,
+      caServerName: env.ca.serverName,
       logDir: dirs.logs,
       cwd: dirs.cwd,
       // Debug logs: the most the agent ever says is what gets scanned.

@@ -20,6 +20,7 @@ import { startTestServer, within, type TestServer } from '../support/server.ts';
 import { createCertificate, makeCsr, workloadToken } from '../support/workload.ts';
 import { b64 } from './arbitraries.ts';
 import { refusalCode } from '../support/kube-status.ts';
+import { OFF_NODE } from '../support/placement.ts';
 
 const env = testEnv();
 const admin = loadKubeConfig({ kubeconfig: env.kubeconfigs.admin });
@@ -103,7 +104,7 @@ describe('named attacks against the real cluster', () => {
 
     // A pod-bound token, as the kubelet projects it: valid while the pod exists. The
     // playground has no kubelet, so the pod is never scheduled and is deleted at once.
-    const pod = await core.createNamespacedPod({ namespace: WORK, body: { metadata: { name: 'bound' }, spec: { serviceAccountName: 'web', containers: [{ name: 'c', image: 'none' }] } } });
+    const pod = await core.createNamespacedPod({ namespace: WORK, body: { metadata: { name: 'bound' }, spec: { ...OFF_NODE, serviceAccountName: 'web', containers: [{ name: 'c', image: 'none' }] } } });
     const bound = await core.createNamespacedServiceAccountToken({
       namespace: WORK,
       name: 'web',

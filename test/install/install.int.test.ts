@@ -7,6 +7,7 @@ import { ROOT_CONFIGMAP_NAME, SERVICE_ACCOUNT, install, uninstall } from '../../
 import { loadKubeConfig } from '../../src/kube/index.ts';
 import { testEnv } from '../support/env.ts';
 import { runCli } from '../support/cli.ts';
+import { keepAgentOffNode } from '../support/placement.ts';
 
 const NAMESPACE = 'meshid-idem';
 
@@ -53,6 +54,7 @@ describe('meshid install / uninstall', () => {
   it("gives meshid's ServiceAccount only the ConfigMaps it uses, no Leases, and the extras of pod-bound tokens", async () => {
     const ns = 'meshid-rbac';
     await install(kc, { namespace: ns, anonymousAuth: false, image: 'meshid:test', replicas: 0 });
+    await keepAgentOffNode(kc, ns);
     try {
       const authz = kc.makeApiClient(AuthorizationV1Api);
       // What the apiserver decides for the ServiceAccount, asked as the admin (SubjectAccessReview).

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, AuthenticationV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { ensureAmbientCaClient } from '../../src/cluster/istio-peer.ts';
-import { KubeNodePods } from '../../src/ca/index.ts';
+import { KubeNodePods, ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY } from '../../src/ca/index.ts';
 import { IMAGE_UID } from '../../src/image/index.ts';
 import { loadKubeConfig } from '../../src/kube/index.ts';
 import { testNodeEnv } from '../support/env.ts';
@@ -62,6 +62,8 @@ async function istioToken(namespace: string, serviceAccount: string, pod?: V1Pod
 describe('Istio ambient: a node proxy asks for the certificates of pods on its node', () => {
   let client = '';
   let dir = '';
+  /** The trust bundle as published now: an earlier test may have rotated the root since boot. */
+  let roots = '';
   let proxyPod: V1Pod;
   let sleepPod: V1Pod;
 
@@ -69,13 +71,16 @@ describe('Istio ambient: a node proxy asks for the certificates of pods on its n
   async function ask(token: string, identity: string): Promise<Answer> {
     const tokenFile = join(dir, `token-${Math.random().toString(36).slice(2)}`);
     await writeFile(tokenFile, token, { mode: 0o600 });
-    const { stdout } = await run(client, ['-addr', env.ca.address, '-root', env.ca.rootCert, '-server-name', 'istiod.istio-system.svc', '-token-file', tokenFile, '-impersonate', identity], { timeout: 30_000 });
+    const { stdout } = await run(client, ['-addr', env.ca.address, '-root', roots, '-server-name', 'istiod.istio-system.svc', '-token-file', tokenFile, '-impersonate', identity], { timeout: 30_000 });
     return JSON.parse(stdout) as Answer;
   }
 
   before(async () => {
     client = await ensureAmbientCaClient();
     dir = await mkdtemp(join(tmpdir(), 'meshid-ambient-'));
+    roots = join(dir, 'roots.pem');
+    const bundle = await core.readNamespacedConfigMap({ namespace: 'meshid-system', name: ROOT_CONFIGMAP });
+    await writeFile(roots, bundle.data?.[ROOT_CONFIGMAP_KEY] ?? assert.fail('no published trust bundle'));
     // The node proxy runs the image meshid itself runs from: the node has it, nothing is pulled.
     const meshid = await apps.readNamespacedDeployment({ name: 'meshid', namespace: 'meshid-system' });
     const image = meshid.spec?.template.spec?.containers[0]?.image ?? assert.fail('the meshid Deployment names no image');

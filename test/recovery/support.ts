@@ -4,6 +4,7 @@ import { ROOT_CONFIGMAP_KEY, describeRoot, splitPem } from '../../src/ca/index.t
 import { decodeSecret } from '../../src/kube/index.ts';
 import { MESHID_BIN } from '../support/cli.ts';
 import { within } from '../support/server.ts';
+import { OFF_NODE } from '../support/placement.ts';
 
 /** A CLI run that the test may kill midway, with its output so far. */
 export interface RunningCli {
@@ -85,13 +86,13 @@ export async function createWorkloads(kc: KubeConfig, namespace: string): Promis
   const apps = kc.makeApiClient(AppsV1Api);
   const core = kc.makeApiClient(CoreV1Api);
   const labels = (app: string) => ({ app });
-  const template = (app: string) => ({ metadata: { labels: labels(app) }, spec: { containers: [{ name: 'app', image: 'registry.example.com/app:1' }] } });
+  const template = (app: string) => ({ metadata: { labels: labels(app) }, spec: { ...OFF_NODE, containers: [{ name: 'app', image: 'registry.example.com/app:1' }] } });
   await apps.createNamespacedDeployment({ namespace, body: { metadata: { name: 'web' }, spec: { replicas: 0, selector: { matchLabels: labels('web') }, template: template('web') } } });
-  // One replica, and no kubelet in the playground: its pods never become ready.
+  // One replica, kept off the node: its pods never become ready.
   await apps.createNamespacedDeployment({ namespace, body: { metadata: { name: 'api' }, spec: { replicas: 1, selector: { matchLabels: labels('api') }, template: template('api') } } });
   await apps.createNamespacedStatefulSet({ namespace, body: { metadata: { name: 'db' }, spec: { replicas: 0, serviceName: 'db', selector: { matchLabels: labels('db') }, template: template('db') } } });
   await apps.createNamespacedDaemonSet({ namespace, body: { metadata: { name: 'node-agent' }, spec: { selector: { matchLabels: labels('node-agent') }, template: template('node-agent') } } });
-  await core.createNamespacedPod({ namespace, body: { metadata: { name: 'debug' }, spec: { containers: [{ name: 'sh', image: 'registry.example.com/busybox:1' }] } } });
+  await core.createNamespacedPod({ namespace, body: { metadata: { name: 'debug' }, spec: { ...OFF_NODE, containers: [{ name: 'sh', image: 'registry.example.com/busybox:1' }] } } });
 }
 
 /**

@@ -14,6 +14,7 @@ import { runCli } from '../support/cli.ts';
 import { ownKubeconfig } from '../support/session.ts';
 import { within } from '../support/server.ts';
 import { refusalCode } from '../support/kube-status.ts';
+import { keepAgentOffNode } from '../support/placement.ts';
 
 const NAMESPACE = 'meshid-anon';
 
@@ -24,6 +25,7 @@ describe('anonymous mode, end to end', () => {
 
   before(async () => {
     await install(admin, { namespace: NAMESPACE, anonymousAuth: true, image: 'meshid:test', replicas: 0 });
+    await keepAgentOffNode(admin, NAMESPACE);
     const file = join(await mkdtemp(join(tmpdir(), 'meshid-anon-')), 'server.kubeconfig');
     await writeFile(file, await serviceAccountKubeconfig(admin, NAMESPACE, SERVICE_ACCOUNT, 3600));
     server = await startServer(

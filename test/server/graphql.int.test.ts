@@ -10,6 +10,7 @@ import { runCli } from '../support/cli.ts';
 import { ownKubeconfig } from '../support/session.ts';
 import { startTestServer, within, type TestServer } from '../support/server.ts';
 import { createCertificate, makeCsr, workloadToken } from '../support/workload.ts';
+import { OFF_NODE } from '../support/placement.ts';
 
 const NS = 'meshid-graphql';
 const OTHER = 'graphql-other';
@@ -51,7 +52,7 @@ describe('GraphQL dashboard API (/api/graphql) against a real apiserver', () => 
     await core.createNamespace({ body: { metadata: { name: OTHER } } }).catch(() => undefined);
     for (const namespace of ['dev', OTHER]) {
       await core
-        .createNamespacedPod({ namespace, body: { metadata: { name: 'gql-pod' }, spec: { serviceAccountName: 'default', containers: [{ name: 'c', image: 'example.invalid/none' }] } } })
+        .createNamespacedPod({ namespace, body: { metadata: { name: 'gql-pod' }, spec: { ...OFF_NODE, serviceAccountName: 'default', containers: [{ name: 'c', image: 'example.invalid/none' }] } } })
         .catch(() => undefined);
     }
   });

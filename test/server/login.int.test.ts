@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { get as httpsGet } from 'node:https';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { KubeConfig, CoreV1Api } from '@kubernetes/client-node';
@@ -12,11 +13,14 @@ import { call } from '../../src/cli/http.ts';
 import { readExtension, writeExtension } from '../../src/kube/index.ts';
 import { testEnv } from '../support/env.ts';
 import { runCli } from '../support/cli.ts';
-import { ownKubeconfig, sessionKeys, signSession } from '../support/session.ts';
+import { ownKubeconfig, playgroundServer, sessionKeys, signSession } from '../support/session.ts';
 import { refusalCode } from '../support/kube-status.ts';
 
 const env = testEnv();
-const http = new URL(env.server.http);
+// Over HTTPS with the CA the playground names, as users reach it.
+const server = await playgroundServer(env);
+const http = new URL(server.url);
+const tls = { ca: server.ca };
 
 interface LoginJson {
   user: string;
@@ -33,7 +37,7 @@ async function cliLogin(user: 'admin' | 'alice' | 'bob' | 'carol'): Promise<{ ku
   return { kubeconfig, login: JSON.parse(res.stdout) as LoginJson };
 }
 
-const get = (path: string, headers: Record<string, string> = {}) => call({ method: 'GET', url: new URL(path, http), headers });
+const get = (path: string, headers: Record<string, string> = {}) => call({ method: 'GET', url: new URL(path, http), headers, tls });
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const code = refusalCode;
 /**
@@ -97,16 +101,16 @@ describe('zero-touch login against the real cluster', () => {
     admin.loadFromFile(env.kubeconfigs.admin);
     const events: string[] = [];
     const controller = new AbortController();
-    const watch = fetch(`${env.server.http}/api/k8s/api/v1/namespaces/dev/configmaps?watch=true&fieldSelector=metadata.name%3D${name}`, {
-      headers: bearer(login.token),
-      signal: controller.signal,
-    }).then(async (res) => {
-      assert.equal(res.status, 200);
-      const decoder = new TextDecoder();
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        events.push(decoder.decode(chunk));
-        if (events.join('').includes('"ADDED"')) break;
-      }
+    const watch = new Promise<void>((resolve, reject) => {
+      const req = httpsGet(new URL(`/api/k8s/api/v1/namespaces/dev/configmaps?watch=true&fieldSelector=metadata.name%3D${name}`, http), { headers: bearer(login.token), ca: server.ca, signal: controller.signal }, (res) => {
+        if (res.statusCode !== 200) reject(new Error(`watch answered ${String(res.statusCode)}`));
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          events.push(chunk);
+          if (events.join('').includes('"ADDED"')) resolve();
+        });
+      });
+      req.on('error', reject);
     });
     await new Promise((r) => setTimeout(r, 300));
     await admin.makeApiClient(CoreV1Api).createNamespacedConfigMap({ namespace: 'dev', body: { metadata: { name }, data: { a: 'b' } } });
@@ -189,7 +193,7 @@ describe('zero-touch login against the real cluster', () => {
     const cookieHeader = cookies.map((c) => c.split(';')[0]).join('; ');
     const read = await get('/api/k8s/api/v1/namespaces/dev/pods', { cookie: cookieHeader });
     assert.equal(read.status, 200);
-    const write = await call({ method: 'POST', url: new URL('/api/k8s/api/v1/namespaces/dev/configmaps', http), headers: { cookie: cookieHeader }, body: { metadata: { name: 'csrf' } } });
+    const write = await call({ method: 'POST', url: new URL('/api/k8s/api/v1/namespaces/dev/configmaps', http), tls, headers: { cookie: cookieHeader }, body: { metadata: { name: 'csrf' } } });
     assert.equal(write.status, 403);
     assert.equal(code(write.body), 'csrf-token-required');
   });
@@ -207,14 +211,14 @@ describe('zero-touch login against the real cluster', () => {
   });
 
   it('answers bad login input with problem+json codes', async () => {
-    const noCredential = await call({ method: 'POST', url: new URL('/api/login', http), body: { hello: 'world' } });
+    const noCredential = await call({ method: 'POST', url: new URL('/api/login', http), tls, body: { hello: 'world' } });
     assert.equal(noCredential.status, 400);
     assert.equal(code(noCredential.body), 'invalid-request');
-    const badToken = await call({ method: 'POST', url: new URL('/api/login', http), headers: bearer('not-a-kube-token') });
+    const badToken = await call({ method: 'POST', url: new URL('/api/login', http), tls, headers: bearer('not-a-kube-token') });
     assert.equal(badToken.status, 401);
     assert.equal(code(badToken.body), 'login-failed');
     assert.equal(badToken.headers['content-type'], 'application/problem+json; charset=utf-8');
-    const huge = await call({ method: 'POST', url: new URL('/api/login', http), body: { certificate: 'x'.repeat(200_000), challenge: 'c', signature: 's' } });
+    const huge = await call({ method: 'POST', url: new URL('/api/login', http), tls, body: { certificate: 'x'.repeat(200_000), challenge: 'c', signature: 's' } });
     assert.equal(huge.status, 413);
   });
 

@@ -10,9 +10,10 @@ import type { RunningServer } from '../../src/server/index.ts';
 import { runCli } from '../support/cli.ts';
 import { testEnv } from '../support/env.ts';
 import { startReplica, startTestServer, within, type TestServer } from '../support/server.ts';
-import { ownKubeconfig } from '../support/session.ts';
+import { ownKubeconfig, playgroundServer } from '../support/session.ts';
 import { legacyTokenSecret, waitForDefaultAccount } from '../recovery/support.ts';
 import { refusalCode } from '../support/kube-status.ts';
+import { OFF_NODE } from '../support/placement.ts';
 
 const env = testEnv();
 const admin = loadKubeConfig({ kubeconfig: env.kubeconfigs.admin });
@@ -66,13 +67,15 @@ async function clientCertificate(user: 'alice'): Promise<{ type: 'certificate'; 
   return { type: 'certificate', certPem: String(opts.cert), keyPem: String(opts.key) };
 }
 
-async function challengeOf(base: string): Promise<string> {
-  const answer = await call({ method: 'GET', url: new URL('/api/login/challenge', base) });
+/** `tls` for the playground's own meshid, which is reached over HTTPS. */
+async function challengeOf(base: string, tls?: { ca: string }): Promise<string> {
+  const answer = await call({ method: 'GET', url: new URL('/api/login/challenge', base), ...(tls ? { tls } : {}) });
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
   return (answer.body as { challenge: string }).challenge;
 }
 
-const certificateLogin = (base: string, proof: unknown): Promise<HttpAnswer> => call({ method: 'POST', url: new URL('/api/login', base), body: proof });
+const certificateLogin = (base: string, proof: unknown, tls?: { ca: string }): Promise<HttpAnswer> =>
+  call({ method: 'POST', url: new URL('/api/login', base), body: proof, ...(tls ? { tls } : {}) });
 
 describe('sessions against the real cluster: they end with their credential, on logout, and hand over once', () => {
   let t: TestServer;
@@ -111,7 +114,7 @@ describe('sessions against the real cluster: they end with their credential, on 
   });
 
   it('a session from a pod-bound token is capped at the token expiry and ends when the pod is deleted', async () => {
-    const pod = await core.createNamespacedPod({ namespace: WORK, body: { metadata: { name: 'bound' }, spec: { containers: [{ name: 'c', image: 'none' }] } } });
+    const pod = await core.createNamespacedPod({ namespace: WORK, body: { metadata: { name: 'bound' }, spec: { ...OFF_NODE, containers: [{ name: 'c', image: 'none' }] } } });
     const token = await requestToken('default', { pod: { name: 'bound', uid: pod.metadata?.uid ?? '' }, seconds: 600 });
     const before = Date.now();
     const login = await loginWith(a, token);
@@ -183,11 +186,12 @@ describe('sessions against the real cluster: they end with their credential, on 
       assert.equal(code(replayed), 'challenge-invalid');
     }
     // The playground's own meshid is another installation: its challenge, properly signed, is no good here.
-    const foreign = proveCertificate(alice, await challengeOf(env.server.http));
+    const playground = await playgroundServer(env);
+    const foreign = proveCertificate(alice, await challengeOf(playground.url, { ca: playground.ca }));
     const refused = await certificateLogin(a, foreign);
     assert.equal(refused.status, 401);
     assert.equal(code(refused), 'challenge-invalid');
-    assert.equal((await certificateLogin(env.server.http, foreign)).status, 200, 'control: the same proof is good where it was made for');
+    assert.equal((await certificateLogin(playground.url, foreign, { ca: playground.ca })).status, 200, 'control: the same proof is good where it was made for');
   });
 
   it('logout ends the session on every replica within a second or two, through the API and through meshid logout', async () => {

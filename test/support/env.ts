@@ -8,11 +8,9 @@ export function testEnv(): PlaygroundEnv {
   return PlaygroundEnvSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
 }
 
-/** The playground with a real node (meshid and the demo as pods) that scripts/test.ts booted for test/node/. */
+/** The same playground, for tests of what only a node can prove: fails when it has no node. */
 export function testNodeEnv(): PlaygroundEnv & { node: NonNullable<PlaygroundEnv['node']> } {
-  const file = process.env['MESHID_TEST_NODE_ENV'];
-  if (!file) throw new Error('MESHID_TEST_NODE_ENV is not set: run node tests (test/node/) through `npm test` (scripts/test.ts)');
-  const env = PlaygroundEnvSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
-  if (!env.node) throw new Error(`${file} describes a playground without a node`);
+  const env = testEnv();
+  if (!env.node) throw new Error(`${process.env['MESHID_TEST_ENV'] ?? 'env.json'} describes a playground without a node`);
   return { ...env, node: env.node };
 }

@@ -120,6 +120,8 @@ export interface AgentProcessOptions {
   kubeconfig: string;
   socket: string;
   caAddress: string;
+  /** The name on the CA's certificate, when `caAddress` is an address it does not carry. */
+  caServerName?: string | undefined;
   logDir: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
@@ -127,7 +129,7 @@ export interface AgentProcessOptions {
 
 /** `meshid agent`, ready once its Unix socket takes connections (a killed agent's socket file does not). */
 export function startAgentProcess(options: AgentProcessOptions): Promise<MeshidProcess> {
-  const args = ['agent', '--kubeconfig', options.kubeconfig, '-n', options.namespace, '--socket', options.socket, '--ca-address', options.caAddress];
+  const args = ['agent', '--kubeconfig', options.kubeconfig, '-n', options.namespace, '--socket', options.socket, '--ca-address', options.caAddress, ...(options.caServerName ? ['--ca-server-name', options.caServerName] : [])];
   return spawnMeshid(options.name, args, {
     logDir: options.logDir,
     ...(options.env ? { env: options.env } : {}),

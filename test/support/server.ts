@@ -7,6 +7,7 @@ import { install, uninstall, SERVICE_ACCOUNT } from '../../src/install/index.ts'
 import { loadKubeConfig, serviceAccountKubeconfig } from '../../src/kube/index.ts';
 import { startServer, type RunningServer, type ServerConfigInput } from '../../src/server/index.ts';
 import { testEnv } from './env.ts';
+import { keepAgentOffNode } from './placement.ts';
 
 export interface TestServer {
   server: RunningServer;
@@ -29,6 +30,7 @@ export async function installNamespace(namespace: string, adminKubeconfig: strin
   const admin = loadKubeConfig({ kubeconfig: adminKubeconfig });
   // The server may touch only the root ConfigMap its RBAC names, so a test CA publishing under its own name needs it granted.
   await install(admin, { namespace, anonymousAuth: false, image: 'meshid:test', replicas: 0, ...(rootConfigMap ? { rootConfigMap } : {}) });
+  await keepAgentOffNode(admin, namespace);
   const files: string[] = [];
   return {
     namespace,

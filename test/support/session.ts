@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { KubeConfig, CoreV1Api } from '@kubernetes/client-node';
 import { SignJWT } from 'jose';
+import { readExtension } from '../../src/kube/index.ts';
 import type { PlaygroundEnv } from '../../src/playground/index.ts';
 import { testEnv } from './env.ts';
 
@@ -40,4 +41,18 @@ export async function signSession(claims: Record<string, unknown>, key: StoredKe
     .setExpirationTime(now + expSeconds)
     .setJti('test')
     .sign(Buffer.from(key.key, 'base64url'));
+}
+
+/**
+ * The playground's meshid as users reach it: its HTTPS address and the CA that signs it, both
+ * from the zero-touch extension the playground writes into the sample kubeconfigs. (Its plain
+ * HTTP port takes credentials only from loopback, i.e. inside the pod.)
+ */
+export async function playgroundServer(env: Pick<PlaygroundEnv, 'kubeconfigs' | 'server'> = testEnv()): Promise<{ url: string; ca: string }> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(env.kubeconfigs.admin);
+  const extension = await readExtension(env.kubeconfigs.admin, kc.getCurrentContext());
+  const ca = Buffer.from(extension['certificate-authority-data'] ?? '', 'base64').toString('utf8');
+  if (!ca.includes('BEGIN CERTIFICATE')) throw new Error(`${env.kubeconfigs.admin} names no CA for meshid's HTTPS port`);
+  return { url: env.server.https, ca };
 }

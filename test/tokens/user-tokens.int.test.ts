@@ -11,7 +11,7 @@ import { loadKubeConfig, decodeSecret } from '../../src/kube/index.ts';
 import { testEnv } from '../support/env.ts';
 import { runCli } from '../support/cli.ts';
 import { startReplica, startTestServer, within, type TestServer } from '../support/server.ts';
-import { ownKubeconfig } from '../support/session.ts';
+import { ownKubeconfig, playgroundServer } from '../support/session.ts';
 import { createAuthority, issueLeaf } from '../../src/pki/index.ts';
 import { refusalCode } from '../support/kube-status.ts';
 
@@ -24,7 +24,8 @@ async function adminToken(namespace: string): Promise<string> {
   return decodeSecret(secret)['value'] ?? '';
 }
 
-const whoami = (base: string, token: string) => call({ method: 'GET', url: new URL('/api/whoami', base), headers: { authorization: `Bearer ${token}` } });
+/** `tls` for the playground's own meshid, which is reached over HTTPS. */
+const whoami = (base: string, token: string, tls?: { ca: string }) => call({ method: 'GET', url: new URL('/api/whoami', base), headers: { authorization: `Bearer ${token}` }, ...(tls ? { tls } : {}) });
 const issue = (base: string, token: string | undefined, body: unknown) =>
   call({ method: 'POST', url: new URL('/tokens/user', base), headers: token ? { authorization: `Bearer ${token}` } : {}, body });
 const code = refusalCode;
@@ -101,7 +102,8 @@ describe('user tokens: issuing, rotation and RBAC', () => {
   it('issues online with `meshid generate user-token`, logged in with the kubeconfig', async () => {
     const res = await runCli(['--kubeconfig', await ownKubeconfig('admin'), 'generate', 'user-token', '--name', 'robot', '--group', 'bots', '--valid-for', '2h']);
     assert.equal(res.code, 0, res.stderr);
-    const me = await whoami(env.server.http, res.stdout.trim());
+    const playground = await playgroundServer(env);
+    const me = await whoami(playground.url, res.stdout.trim(), { ca: playground.ca });
     assert.equal(me.status, 200);
     assert.deepEqual((me.body as { groups: string[] }).groups, ['mesh-system:bots', 'mesh-system:authenticated']);
     const bob = await runCli(['--kubeconfig', await ownKubeconfig('bob'), 'generate', 'user-token', '--name', 'robot', '--valid-for', '2h']);

@@ -10,10 +10,12 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { loadKubeConfig, readExtension } from '../../src/kube/index.ts';
+import { call } from '../../src/cli/http.ts';
 import { killDashboards, launchBrowser, openTab, refreshTarget, startDashboard, type RunningDashboard } from '../support/browser.ts';
 import { testEnv } from '../support/env.ts';
 import { within } from '../support/server.ts';
-import { ownKubeconfig } from '../support/session.ts';
+import { ownKubeconfig, playgroundServer } from '../support/session.ts';
+import { OFF_NODE } from '../support/placement.ts';
 
 const suffix = randomBytes(3).toString('hex');
 /** A pod in alice's namespace and one elsewhere, so "dev only" is something to see. */
@@ -50,8 +52,9 @@ async function settled(page: Page): Promise<void> {
 }
 
 async function whoamiWithBearer(token: string): Promise<{ status: number; body: { name?: string; code?: string } }> {
-  const res = await fetch(`${testEnv().server.http}/api/whoami`, { headers: { authorization: `Bearer ${token}` } });
-  return { status: res.status, body: (await res.json()) as { name?: string; code?: string } };
+  const server = await playgroundServer();
+  const res = await call({ method: 'GET', url: new URL('/api/whoami', server.url), headers: { authorization: `Bearer ${token}` }, tls: { ca: server.ca } });
+  return { status: res.status, body: res.body as { name?: string; code?: string } };
 }
 
 describe('dashboard in a browser (real playground, headless chromium)', () => {
@@ -64,7 +67,7 @@ describe('dashboard in a browser (real playground, headless chromium)', () => {
     for (const pod of pods) {
       await core.createNamespacedPod({
         namespace: pod.namespace,
-        body: { metadata: { name: pod.name }, spec: { containers: [{ name: 'app', image: 'registry.example.com/app:1' }] } },
+        body: { metadata: { name: pod.name }, spec: { ...OFF_NODE, containers: [{ name: 'app', image: 'registry.example.com/app:1' }] } },
       });
     }
     browser = await launchBrowser();

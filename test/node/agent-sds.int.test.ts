@@ -10,19 +10,34 @@ import { SdsClient, sdsClientConstructor, type WorkloadTls } from '../../src/age
 import { ack, bearer, binaryCredential, openStream, request, workloadOf } from '../agent/support.ts';
 import { loadKubeConfig } from '../../src/kube/index.ts';
 import { createAuthority, issueLeaf } from '../../src/pki/index.ts';
-import { testEnv } from '../support/env.ts';
+import { MESH_PROXY_GID } from '../../src/install/index.ts';
+import { testNodeEnv } from '../support/env.ts';
+import { FULL_MATRIX, adminKubectl, demoMatrix, eventually, livePods } from '../support/node-demo.ts';
 import { runCli } from '../support/cli.ts';
 import { within } from '../support/server.ts';
 import { workloadToken } from '../support/workload.ts';
 
-const env = testEnv();
+// The demo runs as pods on the playground's node, with the agent's socket mounted from its hostPath.
+const env = testNodeEnv();
+const kubectl = adminKubectl(env);
+const HTTPBIN_PORT = 8443;
 const admin = loadKubeConfig({ kubeconfig: env.kubeconfigs.admin });
 
-async function callThroughSleep(from: string, to: string): Promise<{ status?: number; error?: string }> {
-  const sleep = env.demo[from]?.sleep ?? '';
-  const httpbin = env.demo[to]?.httpbin ?? '';
-  const res = await fetch(`${sleep}/call?target=${httpbin}&namespace=${to}`, { signal: AbortSignal.timeout(10_000) });
-  return (await res.json()) as { status?: number; error?: string };
+/** httpbin's pod address in `namespace`, reached from the host as any outsider would. */
+async function httpbinAddress(namespace: string): Promise<string> {
+  const pod = (await livePods(kubectl, namespace, 'app=httpbin')).find((p) => p.ready);
+  assert.ok(pod, `a Ready httpbin pod in ${namespace}`);
+  return `${pod.ip}:${HTTPBIN_PORT}`;
+}
+
+/** The four sleep → httpbin calls, made from inside the sleep pods (retried a little while leaves settle). */
+async function settledMatrix(): Promise<string[]> {
+  let last: string[] = [];
+  await eventually(10, 1_000, async () => {
+    last = await demoMatrix(kubectl);
+    return last.join() === FULL_MATRIX.join() ? last : undefined;
+  });
+  return last;
 }
 
 function directCall(address: string, tls: { cert?: string; key?: string }): Promise<number | string> {
@@ -38,18 +53,13 @@ function directCall(address: string, tls: { cert?: string; key?: string }): Prom
   });
 }
 
-describe("Istio's SDS demo in the playground: sleep and httpbin in foo and bar", () => {
+describe("Istio's SDS demo in the playground: sleep and httpbin pods in foo and bar", () => {
   it('answers 200 on all four sleep → httpbin paths over mTLS with SPIFFE checks', async () => {
-    for (const from of ['foo', 'bar']) {
-      for (const to of ['foo', 'bar']) {
-        const answer = await callThroughSleep(from, to);
-        assert.equal(answer.status, 200, `sleep.${from} → httpbin.${to}: ${JSON.stringify(answer)}`);
-      }
-    }
+    assert.deepEqual(await settledMatrix(), FULL_MATRIX);
   });
 
   it('refuses a client with no mesh certificate, or one from another CA', async () => {
-    const httpbin = env.demo['foo']?.httpbin ?? '';
+    const httpbin = await httpbinAddress('foo');
     const bare = await directCall(httpbin, {});
     assert.notEqual(bare, 200);
     assert.equal(typeof bare, 'string', `expected a TLS failure, got ${String(bare)}`);
@@ -95,9 +105,15 @@ describe("Istio's SDS demo in the playground: sleep and httpbin in foo and bar",
     }
   });
 
-  it('serves the socket with mode 0660 in a 0750 directory', async () => {
-    assert.equal((await stat(env.agent.socket)).mode & 0o777, 0o660);
-    assert.equal((await stat(dirname(env.agent.socket))).mode & 0o777, 0o750);
+  it("serves the socket with mode 0660 to the proxies' group, in the hostPath folder only root may write", async () => {
+    const socket = await stat(env.agent.socket);
+    assert.equal(socket.mode & 0o777, 0o660);
+    assert.equal(socket.gid, MESH_PROXY_GID);
+    // The kubelet made the hostPath folder (DirectoryOrCreate, 0755): nobody but root may
+    // replace the socket in it, and only root and the proxies' group may connect to it.
+    const folder = await stat(dirname(env.agent.socket));
+    assert.equal(folder.uid, 0);
+    assert.equal(folder.mode & 0o022, 0, `folder mode ${(folder.mode & 0o777).toString(8)}`);
   });
 
   it('pushes a rotated root as ROOTCA, then a leaf from it, on the open stream; the demo keeps working', async () => {
@@ -123,9 +139,7 @@ describe("Istio's SDS demo in the playground: sleep and httpbin in foo and bar",
       const newLeaf = new X509Certificate(last.certChainPem);
       assert.notEqual(newLeaf.serialNumber, leafBefore.serialNumber);
       assert.notEqual(await within(20_000, async () => (updates.at(-1)?.rootsPem.match(/BEGIN CERTIFICATE/g)?.length ?? 0) === 1), undefined, 'the old root leaves the bundle');
-      for (const from of ['foo', 'bar']) {
-        for (const to of ['foo', 'bar']) assert.equal((await callThroughSleep(from, to)).status, 200, `after rotation: sleep.${from} → httpbin.${to}`);
-      }
+      assert.deepEqual(await settledMatrix(), FULL_MATRIX, 'after rotation, every sleep → httpbin path');
     } finally {
       client.close();
       await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: 'sds-demo' }).catch(() => undefined);
