@@ -6,6 +6,7 @@ export {
   newSessionKey,
   deriveKey,
   SESSION_SECRET_NAME,
+  SESSION_KEYS_SELECTOR,
   type SessionKey,
   type SessionKeySource,
 } from './session-keys.ts';
