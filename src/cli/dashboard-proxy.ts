@@ -5,6 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
+import { kubeTlsAgent, kubeTransport } from '../kube/index.ts';
 import { escapeHtml, redirectPage } from './browser-open.ts';
 import { HTTPS_PORT, SERVICE_NAME } from '../install/index.ts';
 import { FORWARDED_AUTH_HEADER } from '../server/index.ts';
@@ -372,25 +373,14 @@ export function serviceProxyUpstream(kc: KubeConfig, namespace: string): Dashboa
       if (url.origin !== base.origin || !url.pathname.startsWith(`${basePath}/`)) {
         throw new MeshidError('ERR_INVALID_ARGUMENT', 'the dashboard proxy serves meshid only');
       }
-      const tls: { headers: Record<string, string>; ca?: unknown; cert?: unknown; key?: unknown; rejectUnauthorized?: boolean; servername?: string } = { headers: {} };
-      await kc.applyToHTTPSOptions(tls as Parameters<KubeConfig['applyToHTTPSOptions']>[0]);
-      const key = [tls.ca, tls.cert, tls.key, tls.rejectUnauthorized, tls.servername].map((v) => String(v)).join('\0');
-      if (!agent || key !== agentKey) {
+      const transport = await kubeTransport(kc);
+      if (!agent || transport.fingerprint !== agentKey) {
         // New material (a rotated client certificate): new connections; running ones finish.
-        const material = {
-          keepAlive: true,
-          ...(tls.ca ? { ca: tls.ca as string } : {}),
-          ...(tls.cert ? { cert: tls.cert as string } : {}),
-          ...(tls.key ? { key: tls.key as string } : {}),
-          ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
-          ...(tls.servername ? { servername: tls.servername } : {}),
-        };
-        agent = base.protocol === 'https:' ? new HttpsAgent(material) : new HttpAgent({ keepAlive: true });
-        agentKey = key;
+        agent = base.protocol === 'https:' ? kubeTlsAgent(transport.tls) : new HttpAgent({ keepAlive: true });
+        agentKey = transport.fingerprint;
       }
       const headers: Record<string, string> = {};
-      const auth = tls.headers['Authorization'] ?? tls.headers['authorization'];
-      if (auth) headers['authorization'] = auth;
+      if (transport.authorization) headers['authorization'] = transport.authorization;
       return { url, agent, headers };
     },
     toLocal(location) {

@@ -3,6 +3,7 @@ export { applyObjects, FIELD_MANAGER } from './apply.ts';
 export { kubeStatus, isConflict, isKubeUnavailable, isNotFound } from './errors.ts';
 export { SecretClient, decodeSecret, PART_OF_LABEL, KEY_LABEL, type SecretSpec, type SecretStrings } from './secrets.ts';
 export { watchSecrets, watchObjects, secretQuery, type SecretWatch, type SecretWatchHandlers, type SecretSelector, type WatchTarget, type WatchHandlers } from './informer.ts';
+export { kubeTransport, kubeTlsAgent, type KubeTls, type KubeTransport } from './transport.ts';
 export { serviceAccountKubeconfig } from './token-request.ts';
 export {
   readExtension,

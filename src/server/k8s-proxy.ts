@@ -170,9 +170,7 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     method: req.method,
     path,
     agent: false,
-    ca: upstream.agent.options.ca,
-    cert: upstream.agent.options.cert,
-    key: upstream.agent.options.key,
+    ...upstream.tls,
     headers: outgoingHeaders(req.headers, user, upstream, true),
   });
   answerDeadline(out);
