@@ -4,9 +4,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startDashboardProxy, urlUpstream } from '../../src/cli/dashboard-proxy.ts';
-import { endToEndHeaders, rawHead } from '../../src/kube/index.ts';
+import { endSocket, endToEndHeaders, rawHead } from '../../src/kube/index.ts';
 import { createAuthority, issueLeaf } from '../../src/pki/index.ts';
-import { proxyRequest } from '../../src/server/k8s-proxy.ts';
+import { proxyRequest, proxyUpgrade } from '../../src/server/k8s-proxy.ts';
 import { upstreamAt } from '../support/app.ts';
 
 /**
@@ -91,6 +91,83 @@ describe('both reverse proxies strip the same hop-by-hop headers', () => {
       assert.equal(answer.headers['x-end-answer'], '1');
       assert.deepEqual(named(ANSWER_HOP).filter((h) => h in answer.headers), []);
       assert.doesNotMatch(String(answer.headers.connection ?? ''), /x-hop-answer/);
+    }
+  });
+});
+
+interface Upgraded {
+  status: number;
+  upgrade: string | undefined;
+  echoed: string;
+}
+
+/** An upgrade as kubectl exec asks for one (SPDY); answers what came back through the proxy. */
+function upgradeThrough(port: number, host: string, path: string): Promise<Upgraded> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { host, connection: 'Upgrade', upgrade: 'SPDY/3.1' }, agent: false });
+    req.on('upgrade', (res, socket) => {
+      let echoed = '';
+      socket.on('data', (c: Buffer) => {
+        echoed += c.toString();
+        if (echoed === 'ping') {
+          socket.destroy();
+          resolve({ status: res.statusCode ?? 0, upgrade: res.headers.upgrade, echoed });
+        }
+      });
+      socket.write('ping');
+    });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, upgrade: undefined, echoed: body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('both reverse proxies relay upgrades (exec, port-forward) and refusals', () => {
+  const closers: (() => Promise<void>)[] = [];
+  let upstreamPort = 0;
+  let caPem = '';
+
+  before(async () => {
+    const ca = await createAuthority('proxy-upgrade-test');
+    const leaf = await issueLeaf(ca, { commonName: '127.0.0.1', ips: ['127.0.0.1'], usage: 'server' });
+    caPem = ca.certPem;
+    const upstream = createHttpsServer({ cert: leaf.certPem, key: leaf.keyPem }, (_req, res) => res.writeHead(404).end());
+    // An apiserver that upgrades to an echo, or refuses as RBAC would.
+    upstream.on('upgrade', (req, socket) => {
+      if (req.url?.includes('refuse')) return endSocket(socket, 403, { 'content-type': 'application/json' }, '{"kind":"Status","code":403}');
+      socket.write(rawHead(101, undefined, { connection: 'Upgrade', upgrade: String(req.headers.upgrade) }));
+      socket.pipe(socket);
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    upstreamPort = (upstream.address() as AddressInfo).port;
+    closers.push(() => new Promise((resolve) => (upstream.closeAllConnections(), upstream.close(() => resolve()))));
+  });
+  after(async () => {
+    for (const close of closers.reverse()) await close();
+  });
+
+  it('joins the sockets on 101 and relays a refusal with its status, through /api/k8s and the dashboard proxy alike', async () => {
+    const k8s = upstreamAt(upstreamPort, caPem, undefined);
+    const front = createServer((_req, res) => res.writeHead(404).end());
+    front.on('upgrade', (req, socket, head) => proxyUpgrade(req, socket, head, req.url ?? '/', undefined, k8s, () => endSocket(socket, 503)));
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise((resolve) => (front.closeAllConnections(), front.close(() => (k8s.close(), resolve())))));
+    const proxy = await startDashboardProxy(urlUpstream(new URL(`https://127.0.0.1:${upstreamPort}`), { ca: caPem }), { port: 0, handoff: () => Promise.resolve('unused') });
+    closers.push(() => proxy.close());
+
+    const routes = [
+      { port: (front.address() as AddressInfo).port, host: '127.0.0.1' },
+      { port: proxy.port, host: proxy.host },
+    ];
+    for (const { port, host } of routes) {
+      assert.deepEqual(await upgradeThrough(port, host, '/api/v1/namespaces/dev/pods/web/exec?command=sh'), { status: 101, upgrade: 'SPDY/3.1', echoed: 'ping' });
+      const refused = await upgradeThrough(port, host, '/api/v1/namespaces/dev/pods/refuse/exec');
+      assert.equal(refused.status, 403);
+      assert.match(refused.echoed, /"code":403/);
     }
   });
 });
