@@ -3,6 +3,7 @@ import { X509Certificate, verify as verifySignature } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import * as x509 from '@peculiar/x509';
 import { MeshidError, TtlCache, systemClock, type Clock } from '../core/index.ts';
+import { splitPem } from '../pki/index.ts';
 import { PROOF_CONTEXT } from './challenge.ts';
 import type { Identity } from './identity.ts';
 import { kubeCall } from './kube-reviews.ts';
@@ -53,10 +54,6 @@ export class ClusterClientCa implements ClientCaSource {
  */
 export function certificateNotAfter(certificate: string): number {
   return Math.min(...splitPem(certificate).map((pem) => Date.parse(new X509Certificate(pem).validTo)));
-}
-
-export function splitPem(bundle: string): string[] {
-  return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
 
 /**

@@ -2,10 +2,12 @@ import { hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { MeshidError, systemClock, type Clock, type Logger } from '../core/index.ts';
-import { SecretClient, decodeSecret, isConflict, watchSecrets, type SecretSpec, type SecretWatch } from '../kube/index.ts';
+import { SecretClient, decodeSecret, isConflict, watchSecrets, type SecretSelector, type SecretSpec, type SecretWatch } from '../kube/index.ts';
 
 export const SESSION_SECRET_NAME = 'meshid-authentication';
 const SESSION_KEY_LABEL = 'session';
+/** One Secret, watched by its name: found even when someone re-created it without meshid's labels. */
+export const SESSION_KEYS_SELECTOR: SecretSelector = { name: SESSION_SECRET_NAME };
 const DATA_KEY = 'keys.json';
 
 export interface SessionKey {
@@ -109,7 +111,7 @@ export class KubeSessionKeys implements SessionKeySource {
     this.#watch = await watchSecrets(
       this.kc,
       this.#spec.namespace,
-      { key: SESSION_KEY_LABEL },
+      SESSION_KEYS_SELECTOR,
       {
         onUpsert: (secret) => {
           this.#watchEvents++;

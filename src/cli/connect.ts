@@ -5,7 +5,7 @@ import { PROOF_CONTEXT } from '../authn/index.ts';
 import { FORWARDED_AUTH_HEADER } from '../server/index.ts';
 import { HTTPS_PORT, SERVICE_NAME } from '../install/index.ts';
 import { call, type HttpAnswer, type HttpCall } from './http.ts';
-import { kubeconfigFile, loadKubeConfig, readExtension, type MeshidExtension } from '../kube/index.ts';
+import { kubeTransport, kubeconfigFile, loadKubeConfig, readExtension, type MeshidExtension } from '../kube/index.ts';
 import type { GlobalOptions } from './globals.ts';
 
 /** The user's kube credential as kubectl resolved it: the shapes client-go knows. */
@@ -36,14 +36,13 @@ export async function connect(globals: GlobalOptions, options: ConnectOptions = 
   const context = kc.getCurrentContext();
   const file = kubeconfigFile({ kubeconfig: globals.kubeconfig }, context);
   const extension = await readExtension(file, context);
-  const tlsOptions: { headers: Record<string, string>; ca?: unknown; cert?: unknown; key?: unknown } = { headers: {} };
   // Runs exec plugins and auth-providers exactly as kubectl would.
-  await kc.applyToHTTPSOptions(tlsOptions as Parameters<KubeConfig['applyToHTTPSOptions']>[0]);
-  const auth = tlsOptions.headers['Authorization'] ?? tlsOptions.headers['authorization'];
+  const transport = await kubeTransport(kc);
+  const auth = transport.authorization;
   const credential: KubeCredential = auth?.startsWith('Bearer ')
     ? { type: 'bearer', token: auth.slice('Bearer '.length) }
-    : tlsOptions.cert && tlsOptions.key
-      ? { type: 'certificate', certPem: pemText(tlsOptions.cert), keyPem: pemText(tlsOptions.key) }
+    : transport.tls.cert && transport.tls.key
+      ? { type: 'certificate', certPem: pemText(transport.tls.cert), keyPem: pemText(transport.tls.key) }
       : { type: 'none' };
 
   const direct = options.url ?? (options.serviceProxy ? undefined : extension.server);
@@ -64,14 +63,10 @@ export async function connect(globals: GlobalOptions, options: ConnectOptions = 
 
   // The apiserver's service proxy: no load balancer, DNS or certificate needed. It strips
   // Authorization after using it, so meshid's own token travels in X-Authorization.
-  const server = kc.getCurrentCluster()?.server;
+  const server = transport.server;
   if (!server) throw new MeshidError('ERR_KUBECONFIG', 'the kubeconfig has no server');
-  const base = new URL(`${server.replace(/\/$/, '')}/api/v1/namespaces/${globals.namespace}/services/https:${SERVICE_NAME}:${HTTPS_PORT}/proxy/`);
-  const tls: HttpCall['tls'] = {
-    ...(tlsOptions.ca ? { ca: tlsOptions.ca as string } : {}),
-    ...(tlsOptions.cert ? { cert: tlsOptions.cert as string } : {}),
-    ...(tlsOptions.key ? { key: tlsOptions.key as string } : {}),
-  };
+  const base = new URL(`${server.href.replace(/\/$/, '')}/api/v1/namespaces/${globals.namespace}/services/https:${SERVICE_NAME}:${HTTPS_PORT}/proxy/`);
+  const tls: HttpCall['tls'] = transport.tls;
   return {
     kc, file, context, extension, mode: 'service-proxy', base, credential,
     send: (method, path, o = {}) => {

@@ -1,10 +1,11 @@
 import { createServer, request as httpRequest, Agent as HttpAgent, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
+import { endSocket, endToEndHeaders, kubeTlsAgent, kubeTransport, rawHead, relayUpgrade, upgradeHeaders } from '../kube/index.ts';
 import { escapeHtml, redirectPage } from './browser-open.ts';
 import { HTTPS_PORT, SERVICE_NAME } from '../install/index.ts';
 import { FORWARDED_AUTH_HEADER } from '../server/index.ts';
@@ -50,9 +51,6 @@ export interface RunningDashboardProxy extends ProxyAddress {
   handoffUrl: string;
   close(): Promise<void>;
 }
-
-// Hop-by-hop headers (RFC 9110 §7.6.1) and those the proxy sets itself.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /** Paths the proxy answers itself and never forwards. */
 const LOCAL_PREFIX = '/.meshid/';
@@ -123,7 +121,7 @@ export async function startDashboardProxy(upstream: DashboardUpstream, options: 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     upgrade(req, socket, head).catch((error: unknown) => {
       report(`dashboard proxy: upgrade ${pathOnly(req.url)}: ${error instanceof Error ? error.message : String(error)}`);
-      socket.end('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      endSocket(socket, 502);
     });
   });
   // Watches and exec sessions run as long as they like.
@@ -213,12 +211,12 @@ export async function startDashboardProxy(upstream: DashboardUpstream, options: 
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (!allowed(req.headers.host)) {
-      socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      endSocket(socket, 403);
       return;
     }
     const path = localPath(req.url);
     if (path.startsWith(LOCAL_PREFIX)) {
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      endSocket(socket, 404);
       return;
     }
     const target = await upstream.prepare(path);
@@ -226,29 +224,17 @@ export async function startDashboardProxy(upstream: DashboardUpstream, options: 
       ...outgoingHeaders(req.headers, upstream.moveAuthorization),
       ...forwardedHeaders(),
       ...target.headers,
-      connection: 'Upgrade',
-      upgrade: req.headers.upgrade ?? 'websocket',
+      ...upgradeHeaders(req.headers),
     };
     const send = target.url.protocol === 'https:' ? httpsRequest : httpRequest;
     const up = send(target.url, { method: req.method ?? 'GET', headers, agent: target.agent });
-    socket.on('error', () => up.destroy());
     await new Promise<void>((resolve, reject) => {
       up.on('error', reject);
-      up.on('upgrade', (answer: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
-        socket.write(`HTTP/1.1 ${answer.statusCode ?? 101} ${answer.statusMessage ?? 'Switching Protocols'}\r\n${rawHeaderLines(answer.rawHeaders)}\r\n`);
-        if (upHead.length > 0) socket.write(upHead);
-        if (head.length > 0) upSocket.write(head);
-        upSocket.on('error', () => socket.destroy());
-        socket.on('error', () => upSocket.destroy());
-        upSocket.pipe(socket);
-        socket.pipe(upSocket);
-        resolve();
-      });
+      up.on('upgrade', () => resolve());
       // No upgrade (a refusal, say): relay the answer and close.
-      up.on('response', (answer) => {
+      relayUpgrade(up, socket, head, (answer) => {
         const back = incomingHeaders(answer.headers, upstream, address().origin);
-        const lines = Object.entries(back).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => `${k}: ${x}`) : v === undefined ? [] : [`${k}: ${String(v)}`]));
-        socket.write(`HTTP/1.1 ${answer.statusCode ?? 502} ${answer.statusMessage ?? ''}\r\n${lines.join('\r\n')}\r\nconnection: close\r\n\r\n`);
+        socket.write(rawHead(answer.statusCode ?? 502, answer.statusMessage, { ...back, connection: 'close' }));
         answer.pipe(socket);
         resolve();
       });
@@ -308,10 +294,9 @@ function localPath(url: string | undefined): string {
 }
 
 function outgoingHeaders(incoming: IncomingHttpHeaders, moveAuthorization: boolean): OutgoingHttpHeaders {
-  const named = new Set(String(incoming.connection ?? '').toLowerCase().split(',').map((s) => s.trim()).filter(Boolean));
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
+  for (const [name, value] of Object.entries(endToEndHeaders(incoming))) {
+    if (value === undefined) continue;
     // Host is the upstream's; the proxy sets X-Forwarded-* (and no client says Forwarded for
     // it); the body must stay readable to map links back.
     if (name === 'host' || name === 'accept-encoding' || name === 'forwarded' || name.startsWith('x-forwarded-')) continue;
@@ -330,10 +315,9 @@ function outgoingHeaders(incoming: IncomingHttpHeaders, moveAuthorization: boole
 }
 
 function incomingHeaders(headers: IncomingHttpHeaders, upstream: DashboardUpstream, origin: string): OutgoingHttpHeaders {
-  const named = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()).filter(Boolean));
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
+  for (const [name, value] of Object.entries(endToEndHeaders(headers))) {
+    if (value === undefined) continue;
     if (name === 'location' && typeof value === 'string') {
       const local = upstream.toLocal(value);
       out[name] = local === undefined ? value : `${origin}${local}`;
@@ -343,12 +327,6 @@ function incomingHeaders(headers: IncomingHttpHeaders, upstream: DashboardUpstre
     } else out[name] = value;
   }
   return out;
-}
-
-function rawHeaderLines(raw: string[]): string {
-  let text = '';
-  for (let i = 0; i + 1 < raw.length; i += 2) text += `${raw[i] ?? ''}: ${raw[i + 1] ?? ''}\r\n`;
-  return text;
 }
 
 /**
@@ -372,25 +350,14 @@ export function serviceProxyUpstream(kc: KubeConfig, namespace: string): Dashboa
       if (url.origin !== base.origin || !url.pathname.startsWith(`${basePath}/`)) {
         throw new MeshidError('ERR_INVALID_ARGUMENT', 'the dashboard proxy serves meshid only');
       }
-      const tls: { headers: Record<string, string>; ca?: unknown; cert?: unknown; key?: unknown; rejectUnauthorized?: boolean; servername?: string } = { headers: {} };
-      await kc.applyToHTTPSOptions(tls as Parameters<KubeConfig['applyToHTTPSOptions']>[0]);
-      const key = [tls.ca, tls.cert, tls.key, tls.rejectUnauthorized, tls.servername].map((v) => String(v)).join('\0');
-      if (!agent || key !== agentKey) {
+      const transport = await kubeTransport(kc);
+      if (!agent || transport.fingerprint !== agentKey) {
         // New material (a rotated client certificate): new connections; running ones finish.
-        const material = {
-          keepAlive: true,
-          ...(tls.ca ? { ca: tls.ca as string } : {}),
-          ...(tls.cert ? { cert: tls.cert as string } : {}),
-          ...(tls.key ? { key: tls.key as string } : {}),
-          ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
-          ...(tls.servername ? { servername: tls.servername } : {}),
-        };
-        agent = base.protocol === 'https:' ? new HttpsAgent(material) : new HttpAgent({ keepAlive: true });
-        agentKey = key;
+        agent = base.protocol === 'https:' ? kubeTlsAgent(transport.tls) : new HttpAgent({ keepAlive: true });
+        agentKey = transport.fingerprint;
       }
       const headers: Record<string, string> = {};
-      const auth = tls.headers['Authorization'] ?? tls.headers['authorization'];
-      if (auth) headers['authorization'] = auth;
+      if (transport.authorization) headers['authorization'] = transport.authorization;
       return { url, agent, headers };
     },
     toLocal(location) {

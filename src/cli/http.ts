@@ -13,7 +13,7 @@ export interface HttpCall {
   headers?: Record<string, string>;
   body?: unknown;
   /** TLS material (CA, client certificate) for https URLs. */
-  tls?: Pick<RequestOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'>;
+  tls?: Pick<RequestOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'>;
   timeoutMs?: number;
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MeshidError, silentProgress, type Progress } from '../core/index.ts';
+import { CLUSTER_DOMAIN } from '../contract/index.ts';
 import { applyObjects, loadKubeConfig } from '../kube/index.ts';
 import { ensurePeerBinaries, type PeerBinaries } from './build.ts';
 import { renderKubeconfig, type UserCredential } from './kubeconfig.ts';
@@ -12,7 +13,7 @@ import { freePort, pidRecord, spawnPeer, stopPid, type PeerProcess } from './pro
 import { sampleRbac, staticTokenUsers, tokenAuthFile, type SampleUser } from './users.ts';
 
 /** The issuer written into service-account tokens, as in a kubeadm cluster. */
-export const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+export const SERVICE_ACCOUNT_ISSUER = `https://kubernetes.default.svc.${CLUSTER_DOMAIN}`;
 
 /** The user kube-apiserver is to kubelets; the node's RBAC lets it use the kubelet API. */
 export const KUBELET_CLIENT_USER = 'kube-apiserver-kubelet-client';
@@ -272,7 +273,7 @@ async function writePki(dir: string, apiserverIps: string[]): Promise<Pki> {
   const apiserver = await issueLeaf(ca, {
     commonName: 'kube-apiserver',
     usage: 'server',
-    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', `kubernetes.default.svc.${CLUSTER_DOMAIN}`],
     ips: [...new Set(['127.0.0.1', ...apiserverIps])],
   });
   const etcd = await issueLeaf(ca, { commonName: 'etcd', usage: 'both', ...loopback });

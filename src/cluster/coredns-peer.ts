@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
+import type { CLUSTER_DOMAIN } from '../contract/index.ts';
 import { buildGoBinaries, type EnsureOptions } from './build.ts';
 
 /** The github.com/coredns/coredns module version that peers/coredns/go.mod requires. */
@@ -46,7 +47,7 @@ export interface CorefileOptions {
   kubeconfig: string;
   /** Context in the kubeconfig; its current-context when left out. */
   kubeContext?: string;
-  clusterDomain: 'cluster.local';
+  clusterDomain: typeof CLUSTER_DOMAIN;
   /** Service ClusterIPs; PTR lookups in it are answered from Services. */
   serviceCidr: string;
   /** Pod IPs; PTR lookups in it are answered from EndpointSlices. */

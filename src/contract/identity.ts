@@ -1,7 +1,8 @@
 import { MeshidError } from '../core/index.ts';
+import { CLUSTER_DOMAIN } from './names.ts';
 
 /** Istio's default, and what every mesh gets unless its operator names another. */
-export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+export const DEFAULT_TRUST_DOMAIN = CLUSTER_DOMAIN;
 
 /** What a reviewed service-account token proves: the workload's Kubernetes identity. */
 export interface WorkloadIdentity {

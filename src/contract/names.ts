@@ -6,6 +6,12 @@
 /** Istio's CA port (istiod's XDS/CA port), where Istio's pilot-agent looks by default. */
 export const DEFAULT_CA_PORT = 15012;
 
+/**
+ * The cluster's DNS domain (kubelet's clusterDomain), which Services' long names end in. Istio's
+ * default trust domain is the same name by convention.
+ */
+export const CLUSTER_DOMAIN = 'cluster.local';
+
 /** The Service in front of the server replicas (HTTP, HTTPS and the CA). */
 export const MESHID_SERVICE = 'meshid';
 
@@ -14,7 +20,7 @@ export const MESHID_SERVICE = 'meshid';
  * (`meshid.<namespace>.svc`), their long form, and istiod's, which Istio's agents expect.
  */
 export function caServiceNames(namespace: string): string[] {
-  return [`${MESHID_SERVICE}.${namespace}.svc`, `${MESHID_SERVICE}.${namespace}.svc.cluster.local`, 'istiod.istio-system.svc'];
+  return [`${MESHID_SERVICE}.${namespace}.svc`, `${MESHID_SERVICE}.${namespace}.svc.${CLUSTER_DOMAIN}`, 'istiod.istio-system.svc'];
 }
 
 /** The ConfigMap the CA publishes its trust bundle in, in every namespace: Istio's name. */

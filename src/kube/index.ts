@@ -2,7 +2,9 @@ export { loadKubeConfig, KUBE_REQUEST_TIMEOUT_MS, type KubeTarget } from './conf
 export { applyObjects, FIELD_MANAGER } from './apply.ts';
 export { kubeStatus, isConflict, isKubeUnavailable, isNotFound } from './errors.ts';
 export { SecretClient, decodeSecret, PART_OF_LABEL, KEY_LABEL, type SecretSpec, type SecretStrings } from './secrets.ts';
-export { watchSecrets, watchObjects, type SecretWatch, type SecretWatchHandlers, type SecretSelector, type WatchTarget, type WatchHandlers } from './informer.ts';
+export { watchSecrets, watchObjects, secretQuery, type SecretWatch, type SecretWatchHandlers, type SecretSelector, type WatchTarget, type WatchHandlers } from './informer.ts';
+export { kubeTransport, kubeTlsAgent, type KubeTls, type KubeTransport } from './transport.ts';
+export { HOP_BY_HOP, endToEndHeaders, upgradeHeaders, rawHead, endSocket, relayUpgrade } from './proxy.ts';
 export { serviceAccountKubeconfig } from './token-request.ts';
 export {
   readExtension,

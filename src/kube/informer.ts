@@ -4,6 +4,8 @@ import { KEY_LABEL } from './secrets.ts';
 
 export interface SecretWatch {
   stop(): Promise<void>;
+  /** Every object the apiserver has sent this watch and it still holds: what a selector let through. */
+  observed(): readonly KubernetesObject[];
 }
 
 export interface SecretWatchHandlers {
@@ -14,28 +16,30 @@ export interface SecretWatchHandlers {
 const RESTART_DELAY_MS = 1000;
 
 /**
- * Which Secrets to watch: meshid's own carry a key label; ones people may make by hand
- * (kubectl apply, as Kuma's docs show) are found by name or name prefix.
+ * Which Secrets a watch reads, chosen by the apiserver so that no other Secret (a CA key, say)
+ * ever reaches the watcher: a set meshid writes itself by its key label, and one Secret that
+ * people may also make by hand (kubectl apply, unlabelled) by its name.
  */
-export type SecretSelector = { key: string } | { name: string } | { namePrefix: string };
+export type SecretSelector = { key: string } | { name: string };
 
-/** List-and-watch of some Secrets in one namespace. */
+/** The selector as list and watch query parameters. */
+export function secretQuery(selector: SecretSelector): { labelSelector: string } | { fieldSelector: string } {
+  return 'key' in selector ? { labelSelector: `${KEY_LABEL}=${selector.key}` } : { fieldSelector: `metadata.name=${selector.name}` };
+}
+
+/** List-and-watch of the Secrets in one namespace that `selector` picks. */
 export async function watchSecrets(kc: KubeConfig, namespace: string, selector: SecretSelector, handlers: SecretWatchHandlers, log: Logger): Promise<SecretWatch> {
   const api = kc.makeApiClient(CoreV1Api);
-  const labelSelector = 'key' in selector ? `${KEY_LABEL}=${selector.key}` : undefined;
-  const fieldSelector = 'name' in selector ? `metadata.name=${selector.name}` : undefined;
-  const key = 'key' in selector ? selector.key : 'name' in selector ? selector.name : selector.namePrefix;
-  const wanted = (secret: V1Secret): boolean => !('namePrefix' in selector) || (secret.metadata?.name ?? '').startsWith(selector.namePrefix);
+  const query = secretQuery(selector);
   return watchObjects<V1Secret>(
     kc,
     {
       path: `/api/v1/namespaces/${namespace}/secrets`,
-      list: () => api.listNamespacedSecret({ namespace, ...(labelSelector ? { labelSelector } : {}), ...(fieldSelector ? { fieldSelector } : {}) }),
-      ...(labelSelector ? { labelSelector } : {}),
-      ...(fieldSelector ? { fieldSelector } : {}),
-      what: `secrets ${namespace}/${key}`,
+      list: () => api.listNamespacedSecret({ namespace, ...query }),
+      ...query,
+      what: `secrets ${namespace}/${'key' in selector ? selector.key : selector.name}`,
     },
-    { onUpsert: (s) => wanted(s) && handlers.onUpsert(s), onDelete: (s) => wanted(s) && handlers.onDelete(s) },
+    handlers,
     log,
   );
 }
@@ -78,5 +82,6 @@ export async function watchObjects<T extends KubernetesObject>(kc: KubeConfig, t
       if (timer) clearTimeout(timer);
       await informer.stop();
     },
+    observed: () => informer.list(),
   };
 }

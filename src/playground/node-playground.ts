@@ -11,7 +11,7 @@ import {
 } from '../cluster/index.ts';
 import { buildImage } from '../image/index.ts';
 import { HTTP_PORT, HTTPS_PORT, SERVICE_NAME, install } from '../install/index.ts';
-import { DEFAULT_CA_PORT, caServiceNames } from '../contract/index.ts';
+import { CLUSTER_DOMAIN, DEFAULT_CA_PORT, caServiceNames } from '../contract/index.ts';
 import { applyObjects, loadKubeConfig, writeExtension } from '../kube/index.ts';
 import { createAuthority, issueLeaf, pemBundle } from '../pki/index.ts';
 import { MESHID_NAMESPACE, publishedRoots } from './meshid-server.ts';
@@ -99,10 +99,10 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
     await applyObjects(admin, coreDnsRbac());
     const dnsKubeconfig = await cluster.clientKubeconfig('coredns', COREDNS_USER);
     const corefile = join(ns.root, 'Corefile');
-    await writeFile(corefile, renderCorefile({ listen: n.nodeIp, port: 53, kubeconfig: dnsKubeconfig, clusterDomain: 'cluster.local', serviceCidr: n.serviceCidr, podCidr: n.podCidr }));
+    await writeFile(corefile, renderCorefile({ listen: n.nodeIp, port: 53, kubeconfig: dnsKubeconfig, clusterDomain: CLUSTER_DOMAIN, serviceCidr: n.serviceCidr, podCidr: n.podCidr }));
     const [command, argv] = ns.enter(coreDns, ['-conf', corefile]);
     processes.push(spawnPeer('coredns', command, argv, { logFile: join(ns.root, 'logs', 'coredns.log'), detached, record: pidRecord(dir) }));
-    progress.succeed(`Cluster DNS answers for cluster.local at ${n.nodeIp}`);
+    progress.succeed(`Cluster DNS answers for ${CLUSTER_DOMAIN} at ${n.nodeIp}`);
 
     progress.start(`Importing ${image.name} into the node's containerd`);
     await imageImported;
@@ -163,7 +163,7 @@ export async function startNodePlayground(dir: string, progress: Progress, detac
  */
 async function writeServingSecret(core: CoreV1Api, clusterIp: string): Promise<string> {
   const ca = await createAuthority('meshid-playground-serving-ca');
-  const names = [SERVICE_NAME, `${SERVICE_NAME}.${MESHID_NAMESPACE}`, `${SERVICE_NAME}.${MESHID_NAMESPACE}.svc`, `${SERVICE_NAME}.${MESHID_NAMESPACE}.svc.cluster.local`, 'localhost'];
+  const names = [SERVICE_NAME, `${SERVICE_NAME}.${MESHID_NAMESPACE}`, `${SERVICE_NAME}.${MESHID_NAMESPACE}.svc`, `${SERVICE_NAME}.${MESHID_NAMESPACE}.svc.${CLUSTER_DOMAIN}`, 'localhost'];
   const leaf = await issueLeaf(ca, { commonName: SERVICE_NAME, usage: 'server', dnsNames: names, ips: [clusterIp, '127.0.0.1'] });
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
   await core.createNamespacedSecret({

@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { MeshidError, type Progress } from '../core/index.ts';
 import { KUBELET_CLIENT_USER, spawnPeer, pidRecord, type LocalCluster, type NodeBinaries, type PeerProcess } from '../cluster/index.ts';
 import { PAUSE_IMAGE, buildPauseImage } from '../image/index.ts';
+import { CLUSTER_DOMAIN } from '../contract/index.ts';
 import { applyObjects, loadKubeConfig } from '../kube/index.ts';
 import type { NodeNamespace, NodeNetwork } from './node-namespace.ts';
 
@@ -203,7 +204,7 @@ function kubeletConfiguration(ns: NodeNamespace, cluster: LocalCluster, serving:
     cgroupRoot: ns.cleanup.cgroupRoot,
     oomScoreAdj: 0,
     failSwapOn: false,
-    clusterDomain: 'cluster.local',
+    clusterDomain: CLUSTER_DOMAIN,
     clusterDNS: [ns.network.nodeIp],
     resolvConf,
     volumePluginDir: join(ns.root, 'kubelet-plugins'),

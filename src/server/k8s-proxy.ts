@@ -3,7 +3,7 @@ import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingHttpH
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MeshidError } from '../core/index.ts';
-import { KUBE_REQUEST_TIMEOUT_MS, impersonationHeaders } from '../kube/index.ts';
+import { KUBE_REQUEST_TIMEOUT_MS, endSocket, endToEndHeaders, impersonationHeaders, relayUpgrade, upgradeHeaders } from '../kube/index.ts';
 import type { Identity } from '../authn/index.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -14,17 +14,8 @@ export function isK8sProxyUrl(url: string): boolean {
   return url === K8S_PREFIX || url.startsWith(`${K8S_PREFIX}/`) || url.startsWith(`${K8S_PREFIX}?`);
 }
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) and credentials that must never reach the apiserver. */
+/** Besides hop-by-hop headers: what the proxy sets itself, and credentials that must never reach the apiserver. */
 const DROPPED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
   'host',
   'authorization',
   'x-authorization',
@@ -54,23 +45,20 @@ export function upstreamPath(url: string): string {
 
 function outgoingHeaders(incoming: IncomingHttpHeaders, user: Identity | undefined, upstream: Upstream, upgrade: boolean): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || DROPPED.has(name) || DROPPED_PREFIXES.some((p) => name.startsWith(p))) continue;
+  for (const [name, value] of Object.entries(endToEndHeaders(incoming))) {
+    if (DROPPED.has(name) || DROPPED_PREFIXES.some((p) => name.startsWith(p))) continue;
     headers[name] = value;
   }
   if (incoming['content-length'] !== undefined) headers['content-length'] = incoming['content-length'];
-  if (upgrade) {
-    headers['connection'] = 'Upgrade';
-    if (incoming.upgrade) headers['upgrade'] = incoming.upgrade;
-  }
+  if (upgrade) Object.assign(headers, upgradeHeaders(incoming));
   const auth = upstream.authorization();
   if (auth) headers['authorization'] = auth;
   if (user) Object.assign(headers, impersonationHeaders(user));
   return headers;
 }
 
-/** Answer headers never relayed: hop-by-hop ones, and cookies a proxied Service or Pod would plant on meshid's origin. */
-const DROPPED_ANSWER = new Set(['connection', 'keep-alive', 'transfer-encoding', 'set-cookie', 'set-cookie2']);
+/** Answer headers never relayed besides hop-by-hop ones: cookies a proxied Service or Pod would plant on meshid's origin. */
+const DROPPED_ANSWER = new Set(['set-cookie', 'set-cookie2']);
 
 /**
  * The `services/<name>/proxy`, `pods/<name>/proxy` and `nodes/<name>/proxy` paths relay whatever a workload answers,
@@ -83,8 +71,8 @@ export const PROXIED_ANSWER_HEADERS = { 'content-security-policy': 'sandbox', 'x
 
 function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !DROPPED_ANSWER.has(name)) out[name] = value;
+  for (const [name, value] of Object.entries(endToEndHeaders(headers))) {
+    if (!DROPPED_ANSWER.has(name)) out[name] = value;
   }
   return { ...out, ...PROXIED_ANSWER_HEADERS };
 }
@@ -170,41 +158,19 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
     method: req.method,
     path,
     agent: false,
-    ca: upstream.agent.options.ca,
-    cert: upstream.agent.options.cert,
-    key: upstream.agent.options.key,
+    ...upstream.tls,
     headers: outgoingHeaders(req.headers, user, upstream, true),
   });
   answerDeadline(out);
-  out.on('upgrade', (answer, upSocket, upHead) => {
-    answered = true;
-    socket.write(rawHead(101, answer.statusMessage ?? 'Switching Protocols', answer.rawHeaders));
-    if (upHead.length > 0) socket.write(upHead);
-    if (head.length > 0) upSocket.write(head);
-    upSocket.pipe(socket).pipe(upSocket);
-    upSocket.on('error', () => socket.destroy());
-    socket.on('error', () => upSocket.destroy());
-  });
-  out.on('response', (answer) => {
+  out.on('upgrade', () => (answered = true));
+  relayUpgrade(out, socket, head, (answer) => {
     answered = true;
     // No upgrade (e.g. 403 from RBAC): relay the short answer whole, then close.
     const chunks: Buffer[] = [];
     answer.on('data', (c: Buffer) => chunks.push(c));
-    answer.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const type = answer.headers['content-type'] ?? 'application/json';
-      const sandbox = Object.entries(PROXIED_ANSWER_HEADERS).flat();
-      socket.end(rawHead(answer.statusCode ?? 502, answer.statusMessage ?? '', ['Content-Type', type, 'Content-Length', String(body.length), ...sandbox, 'Connection', 'close']) + body.toString('latin1'), 'latin1');
-    });
+    answer.on('end', () => endSocket(socket, answer.statusCode ?? 502, { 'content-type': answer.headers['content-type'] ?? 'application/json', ...PROXIED_ANSWER_HEADERS }, Buffer.concat(chunks)));
   });
   // No answer at all (apiserver down or past the deadline): the client gets a 503, as for any request.
   out.on('error', (error) => (answered ? socket.destroy() : onUnavailable(error)));
-  socket.on('error', () => out.destroy());
   out.end();
-}
-
-function rawHead(status: number, message: string, rawHeaders: string[]): string {
-  const lines = [`HTTP/1.1 ${status} ${message}`];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) lines.push(`${rawHeaders[i]}: ${rawHeaders[i + 1]}`);
-  return lines.join('\r\n') + '\r\n\r\n';
 }

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isMeshidError, type ErrorCode, type Logger } from '../core/index.ts';
-import { ReviewRateLimitedError } from '../kube/index.ts';
+import { ReviewRateLimitedError, rawHead } from '../kube/index.ts';
 import { isK8sProxyUrl } from './k8s-proxy.ts';
 import { DASHBOARD_CSP } from './dashboard-static.ts';
 
@@ -172,7 +172,7 @@ export function endSocketWithProblem(socket: Duplex, error: unknown, log: Logger
   logProblem(log, error, problem, 'UPGRADE', url);
   const headers = { ...answered.headers, 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
   // Closed for good once the answer is out: a client that never closes its side keeps nothing.
-  socket.end(`HTTP/1.1 ${problem.status} ${problem.title}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
+  socket.end(`${rawHead(problem.status, problem.title, headers)}${body}`, () => socket.destroy());
 }
 
 /** What a person in a browser is told when a dashboard handoff fails, by problem code. */

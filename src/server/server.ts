@@ -23,7 +23,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeReviews } from '../authn/index.ts';
 import { DisabledIssuer, KeyedIssuer, KubeRevocations, KubeSigningKeys, StaticPublicKeys, UserTokenValidator, bootstrapAdminToken, parseDuration, parsePublicKey } from '../tokens/index.ts';
 import { caStatus, startCa } from '../ca/index.ts';
-import { caServiceNames } from '../contract/index.ts';
+import { CLUSTER_DOMAIN, MESHID_SERVICE, caServiceNames } from '../contract/index.ts';
 import { SecurityEvents, TokenReviewGuard, loadKubeConfig, serviceAccountIssuers } from '../kube/index.ts';
 import type { DashboardDeps } from './graphql/context.ts';
 import { buildApp, type UserTokenDeps } from './app.ts';
@@ -232,7 +232,7 @@ async function servingCertificate(config: ServerConfig): Promise<{ cert: string;
     return { cert: await readFile(config.tlsCertFile, 'utf8'), key: await readFile(config.tlsKeyFile, 'utf8') };
   }
   const ca = await createAuthority('meshid-self-signed');
-  const service = `meshid.${config.namespace}.svc`;
-  const leaf = await issueLeaf(ca, { commonName: 'meshid', usage: 'server', dnsNames: ['localhost', 'meshid', service, `${service}.cluster.local`], ips: ['127.0.0.1'] });
+  const service = `${MESHID_SERVICE}.${config.namespace}.svc`;
+  const leaf = await issueLeaf(ca, { commonName: MESHID_SERVICE, usage: 'server', dnsNames: ['localhost', MESHID_SERVICE, service, `${service}.${CLUSTER_DOMAIN}`], ips: ['127.0.0.1'] });
   return { cert: pemBundle(leaf.certPem, ca.certPem), key: leaf.keyPem };
 }

@@ -17,7 +17,7 @@ export {
 export { generateSigningKeyPem, encodeKey, parsePrivateKey, parsePublicKey, publicKeyPem, type KeyFormat } from './keys.ts';
 export { signUserToken, KeyedIssuer, DisabledIssuer, issuerDisabled, parseDuration, DEFAULT_MAX_VALID_FOR, type Issuer, type IssueRequest, type SigningKey } from './issuer.ts';
 export { UserTokenValidator, StaticPublicKeys, noRevocations, type PublicKeySource, type Revocations, type ValidatedUser } from './validator.ts';
-export { KubeSigningKeys, SIGNING_KEY_PREFIX, serialOf, type SigningKeyAccessor, type SigningKeyManager, type SigningKeyInfo } from './kube-signing-keys.ts';
+export { KubeSigningKeys, SIGNING_KEY_PREFIX, SIGNING_KEYS_SELECTOR, serialOf, type SigningKeyAccessor, type SigningKeyManager, type SigningKeyInfo } from './kube-signing-keys.ts';
 export { KubeRevocations, REVOCATIONS_SECRET, parseRevocations } from './kube-revocations.ts';
 export { bootstrapAdminToken, ADMIN_TOKEN_SECRET, ADMIN_TOKEN_VALID_FOR_MS } from './admin-token.ts';
 export { jwks, type Jwk } from './jwks.ts';

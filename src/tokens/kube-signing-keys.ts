@@ -1,13 +1,19 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { MeshidError, type Logger } from '../core/index.ts';
-import { SecretClient, decodeSecret, isNotFound, watchSecrets, type SecretWatch } from '../kube/index.ts';
+import { SecretClient, decodeSecret, isNotFound, secretQuery, watchSecrets, type SecretSelector, type SecretWatch } from '../kube/index.ts';
 import type { SigningKey } from './issuer.ts';
 import { generateSigningKeyPem, parsePrivateKey } from './keys.ts';
 import type { PublicKeySource } from './validator.ts';
 
 export const SIGNING_KEY_PREFIX = 'user-token-signing-key-';
 const SIGNING_KEY_LABEL = 'user-token-signing-key';
+/**
+ * The signing keys are many Secrets under one name prefix, which no field selector can
+ * express; every key meshid ever wrote carries this label (a key made by hand needs it too,
+ * or `meshid signing-keys import`), so the apiserver sends the watch nothing else.
+ */
+export const SIGNING_KEYS_SELECTOR: SecretSelector = { key: SIGNING_KEY_LABEL };
 const VALUE = 'value';
 
 export interface SigningKeyInfo {
@@ -68,7 +74,7 @@ export class KubeSigningKeys implements SigningKeyAccessor, SigningKeyManager {
   }
 
   async start(): Promise<void> {
-    this.#watch = await watchSecrets(this.kc, this.namespace, { namePrefix: SIGNING_KEY_PREFIX }, {
+    this.#watch = await watchSecrets(this.kc, this.namespace, SIGNING_KEYS_SELECTOR, {
       onUpsert: (secret) => this.#load(secret),
       onDelete: (secret) => {
         const serial = serialOf(secret.metadata?.name);
@@ -102,7 +108,7 @@ export class KubeSigningKeys implements SigningKeyAccessor, SigningKeyManager {
 
   /** The keys as Kubernetes holds them now (one list call; no watch needed, for the CLI). */
   async listStored(): Promise<SigningKeyInfo[]> {
-    const list = await this.#api.listNamespacedSecret({ namespace: this.namespace });
+    const list = await this.#api.listNamespacedSecret({ namespace: this.namespace, ...secretQuery(SIGNING_KEYS_SELECTOR) });
     return list.items
       .map((s) => ({ serial: serialOf(s.metadata?.name), createdAt: isoTime(s.metadata?.creationTimestamp) }))
       .filter((k): k is SigningKeyInfo => k.serial !== undefined)

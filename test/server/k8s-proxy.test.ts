@@ -143,7 +143,7 @@ describe('proxyUpgrade', () => {
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
     const agent = new Agent();
-    const upstream = { url: new URL(`https://127.0.0.1:${port}`), agent, authorization: () => undefined, close: () => agent.destroy() };
+    const upstream = { url: new URL(`https://127.0.0.1:${port}`), agent, tls: {}, authorization: () => undefined, close: () => agent.destroy() };
     const req = { method: 'GET', headers: { upgrade: 'websocket', connection: 'Upgrade' } } as unknown as IncomingMessage;
     const socket = new PassThrough();
     const error = await new Promise<Error>((resolve, reject) => {

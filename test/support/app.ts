@@ -98,7 +98,7 @@ export function memoryDashboard(clock: Clock, userTokens: ReturnType<typeof memo
 /** An Upstream for apps whose tests never reach Kubernetes; nothing listens on port 1. */
 export function unusedUpstream(): Upstream {
   const agent = new Agent();
-  return { url: new URL('https://127.0.0.1:1'), agent, authorization: () => 'Bearer server-token', close: () => agent.destroy() };
+  return { url: new URL('https://127.0.0.1:1'), agent, tls: {}, authorization: () => 'Bearer server-token', close: () => agent.destroy() };
 }
 
 export interface TestApp {
@@ -217,5 +217,5 @@ export async function fakeApiServer(): Promise<{ server: Server; caPem: string; 
 
 export function upstreamAt(port: number, caPem: string, authorization: string | undefined): Upstream {
   const agent = new Agent({ ca: caPem, keepAlive: false });
-  return { url: new URL(`https://127.0.0.1:${port}`), agent, authorization: () => authorization, close: () => agent.destroy() };
+  return { url: new URL(`https://127.0.0.1:${port}`), agent, tls: { ca: caPem }, authorization: () => authorization, close: () => agent.destroy() };
 }
