@@ -1,5 +1,4 @@
 export type { Identity, Capabilities, Session } from './identity.ts';
-export { CAPABILITY_CHECKS, type CapabilityCheck } from './capabilities.ts';
 export {
   KubeSessionKeys,
   StaticSessionKeys,

@@ -207,7 +207,7 @@ function registerUserTokenRoutes(app: FastifyInstance, deps: UserTokenDeps, even
     const issue = parseUserTokenRequest(request.body);
     // A control plane without an issuer says so before RBAC is asked anything.
     if (!deps.issuer.enabled) throw issuerDisabled();
-    await requireCapability(deps.reviews, user, 'usertokens.meshid.io/create');
+    await requireCapability(deps.reviews, user, 'issueUserToken');
     const token = deps.issuer.issue(issue);
     events?.record({ reason: 'TokenIssued', user: user.name, message: `issued a user token for ${issue.name} through /tokens/user` });
     return reply.type('text/plain; charset=utf-8').send(token);

@@ -8,7 +8,7 @@ const secrets = (verb: string): Permission => ({ verb, group: '', resource: 'sec
 export const registryResolvers = {
   Query: {
     async registries(_: unknown, _args: unknown, ctx: DashboardContext) {
-      await requireCapability(ctx.deps.reviews, ctx.user, 'registries.meshid.io/list');
+      await requireCapability(ctx.deps.reviews, ctx.user, 'listRegistries');
       const entries = await asUser(ctx.user, secrets('list'), () => new RegistryStore(ctx.kube).list());
       return entries.map((e) => ({ name: e.name, servers: e.servers, updatedAt: e.updatedAt ?? null, error: e.error ?? null }));
     },
@@ -18,7 +18,7 @@ export const registryResolvers = {
       const name = checkEntryName(args.name);
       const config = dockerConfigFor(args.server, args.username, args.password);
       if (args.email) for (const auth of Object.values(config.auths)) auth.email = args.email;
-      await requireCapability(ctx.deps.reviews, ctx.user, 'registries.meshid.io/create');
+      await requireCapability(ctx.deps.reviews, ctx.user, 'addRegistry');
       const store = new RegistryStore(ctx.kube);
       await asUser(ctx.user, secrets('create'), () => store.add(name, config));
       ctx.deps.events.record({ reason: 'RegistryChanged', user: actor(ctx), message: `added registry entry ${name} for ${Object.keys(config.auths).join(', ')}` });
@@ -28,7 +28,7 @@ export const registryResolvers = {
 
     async registryRemove(_: unknown, args: { name: string }, ctx: DashboardContext) {
       const name = checkEntryName(args.name);
-      await requireCapability(ctx.deps.reviews, ctx.user, 'registries.meshid.io/delete');
+      await requireCapability(ctx.deps.reviews, ctx.user, 'removeRegistry');
       await asUser(ctx.user, secrets('delete'), () => new RegistryStore(ctx.kube).remove(name));
       ctx.deps.events.record({ reason: 'RegistryChanged', user: actor(ctx), message: `removed registry entry ${name}` });
       return true;

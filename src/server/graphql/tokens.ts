@@ -22,14 +22,14 @@ function signingKeys(ctx: DashboardContext) {
 export const tokenResolvers = {
   Query: {
     async signingKeys(_: unknown, _args: unknown, ctx: DashboardContext) {
-      await requireCapability(ctx.deps.reviews, ctx.user, 'signingkeys.meshid.io/list');
+      await requireCapability(ctx.deps.reviews, ctx.user, 'listSigningKeys');
       const list = signingKeys(ctx).list();
       const active = Math.max(...list.map((k) => k.serial));
       return list.map((k) => ({ serial: k.serial, createdAt: k.createdAt ?? null, active: k.serial === active }));
     },
 
     async revokedTokens(_: unknown, _args: unknown, ctx: DashboardContext) {
-      await requireCapability(ctx.deps.reviews, ctx.user, 'revocations.meshid.io/list');
+      await requireCapability(ctx.deps.reviews, ctx.user, 'listRevocations');
       return userTokens(ctx).revocations.list();
     },
   },
@@ -39,7 +39,7 @@ export const tokenResolvers = {
       const request = parseUserTokenRequest(args);
       const { issuer } = userTokens(ctx);
       if (!issuer.enabled) throw issuerDisabled();
-      await requireCapability(ctx.deps.reviews, ctx.user, 'usertokens.meshid.io/create');
+      await requireCapability(ctx.deps.reviews, ctx.user, 'issueUserToken');
       const token = issuer.issue(request);
       const claims = decodeJwt(token);
       const id = String(claims.jti);
@@ -49,7 +49,7 @@ export const tokenResolvers = {
 
     async revokeToken(_: unknown, args: { id: string }, ctx: DashboardContext) {
       if (!TOKEN_ID.test(args.id)) throw new MeshidError('ERR_INVALID_ARGUMENT', 'id must be a token id (its jti claim): 1 to 256 printable characters');
-      await requireCapability(ctx.deps.reviews, ctx.user, 'revocations.meshid.io/create');
+      await requireCapability(ctx.deps.reviews, ctx.user, 'revokeToken');
       const { revocations } = userTokens(ctx);
       await revocations.revoke([args.id]);
       ctx.deps.events.record({ reason: 'TokenRevoked', user: actor(ctx), message: `revoked user token ${args.id}` });
@@ -57,7 +57,7 @@ export const tokenResolvers = {
     },
 
     async rotateSigningKey(_: unknown, _args: unknown, ctx: DashboardContext) {
-      await requireCapability(ctx.deps.reviews, ctx.user, 'signingkeys.meshid.io/create');
+      await requireCapability(ctx.deps.reviews, ctx.user, 'rotateSigningKey');
       const serial = await signingKeys(ctx).rotate();
       ctx.deps.events.record({ reason: 'SigningKeyRotated', user: actor(ctx), message: `new user-token signing key ${serial}; older keys still validate until removed` });
       return { serial, createdAt: new Date(ctx.deps.clock.now()).toISOString(), active: true };
