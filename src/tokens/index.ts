@@ -21,3 +21,6 @@ export { KubeSigningKeys, SIGNING_KEY_PREFIX, serialOf, type SigningKeyAccessor,
 export { KubeRevocations, REVOCATIONS_SECRET, parseRevocations } from './kube-revocations.ts';
 export { bootstrapAdminToken, ADMIN_TOKEN_SECRET, ADMIN_TOKEN_VALID_FOR_MS } from './admin-token.ts';
 export { jwks, type Jwk } from './jwks.ts';
+export { issueUserToken, type IssueUserTokenDeps, type IssuedUserToken } from './issue-user-token.ts';
+export { revokeUserTokens, checkTokenId, TOKEN_ID_FORMAT, type RevokeUserTokensDeps } from './revoke-user-tokens.ts';
+export { rotateSigningKey, type RotateSigningKeyDeps } from './rotate-signing-key.ts';

@@ -1,4 +1,4 @@
-import { DEFAULT_GRACE_MS, DEFAULT_PROPAGATION_MS, rotateCa, type CaStatus } from '../../ca/index.ts';
+import { rotateCa, type CaStatus } from '../../ca/index.ts';
 import { requireCapability } from '../permissions.ts';
 import { actor, type DashboardContext } from './context.ts';
 
@@ -25,8 +25,7 @@ export const caResolvers = {
     /** The same staged rotation as `meshid ca rotate`, with its default timings. */
     async rotateCA(_: unknown, _args: unknown, ctx: DashboardContext) {
       await requireCapability(ctx.deps.reviews, ctx.user, 'rotateCa');
-      const { newRoot, signsAt } = await rotateCa(ctx.deps.kc, ctx.deps.namespace, { propagationMs: DEFAULT_PROPAGATION_MS, graceMs: DEFAULT_GRACE_MS, clock: ctx.deps.clock });
-      ctx.deps.events.record({ reason: 'CARotationStarted', user: actor(ctx), message: `new root ${newRoot} joins the trust bundle now and signs from ${signsAt}` });
+      await rotateCa(ctx.deps.kc, ctx.deps.namespace, { clock: ctx.deps.clock, audit: { trail: ctx.deps.events, by: { user: actor(ctx) } } });
       return view(await ctx.deps.caStatus());
     },
   },
