@@ -4,6 +4,8 @@ export {
   StaticSessionKeys,
   newSessionKey,
   deriveKey,
+  readableKeys,
+  readStoredSessionKeys,
   SESSION_SECRET_NAME,
   type SessionKey,
   type SessionKeySource,
