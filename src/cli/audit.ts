@@ -14,6 +14,12 @@ export async function operatorAudit(kc: KubeConfig, namespace: string): Promise<
   return { by: { user: await ownUsername(kc), via: 'meshid CLI' }, trail: { record: (event) => events.recordNow(event) } };
 }
 
+/**
+ * A use case's permission check, from the CLI: Kubernetes RBAC on the objects it writes,
+ * asked with the operator's own credentials, is the check.
+ */
+export const kubernetesDecides = async (): Promise<void> => undefined;
+
 /** Records what the operator just did, for acts that are the CLI's own (a recovery run). */
 export async function auditAsOperator(kc: KubeConfig, namespace: string, reason: SecurityReason, message: string): Promise<void> {
   const { audit } = await import('../kube/index.ts');

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { MeshidError } from '../core/index.ts';
 import { globalOptions, type GlobalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
-import { operatorAudit } from './audit.ts';
+import { kubernetesDecides, operatorAudit } from './audit.ts';
 
 // Loaded when a command runs, so `--help` stays instant.
 const lazy = async () => ({ ...(await import('../kube/index.ts')), ...(await import('../tokens/index.ts')) });
@@ -16,9 +16,6 @@ async function stores(g: GlobalOptions) {
   const log = createLogger('meshid', 'warn');
   return { kc, keys: new KubeSigningKeys(kc, g.namespace, log), revocations: new KubeRevocations(kc, g.namespace, log) };
 }
-
-/** From the CLI, Kubernetes RBAC on the Secrets, asked with the operator's own credentials, is the check. */
-const kubernetesDecides = async (): Promise<void> => undefined;
 
 const serialArg = (value: string): number => {
   const n = Number(value);
