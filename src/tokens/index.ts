@@ -21,6 +21,6 @@ export { KubeSigningKeys, SIGNING_KEY_PREFIX, serialOf, type SigningKeyAccessor,
 export { KubeRevocations, REVOCATIONS_SECRET, parseRevocations } from './kube-revocations.ts';
 export { bootstrapAdminToken, reissueAdminToken, adminTokenKid, kidOf, ADMIN_TOKEN_SECRET } from './admin-token.ts';
 export { jwks, type Jwk } from './jwks.ts';
-export { issueUserToken, type IssueUserTokenDeps, type IssuedUserToken } from './issue-user-token.ts';
+export { issueUserToken, type IssueUserTokenDeps } from './issue-user-token.ts';
 export { revokeUserTokens, checkTokenId, TOKEN_ID_FORMAT, type RevokeUserTokensDeps } from './revoke-user-tokens.ts';
 export { rotateSigningKey, type RotateSigningKeyDeps } from './rotate-signing-key.ts';

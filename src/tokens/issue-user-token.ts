@@ -1,16 +1,8 @@
 import { decodeJwt } from 'jose';
+import type { IssuedUserToken } from '../contract/index.ts';
 import { audit, type Actor, type AuditTrail } from '../kube/index.ts';
 import { issuerDisabled, type Issuer } from './issuer.ts';
 import { parseUserTokenRequest } from './user-token-request.ts';
-
-export interface IssuedUserToken {
-  /** The token's `jti`: what revocation takes. */
-  id: string;
-  token: string;
-  name: string;
-  groups: string[];
-  expiresAt: string;
-}
 
 export interface IssueUserTokenDeps {
   issuer: Issuer;
