@@ -41,6 +41,10 @@ export const CAPABILITIES = {
 
 export type CapabilityName = keyof typeof CAPABILITIES;
 
+type ResourceOf<C> = C extends { resource: infer R extends string; group: infer G extends string } ? (G extends '' ? R : `${R}.${G}`) : never;
+/** A resource as kubectl names it (`usertokens.meshid.io`, `pods`), for each one the list checks. */
+export type CapabilityResource = ResourceOf<(typeof CAPABILITIES)[CapabilityName]>;
+
 /** The key a capability has on the wire (login answer, `me`): `<resource>[.<group>]/<verb>`. */
 export function capabilityKey(capability: Capability): string {
   return `${capability.resource}${capability.group ? `.${capability.group}` : ''}/${capability.verb}`;
