@@ -27,7 +27,7 @@ export async function bootstrapAdminToken(kc: KubeConfig, namespace: string, iss
 }
 
 /** The `kid` of a token's header (the serial of the key that signed it), if it has one. */
-export function kidOf(token: string): string | undefined {
+function kidOf(token: string): string | undefined {
   try {
     const kid = decodeProtectedHeader(token).kid;
     return typeof kid === 'string' ? kid : undefined;

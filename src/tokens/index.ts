@@ -19,7 +19,7 @@ export { signUserToken, KeyedIssuer, DisabledIssuer, issuerDisabled, parseDurati
 export { UserTokenValidator, StaticPublicKeys, noRevocations, type PublicKeySource, type Revocations, type ValidatedUser } from './validator.ts';
 export { KubeSigningKeys, SIGNING_KEY_PREFIX, serialOf, type SigningKeyAccessor, type SigningKeyManager, type SigningKeyInfo } from './kube-signing-keys.ts';
 export { KubeRevocations, REVOCATIONS_SECRET, parseRevocations } from './kube-revocations.ts';
-export { bootstrapAdminToken, reissueAdminToken, adminTokenKid, kidOf, ADMIN_TOKEN_SECRET } from './admin-token.ts';
+export { bootstrapAdminToken, reissueAdminToken, adminTokenKid, ADMIN_TOKEN_SECRET } from './admin-token.ts';
 export { jwks, type Jwk } from './jwks.ts';
 export { issueUserToken, type IssueUserTokenDeps } from './issue-user-token.ts';
 export { revokeUserTokens, checkTokenId, TOKEN_ID_FORMAT, type RevokeUserTokensDeps } from './revoke-user-tokens.ts';
