@@ -1,10 +1,11 @@
 export type { Identity, Capabilities, Session } from './identity.ts';
-export { CAPABILITY_CHECKS, type CapabilityCheck } from './capabilities.ts';
 export {
   KubeSessionKeys,
   StaticSessionKeys,
   newSessionKey,
   deriveKey,
+  readableKeys,
+  readStoredSessionKeys,
   SESSION_SECRET_NAME,
   SESSION_KEYS_SELECTOR,
   type SessionKey,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { MeshidError, TtlCache, systemClock, type Clock } from '../core/index.ts';
 import { TokenReviewGuard, impersonableExtra, isKubeUnavailable, type ReviewVerdict } from '../kube/index.ts';
-import { CAPABILITY_CHECKS } from './capabilities.ts';
+import { LOGIN_CAPABILITIES } from '../contract/index.ts';
 import type { Capabilities, Identity } from './identity.ts';
 
 /** How long a positive TokenReview or a SubjectAccessReview answer is reused. */
@@ -74,7 +74,7 @@ export class ApiServerReviews implements KubeReviews {
     const cached = this.#caps.get(cacheKey);
     if (cached) return cached;
     const answers = await Promise.all(
-      CAPABILITY_CHECKS.map(async (check) => {
+      LOGIN_CAPABILITIES.map(async (check) => {
         const review = await kubeCall(() =>
           this.#authz.createSubjectAccessReview({
             body: {

@@ -8,7 +8,6 @@ export const SESSION_SECRET_NAME = 'meshid-authentication';
 const SESSION_KEY_LABEL = 'session';
 /** One Secret, watched by its name: found even when someone re-created it without meshid's labels. */
 export const SESSION_KEYS_SELECTOR: SecretSelector = { name: SESSION_SECRET_NAME };
-const DATA_KEY = 'keys.json';
 
 export interface SessionKey {
   kid: string;
@@ -50,8 +49,15 @@ export class StaticSessionKeys implements SessionKeySource {
   }
 }
 
+/**
+ * Secret `meshid-authentication` holds one JSON list under this key: `[{kid, key, retireAt?}]`.
+ * This module is its only reader and writer (servers, recovery, tools).
+ */
+const DATA_KEY = 'keys.json';
+
 /** A key is 32 bytes in unpadded base64url: exactly 43 characters of that alphabet. */
-const StoredKeys = z.array(z.object({ kid: z.string().min(1), key: z.string().regex(/^[A-Za-z0-9_-]{43}$/), retireAt: z.iso.datetime().optional() })).min(1);
+const StoredKey = z.object({ kid: z.string().min(1), key: z.string().regex(/^[A-Za-z0-9_-]{43}$/), retireAt: z.iso.datetime().optional() });
+const StoredKeys = z.array(StoredKey).min(1);
 
 export function serializeKeys(keys: SessionKey[]): string {
   return JSON.stringify(
@@ -63,13 +69,38 @@ export function serializeKeys(keys: SessionKey[]): string {
   );
 }
 
+const fromStored = (k: z.infer<typeof StoredKey>): SessionKey => ({
+  kid: k.kid,
+  secret: Buffer.from(k.key, 'base64url'),
+  ...(k.retireAt === undefined ? {} : { retireAt: Date.parse(k.retireAt) }),
+});
+
+/** What a server trusts: the whole list or nothing (it fails closed on a bad Secret). */
 export function parseKeys(text: string | undefined): SessionKey[] {
-  const parsed = StoredKeys.parse(JSON.parse(text ?? 'null'));
-  return parsed.map((k) => ({
-    kid: k.kid,
-    secret: Buffer.from(k.key, 'base64url'),
-    ...(k.retireAt === undefined ? {} : { retireAt: Date.parse(k.retireAt) }),
-  }));
+  return StoredKeys.parse(JSON.parse(text ?? 'null')).map(fromStored);
+}
+
+/**
+ * Every well-formed key in the stored text, for tools that inspect the Secret (recovery's
+ * plan and checks): never throws; an unreadable Secret holds none.
+ */
+export function readableKeys(text: string | undefined): SessionKey[] {
+  let list: unknown;
+  try {
+    list = JSON.parse(text ?? '[]');
+  } catch {
+    return [];
+  }
+  return Array.isArray(list) ? list.flatMap((entry) => {
+    const parsed = StoredKey.safeParse(entry);
+    return parsed.success ? [fromStored(parsed.data)] : [];
+  }) : [];
+}
+
+/** The keys Secret `meshid-authentication` holds now; undefined when there is no such Secret. */
+export async function readStoredSessionKeys(kc: KubeConfig, namespace: string): Promise<SessionKey[] | undefined> {
+  const secret = await new SecretClient(kc).read(namespace, SESSION_SECRET_NAME);
+  return secret ? readableKeys(decodeSecret(secret)[DATA_KEY]) : undefined;
 }
 
 export interface KubeSessionKeysOptions {

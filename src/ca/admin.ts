@@ -1,11 +1,12 @@
 import { X509Certificate } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { MeshidError, systemClock, type Clock } from '../core/index.ts';
-import { SecretClient, decodeSecret, isConflict, isNotFound, type SecretStrings } from '../kube/index.ts';
+import { SecretClient, audit, decodeSecret, isConflict, isNotFound, type Actor, type AuditTrail, type SecretStrings } from '../kube/index.ts';
 import { ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY } from '../contract/index.ts';
 import { splitPem } from '../pki/index.ts';
 import { createSelfSignedRoot, describeRoot, loadCaMaterial, type CaMaterial } from './authority.ts';
 import { describeCa, CA_SECRET_KEY_LABEL, type CaStatus } from './kube-ca.ts';
+import { DEFAULT_GRACE_MS, DEFAULT_PROPAGATION_MS } from './rotation-defaults.ts';
 import { CA_SECRET, PLUGGED_CA_SECRET, announceRoot, keepTrusting, parseCaSecret, serializeCaSecret, trustBundle, type StoredCa } from './state.ts';
 
 /** What `meshid ca …` works on: the two Secrets, read with the operator's own RBAC. */
@@ -45,21 +46,44 @@ export async function caStatus(kc: KubeConfig, namespace: string, clock: Clock =
   return describeCa(signingRoot, stored, plugged !== undefined, error);
 }
 
+/** Who changed the CA, for its audit event; absent where the act is audited as part of a larger one (a recovery run). */
+export interface CaAudit {
+  trail: AuditTrail;
+  by: Actor;
+}
+
 export interface RotateOptions {
-  propagationMs: number;
-  graceMs: number;
+  /** Default DEFAULT_PROPAGATION_MS. */
+  propagationMs?: number;
+  /** Default DEFAULT_GRACE_MS. */
+  graceMs?: number;
+  /**
+   * Drop a rotation already under way instead of refusing (recovery: its new root sat in the
+   * same Secret as the compromised one). Its root's fingerprint is answered as `dropped`.
+   */
+  replacePending?: boolean;
   clock?: Clock;
+  audit: CaAudit | undefined;
 }
 
 /**
- * Starts a root rotation without restarts: the new root joins the trust bundle now, signs
- * after `propagationMs`, and the old one leaves the bundle `graceMs` after that. The servers
- * carry out the timed steps; this only writes the plan into the Secret.
+ * The use case "rotate the CA": starts a root rotation without restarts. The new root joins
+ * the trust bundle now, signs after `propagationMs`, and the old one leaves the bundle
+ * `graceMs` after that. The servers carry out the timed steps; this only writes the plan into
+ * the Secret, in one write.
  */
-export async function rotateCa(kc: KubeConfig, namespace: string, options: RotateOptions): Promise<{ newRoot: string; signsAt: string }> {
+export async function rotateCa(kc: KubeConfig, namespace: string, options: RotateOptions): Promise<{ newRoot: string; signsAt: string; dropped?: string }> {
   const clock = options.clock ?? systemClock;
   const secrets = new SecretClient(kc);
-  const { stored, version, plugged } = await readStored(secrets, namespace);
+  const read = await readStored(secrets, namespace);
+  const { version, plugged } = read;
+  let stored = read.stored;
+  let dropped: string | undefined;
+  if (options.replacePending && stored.next) {
+    dropped = describeRoot(stored.next.cert).fingerprint;
+    stored = { ...stored };
+    delete stored.next;
+  }
   if (plugged) {
     throw new MeshidError('ERR_INVALID_ARGUMENT', `a plugged-in CA (Secret ${PLUGGED_CA_SECRET}) is in use; meshid does not hold its root's key`, {
       hint: 'Plug in the new material with `meshid ca set --cert-chain … --key … --root …`.',
@@ -67,9 +91,12 @@ export async function rotateCa(kc: KubeConfig, namespace: string, options: Rotat
   }
   const keyType = new X509Certificate(stored.caCert).publicKey.asymmetricKeyType === 'ec' ? 'ec' : 'rsa';
   const root = await createSelfSignedRoot({ keyType, clock });
-  const next = announceRoot(stored, { cert: root.certPem, key: root.keyPem }, clock.now(), options.propagationMs, options.graceMs);
+  const next = announceRoot(stored, { cert: root.certPem, key: root.keyPem }, clock.now(), options.propagationMs ?? DEFAULT_PROPAGATION_MS, options.graceMs ?? DEFAULT_GRACE_MS);
   await writeStored(secrets, namespace, version, next);
-  return { newRoot: describeRoot(root.certPem).fingerprint, signsAt: new Date(next.next?.signAt ?? 0).toISOString() };
+  const newRoot = describeRoot(root.certPem).fingerprint;
+  const signsAt = new Date(next.next?.signAt ?? 0).toISOString();
+  if (options.audit) await audit(options.audit.trail, options.audit.by, 'CARotationStarted', `new root ${newRoot} joins the trust bundle now and signs from ${signsAt}`);
+  return { newRoot, signsAt, ...(dropped ? { dropped } : {}) };
 }
 
 export interface PlugInput {
@@ -78,12 +105,14 @@ export interface PlugInput {
   rootCertPem: string;
   /** The signing certificate; the first of the chain when absent. */
   caCertPem?: string;
-  graceMs: number;
+  /** Default DEFAULT_GRACE_MS. */
+  graceMs?: number;
   clock?: Clock;
+  audit: CaAudit | undefined;
 }
 
 /**
- * Plugs in a CA as Istio's `cacerts`. The roots trusted until now stay in the bundle for
+ * The use case "set the CA": plugs one in as Istio's `cacerts`. The roots trusted until now stay in the bundle for
  * `graceMs`, so workloads holding leaves from them keep talking while they renew.
  */
 export async function plugCa(kc: KubeConfig, namespace: string, input: PlugInput): Promise<{ rootFingerprint: string }> {
@@ -96,13 +125,15 @@ export async function plugCa(kc: KubeConfig, namespace: string, input: PlugInput
     const stored = parseCaSecret(decodeSecret(current));
     const previousPlugged = await secrets.read(namespace, PLUGGED_CA_SECRET);
     const oldRoots = previousPlugged ? trustBundle(decodeSecret(previousPlugged)['root-cert.pem'] ?? stored.caCert, stored) : trustBundle(stored.caCert, stored);
-    await writeStored(secrets, namespace, current.metadata?.resourceVersion ?? '', keepTrusting(stored, oldRoots, clock.now() + input.graceMs));
+    await writeStored(secrets, namespace, current.metadata?.resourceVersion ?? '', keepTrusting(stored, oldRoots, clock.now() + (input.graceMs ?? DEFAULT_GRACE_MS)));
   }
   const data = { 'ca-cert.pem': caCertPem, 'ca-key.pem': input.keyPem, 'root-cert.pem': input.rootCertPem, 'cert-chain.pem': input.certChainPem };
   const spec = { namespace, name: PLUGGED_CA_SECRET, key: 'ca-plugged' };
   const { secret, created } = await secrets.createIfAbsent(spec, () => data);
   if (!created) await secrets.replace(spec, secret.metadata?.resourceVersion ?? '', data);
-  return { rootFingerprint: describeRoot(material.rootPems[0] ?? input.rootCertPem).fingerprint };
+  const rootFingerprint = describeRoot(material.rootPems[0] ?? input.rootCertPem).fingerprint;
+  if (input.audit) await audit(input.audit.trail, input.audit.by, 'CAPluggedIn', `plugged in a CA with root ${rootFingerprint}; the roots trusted until now stay trusted for the grace period`);
+  return { rootFingerprint };
 }
 
 async function writeStored(secrets: SecretClient, namespace: string, version: string, stored: StoredCa): Promise<void> {

@@ -5,8 +5,6 @@ export { splitPem } from '../pki/index.ts';
 export {
   CA_SECRET,
   PLUGGED_CA_SECRET,
-  DEFAULT_PROPAGATION_MS,
-  DEFAULT_GRACE_MS,
   parseCaSecret,
   serializeCaSecret,
   announceRoot,
@@ -21,7 +19,8 @@ export { CaServer, CertificateService, DEFAULT_TTL_SECONDS, MAX_REQUEST_BYTES } 
 export { IMPERSONATED_IDENTITY_FIELD, DEFAULT_TRUSTED_NODE_ACCOUNTS, NodeImpersonation, parseNodeAccount, type NodePods, type NodeImpersonationOptions } from './impersonation.ts';
 export { KubeNodePods } from './node-pods.ts';
 export { startCa, type CaSettings, type RunningCa } from './start.ts';
-export { caStatus, rotateCa, plugCa, publishedBundle, type RotateOptions, type PlugInput, type PublishedBundle } from './admin.ts';
+export { DEFAULT_PROPAGATION_MS, DEFAULT_GRACE_MS } from './rotation-defaults.ts';
+export { caStatus, rotateCa, plugCa, publishedBundle, type RotateOptions, type PlugInput, type CaAudit, type PublishedBundle } from './admin.ts';
 export { MAX_CSR_BYTES, checkCsr, type CheckedCsr } from './csr.ts';
 export {
   createSelfSignedRoot,

@@ -6,11 +6,6 @@ import { splitPem } from '../pki/index.ts';
 export const CA_SECRET = 'istio-ca-secret';
 export const PLUGGED_CA_SECRET = 'cacerts';
 
-/** How long a new root sits in the trust bundle before it signs, so every agent trusts it first. */
-export const DEFAULT_PROPAGATION_MS = 30_000;
-/** How long the old root stays trusted after the new one signs, while leaves are re-issued. */
-export const DEFAULT_GRACE_MS = 60 * 60_000;
-
 /**
  * What Secret `istio-ca-secret` holds. `ca-cert.pem`/`ca-key.pem` are Istio's self-signed root;
  * the rest is meshid's rotation in progress, kept in the same Secret so that any replica can

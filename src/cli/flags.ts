@@ -20,3 +20,10 @@ export async function durationFlag(flag: string, text: string): Promise<number> 
     throw new MeshidError('ERR_INVALID_ARGUMENT', `${flag}: ${(error as Error).message}`, { cause: error });
   }
 }
+
+/** A duration as a flag takes it, in its largest whole unit (`30s`, `1h`): defaults shown in help. */
+export function durationText(ms: number): string {
+  const units: [string, number][] = [['h', 3_600_000], ['m', 60_000], ['s', 1000]];
+  const [unit, size] = units.find(([, n]) => ms >= n && ms % n === 0) ?? ['ms', 1];
+  return `${ms / size}${unit}`;
+}

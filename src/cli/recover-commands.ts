@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { MeshidError } from '../core/index.ts';
-import { durationFlag, readFlagFile } from './flags.ts';
+import { RECOVERY_CA_GRACE_MS, RECOVERY_CA_PROPAGATION_MS } from '../recovery/index.ts';
+import { durationFlag, durationText, readFlagFile } from './flags.ts';
 import { globalOptions, type GlobalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
 import { auditAsOperator } from './audit.ts';
@@ -83,8 +84,8 @@ export function registerRecoverCommands(program: Command): void {
     .option('--mesh-label <selector>', 'namespaces with this label are mesh namespaces too (default meshid.io/mesh=enabled; "" for none)')
     .option('--registry-namespace <name>', 'where the registry credentials are kept', 'meshid-registry-access')
     .option('--root-configmap <name>', 'the ConfigMap the CA publishes its trust bundle in (default istio-ca-root-cert, as Istio)')
-    .option('--ca-propagation <duration>', 'ca: how long the new root is trusted before it signs (agents fetch it first)', '5s')
-    .option('--ca-grace <duration>', 'ca: how long the old roots stay trusted after the switch; keep it short, they are compromised', '5s')
+    .option('--ca-propagation <duration>', 'ca: how long the new root is trusted before it signs (agents fetch it first)', durationText(RECOVERY_CA_PROPAGATION_MS))
+    .option('--ca-grace <duration>', 'ca: how long the old roots stay trusted after the switch; keep it short, they are compromised', durationText(RECOVERY_CA_GRACE_MS))
     .option('--restart-workloads', 'ca: also restart the workloads, for those that do not get certificates over SDS')
     .option('--cert-chain <file>', 'ca, plugged-in CA: PEM of the new signing certificate, intermediates, then root')
     .option('--key <file>', "ca, plugged-in CA: PEM of the new signing certificate's key")

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { MeshidError } from '../core/index.ts';
 import { globalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
+import { kubernetesDecides, operatorAudit } from './audit.ts';
 
 // Loaded when a command runs, so `--help` stays instant.
 const lazy = async () => ({ ...(await import('../kube/index.ts')), ...(await import('../registry/index.ts')) });
@@ -53,7 +54,8 @@ export function registerRegistryCommands(program: Command): void {
     .option('--replace', 'replace the credentials of an existing entry (re-keying)')
     .action(async (flags: RegistryFlags & { name?: string; server?: string; username?: string; passwordStdin?: boolean; dockerConfig?: string; replace?: boolean }, command: Command) => {
       const g = globalOptions(command);
-      const { loadKubeConfig, RegistryStore, checkEntryName, dockerConfigFor, parseDockerConfig, passwordFromStdin, summarize } = await lazy();
+      const { loadKubeConfig, RegistryStore, addRegistryEntry, checkEntryName, dockerConfigFor, parseDockerConfig, passwordFromStdin, summarize } = await lazy();
+      // Checked again by the use case; here so that a bad name does not wait on standard input.
       const name = checkEntryName(flags.name);
       let config;
       if (flags.dockerConfig !== undefined) {
@@ -75,7 +77,10 @@ export function registerRegistryCommands(program: Command): void {
         dockerConfigFor(flags.server ?? '', flags.username, 'placeholder');
         config = dockerConfigFor(flags.server ?? '', flags.username, passwordFromStdin(await readStdin()));
       }
-      const { created } = await new RegistryStore(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }), flags.registryNamespace).add(name, config, { replace: flags.replace ?? false });
+      const kc = loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context });
+      const { by, trail } = await operatorAudit(kc, g.namespace);
+      const store = new RegistryStore(kc, flags.registryNamespace);
+      const { created } = await addRegistryEntry({ store, audit: trail, authorize: kubernetesDecides }, by, name, config, { replace: flags.replace ?? false });
       const servers = summarize(config);
       if (g.output !== 'text') return printStructured({ name, servers, created }, g.output);
       process.stderr.write(
@@ -88,8 +93,10 @@ export function registerRegistryCommands(program: Command): void {
     .description('delete an entry; `registry reconcile` then deletes its pull secrets')
     .action(async (name: string, flags: RegistryFlags, command: Command) => {
       const g = globalOptions(command);
-      const { loadKubeConfig, RegistryStore } = await lazy();
-      await new RegistryStore(loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }), flags.registryNamespace).remove(name);
+      const { loadKubeConfig, RegistryStore, removeRegistryEntry } = await lazy();
+      const kc = loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context });
+      const { by, trail } = await operatorAudit(kc, g.namespace);
+      await removeRegistryEntry({ store: new RegistryStore(kc, flags.registryNamespace), audit: trail, authorize: kubernetesDecides }, by, name);
       process.stderr.write(`Removed registry entry ${name}. Run \`meshid registry reconcile\` to delete its pull secrets from the mesh namespaces.\n`);
     });
 

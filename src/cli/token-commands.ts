@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { MeshidError } from '../core/index.ts';
 import { globalOptions, type GlobalOptions } from './globals.ts';
 import { printStructured } from './output.ts';
-import { auditAsOperator } from './audit.ts';
+import { kubernetesDecides, operatorAudit } from './audit.ts';
 
 // Loaded when a command runs, so `--help` stays instant.
 const lazy = async () => ({ ...(await import('../kube/index.ts')), ...(await import('../tokens/index.ts')) });
@@ -41,8 +41,9 @@ export function registerTokenCommands(program: Command): void {
     .action(async (_o: unknown, command: Command) => {
       const g = globalOptions(command);
       const { kc, keys } = await stores(g);
-      const serial = await keys.rotate();
-      await auditAsOperator(kc, g.namespace, 'SigningKeyRotated', `new user-token signing key ${serial}`);
+      const { rotateSigningKey } = await lazy();
+      const { by, trail } = await operatorAudit(kc, g.namespace);
+      const serial = await rotateSigningKey({ keys, audit: trail, authorize: kubernetesDecides }, by);
       if (g.output !== 'text') return printStructured({ serial }, g.output);
       process.stderr.write(`Created signing key ${serial}. New tokens carry kid "${serial}". Re-issue tokens, then remove the old key with \`meshid signing-keys remove <serial>\`.\n`);
     });
@@ -81,14 +82,15 @@ export function registerTokenCommands(program: Command): void {
   const tokens = program.command('tokens').description('user tokens');
   tokens
     .command('revoke <jti...>')
-    .description('add token ids to Secret user-token-revocations; every replica refuses them within seconds')
+    .description('add token ids (jti claims: 1 to 256 printable ASCII characters, no spaces) to Secret user-token-revocations; every replica refuses them within seconds')
     .action(async (jtis: string[], _o: unknown, command: Command) => {
-      const bad = jtis.find((j) => !/^[A-Za-z0-9-]{1,128}$/.test(j));
-      if (bad !== undefined) throw new MeshidError('ERR_INVALID_ARGUMENT', `"${bad}" is not a token id (jti)`);
+      const { checkTokenId, revokeUserTokens } = await lazy();
+      // Checked before anything reaches the cluster (the kubeconfig may well be wrong too).
+      jtis.forEach(checkTokenId);
       const g = globalOptions(command);
       const { kc, revocations } = await stores(g);
-      await revocations.revoke(jtis);
-      await auditAsOperator(kc, g.namespace, 'TokenRevoked', `revoked user token${jtis.length === 1 ? '' : 's'} ${jtis.join(', ')}`);
+      const { by, trail } = await operatorAudit(kc, g.namespace);
+      await revokeUserTokens({ revocations, audit: trail, authorize: kubernetesDecides }, by, jtis);
       process.stderr.write(`Revoked ${jtis.length} token${jtis.length === 1 ? '' : 's'}.\n`);
     });
 }

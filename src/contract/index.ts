@@ -1,3 +1,5 @@
+export type { IssuedUserToken } from './issued-user-token.ts';
+export { CAPABILITIES, CAPABILITY_KEYS, LOGIN_CAPABILITIES, MESHID_GROUP, MESHID_RESOURCES, capabilityKey, type Capability, type CapabilityName } from './capabilities.ts';
 export { ADMIN_GROUP, CLUSTER_DOMAIN, MESHID_SERVICE, caServiceNames, DEFAULT_CA_PORT, ROOT_CONFIGMAP, ROOT_CONFIGMAP_KEY, SIGNING_ROOT_ANNOTATION } from './names.ts';
 export {
   DEFAULT_TRUST_DOMAIN,

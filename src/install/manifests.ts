@@ -1,5 +1,5 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { ADMIN_GROUP, DEFAULT_CA_PORT, MESHID_SERVICE, ROOT_CONFIGMAP } from '../contract/index.ts';
+import { ADMIN_GROUP, DEFAULT_CA_PORT, MESHID_GROUP, MESHID_RESOURCES, MESHID_SERVICE, ROOT_CONFIGMAP } from '../contract/index.ts';
 import { IMPERSONATED_EXTRA_KEYS } from '../kube/index.ts';
 
 export interface InstallOptions {
@@ -42,9 +42,6 @@ const ISSUED_IDENTITIES_CONFIGMAP = 'meshid-issued-identities';
 const RBAC = 'rbac.authorization.k8s.io/v1';
 const RBAC_GROUP = 'rbac.authorization.k8s.io';
 const LABELS = { 'app.kubernetes.io/name': 'meshid', 'app.kubernetes.io/part-of': 'meshid' };
-
-/** meshid's own resources in API group meshid.io, authorized by RBAC like anything else. */
-export const MESHID_RESOURCES = ['usertokens', 'signingkeys', 'revocations', 'registries', 'certificateauthorities', 'recoveries'];
 
 const obj = (o: Record<string, unknown>): KubernetesObject => o;
 
@@ -128,13 +125,13 @@ export function installManifests(o: InstallOptions): KubernetesObject[] {
       apiVersion: RBAC,
       kind: 'ClusterRole',
       metadata: meta('meshid-admin', false),
-      rules: [{ apiGroups: ['meshid.io'], resources: MESHID_RESOURCES, verbs: ['*'] }],
+      rules: [{ apiGroups: [MESHID_GROUP], resources: [...MESHID_RESOURCES], verbs: ['*'] }],
     }),
     obj({
       apiVersion: RBAC,
       kind: 'ClusterRole',
       metadata: meta('meshid-viewer', false),
-      rules: [{ apiGroups: ['meshid.io'], resources: MESHID_RESOURCES, verbs: ['get', 'list', 'watch'] }],
+      rules: [{ apiGroups: [MESHID_GROUP], resources: [...MESHID_RESOURCES], verbs: ['get', 'list', 'watch'] }],
     }),
     obj({
       apiVersion: RBAC,

@@ -12,6 +12,7 @@ export type SecurityReason =
   | 'TokenRevoked'
   | 'SigningKeyRotated'
   | 'CARotationStarted'
+  | 'CAPluggedIn'
   | 'RegistryChanged'
   | 'RecoveryRun'
   /** The CA refused a node proxy's (or anyone's) request for another workload's certificate. */

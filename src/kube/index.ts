@@ -17,6 +17,7 @@ export {
 export { ServiceAccountTokenReviewer, CA_AUDIENCE, SERVICE_ACCOUNT_REVIEW_TTL_MS, TOKEN_REFUSED_MESSAGE, type ServiceAccountCaller } from './service-account-review.ts';
 export { impersonate, impersonationHeaders, changedInTransit, IMPERSONATED_CALL_TIMEOUT_MS, type ImpersonatedUser } from './impersonation.ts';
 export { SecurityEvents, listSecurityEvents, ownUsername, EVENT_SOURCE, EVENT_USER_ANNOTATION, type SecurityEvent, type SecurityReason, type RecordedEvent } from './events.ts';
+export { audit, type Actor, type AuditTrail } from './audit.ts';
 export { IMPERSONATED_EXTRA_KEYS, impersonableExtra } from './extras.ts';
 export {
   TokenReviewGuard,

@@ -16,8 +16,8 @@ export interface PluggedMaterial {
 
 /**
  * After a compromise the old roots are suspect: the new one signs soon, the old ones go soon
- * after. `meshid recover`'s --ca-propagation and --ca-grace default to these (as literals: the
- * CLI loads recovery lazily).
+ * after. `meshid recover`'s --ca-propagation and --ca-grace default to these; this file
+ * imports only types, so the CLI's help shows them without loading recovery.
  */
 export const RECOVERY_CA_PROPAGATION_MS = 5_000;
 export const RECOVERY_CA_GRACE_MS = 5_000;

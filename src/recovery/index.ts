@@ -7,6 +7,6 @@ export { renderReport, type RecoveryReport, type StepReport, type CheckResult, t
 export { JOURNAL_CONFIGMAP, parseJournal, resumable, type JournalState } from './journal.ts';
 export { rolloutState, podsToDelete, RESTARTED_AT_ANNOTATION, type Workload, type WorkloadKind, type PodRef, type RolloutState } from './workloads.ts';
 export { restartWaves, type RestartWave } from './step-tokens.ts';
-export { parseSessionKeys, PROBE_USER } from './step-keys.ts';
+export { PROBE_USER } from './step-keys.ts';
 export { rotationComplete } from './step-ca.ts';
 export { RECOVERY_CA_PROPAGATION_MS, RECOVERY_CA_GRACE_MS, type RecoveryOptions, type ServerProbe, type PluggedMaterial } from './context.ts';

@@ -2,7 +2,7 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { caStatus } from '../ca/index.ts';
 import { createLogger, isMeshidError } from '../core/index.ts';
 import { SecretClient, decodeSecret } from '../kube/index.ts';
-import { SESSION_SECRET_NAME } from '../authn/index.ts';
+import { readStoredSessionKeys } from '../authn/index.ts';
 import { ADMIN_TOKEN_SECRET, KubeSigningKeys } from '../tokens/index.ts';
 import { RegistryStore, reconcileRegistries, type ReconcileResult, type RegistryEntry } from '../registry/index.ts';
 import { Journal, type JournalState } from './journal.ts';
@@ -111,8 +111,8 @@ export async function gatherInventory(kc: KubeConfig, options: InventoryOptions)
     }
   }
   if (wants('jwt-key')) {
-    const secret = await secrets.read(options.meshidNamespace, SESSION_SECRET_NAME);
-    inventory.session = { present: secret !== undefined, keys: secret ? countKeys(decodeSecret(secret)['keys.json']) : 0 };
+    const keys = await readStoredSessionKeys(kc, options.meshidNamespace);
+    inventory.session = { present: keys !== undefined, keys: keys?.length ?? 0 };
   }
   if (wants('signing-key')) {
     inventory.signingKeys = (await new KubeSigningKeys(kc, options.meshidNamespace, createLogger('meshid', 'silent')).listStored()).map((k) => k.serial);
@@ -136,13 +136,4 @@ export async function gatherInventory(kc: KubeConfig, options: InventoryOptions)
     };
   }
   return inventory;
-}
-
-function countKeys(text: string | undefined): number {
-  try {
-    const parsed = JSON.parse(text ?? '[]') as unknown;
-    return Array.isArray(parsed) ? parsed.length : 0;
-  } catch {
-    return 0;
-  }
 }

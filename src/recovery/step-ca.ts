@@ -1,10 +1,13 @@
 import { CoreV1Api } from '@kubernetes/client-node';
-import { CA_SECRET, CA_SECRET_KEY_LABEL, PLUGGED_CA_SECRET, ROOT_CONFIGMAP_KEY, caStatus, describeRoot, parseCaSecret, plugCa, rotateCa, serializeCaSecret, splitPem, type CaStatus } from '../ca/index.ts';
+import { CA_SECRET, PLUGGED_CA_SECRET, ROOT_CONFIGMAP_KEY, caStatus, describeRoot, parseCaSecret, plugCa, rotateCa, splitPem, type CaStatus } from '../ca/index.ts';
 import { MeshidError } from '../core/index.ts';
 import { SecretClient, decodeSecret, isNotFound } from '../kube/index.ts';
 import type { StepContext } from './context.ts';
 import { until } from './context.ts';
 import { restartMeshWorkloads } from './step-tokens.ts';
+
+/** The CA's use cases audit nothing here: the recovery run is recorded as one event (RecoveryRun). */
+const RECOVERY_AUDITS_ITS_RUN = undefined;
 
 /** Slack on top of propagation + grace for the servers' timers and watches. */
 const CA_SLACK_MS = 30_000;
@@ -60,19 +63,16 @@ export async function replaceCa(ctx: StepContext): Promise<void> {
     const pluggedRoot = plugged ? decodeSecret(plugged)['root-cert.pem'] : undefined;
     if (!(newRoot === wanted && pluggedRoot && describeRoot(pluggedRoot).fingerprint === wanted)) {
       ctx.progress.update('ca: plugging in the new CA');
-      newRoot = (await plugCa(ctx.kc, ns, { ...material, graceMs: ctx.options.ca.graceMs, clock: ctx.clock })).rootFingerprint;
+      newRoot = (await plugCa(ctx.kc, ns, { ...material, graceMs: ctx.options.ca.graceMs, clock: ctx.clock, audit: RECOVERY_AUDITS_ITS_RUN })).rootFingerprint;
       await ctx.journal.update('ca', { newRoot });
       ctx.report.objects.push({ action: 'plug', kind: 'Secret', namespace: ns, name: PLUGGED_CA_SECRET, detail: `root sha256:${newRoot}` });
     }
   } else if (newRoot === undefined || !fingerprints.includes(newRoot)) {
-    if (stored.next) {
-      const rest = { ...stored };
-      delete rest.next;
-      await secrets.replace({ namespace: ns, name: CA_SECRET, key: CA_SECRET_KEY_LABEL }, current.metadata?.resourceVersion ?? '', serializeCaSecret(rest));
-      ctx.report.warnings.push(`a pending rotation to root sha256:${describeRoot(stored.next.cert).fingerprint.slice(0, 16)}… was dropped: its key was in the same Secret`);
-    }
     ctx.progress.update('ca: announcing a new root');
-    newRoot = (await rotateCa(ctx.kc, ns, { propagationMs: ctx.options.ca.propagationMs, graceMs: ctx.options.ca.graceMs, clock: ctx.clock })).newRoot;
+    const { propagationMs, graceMs } = ctx.options.ca;
+    const rotated = await rotateCa(ctx.kc, ns, { propagationMs, graceMs, replacePending: true, clock: ctx.clock, audit: RECOVERY_AUDITS_ITS_RUN });
+    if (rotated.dropped) ctx.report.warnings.push(`a pending rotation to root sha256:${rotated.dropped.slice(0, 16)}… was dropped: its key was in the same Secret`);
+    newRoot = rotated.newRoot;
     await ctx.journal.update('ca', { newRoot });
     ctx.report.objects.push({ action: 'rotate', kind: 'Secret', namespace: ns, name: CA_SECRET, detail: `new root sha256:${newRoot}` });
   }

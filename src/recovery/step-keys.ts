@@ -1,33 +1,18 @@
-import { decodeProtectedHeader } from 'jose';
-import { KubeSessionKeys, SESSION_SECRET_NAME, SESSION_TTL_MS, SessionTokens, StaticSessionKeys } from '../authn/index.ts';
-import { SecretClient, decodeSecret, isNotFound } from '../kube/index.ts';
-import { ADMIN_GROUP, ADMIN_TOKEN_SECRET, ADMIN_TOKEN_VALID_FOR_MS, ADMIN_USER, KubeSigningKeys, SIGNING_KEY_PREFIX, parsePrivateKey, signUserToken } from '../tokens/index.ts';
+import { KubeSessionKeys, SESSION_SECRET_NAME, SESSION_TTL_MS, SessionTokens, StaticSessionKeys, readStoredSessionKeys, type SessionKey } from '../authn/index.ts';
+import { isNotFound } from '../kube/index.ts';
+import { ADMIN_TOKEN_SECRET, KubeSigningKeys, SIGNING_KEY_PREFIX, adminTokenKid, parsePrivateKey, reissueAdminToken, signUserToken } from '../tokens/index.ts';
 import type { StepContext } from './context.ts';
 import { until } from './context.ts';
 
-const SESSION_DATA_KEY = 'keys.json';
-const ADMIN_TOKEN_KEY_LABEL = 'admin-user-token';
 /** The identity of the tokens recovery makes only to check the servers' answers. */
 export const PROBE_USER = 'meshid-recovery-probe';
 
-/** The session keys as Secret meshid-authentication holds them (README: one JSON list). */
-export function parseSessionKeys(text: string | undefined): { kid: string; secret: Uint8Array }[] {
-  try {
-    const list = JSON.parse(text ?? '[]') as unknown;
-    if (!Array.isArray(list)) return [];
-    return list.flatMap((k: { kid?: unknown; key?: unknown }) => (typeof k.kid === 'string' && typeof k.key === 'string' ? [{ kid: k.kid, secret: Buffer.from(k.key, 'base64url') }] : []));
-  } catch {
-    return [];
-  }
-}
-
-export async function readSessionKeys(ctx: Pick<StepContext, 'kc' | 'options'>): Promise<{ kid: string; secret: Uint8Array }[] | undefined> {
-  const secret = await new SecretClient(ctx.kc).read(ctx.options.meshidNamespace, SESSION_SECRET_NAME);
-  return secret ? parseSessionKeys(decodeSecret(secret)[SESSION_DATA_KEY]) : undefined;
+export async function readSessionKeys(ctx: Pick<StepContext, 'kc' | 'options'>): Promise<SessionKey[] | undefined> {
+  return readStoredSessionKeys(ctx.kc, ctx.options.meshidNamespace);
 }
 
 /** A session token signed with a given key, exactly as a server would sign one. */
-export async function probeSession(key: { kid: string; secret: Uint8Array }): Promise<string> {
+export async function probeSession(key: SessionKey): Promise<string> {
   return (await new SessionTokens(new StaticSessionKeys([key])).issue({ name: PROBE_USER, groups: [] }, {})).token;
 }
 
@@ -79,14 +64,10 @@ export async function replaceSigningKeys(ctx: StepContext): Promise<void> {
   }
   const pem = await keys.exportKey(serial);
 
-  const secrets = new SecretClient(ctx.kc);
-  const admin = await secrets.read(ns, ADMIN_TOKEN_SECRET);
+  const admin = (await adminTokenKid(ctx.kc, ns)) !== undefined;
   if (admin && ctx.options.reissueAdminToken) {
     ctx.progress.update(`signing-key: re-issuing ${ADMIN_TOKEN_SECRET}`);
-    const value = signUserToken({ kid: String(serial), privateKey: parsePrivateKey(pem) }, { name: ADMIN_USER, groups: [ADMIN_GROUP], validForMs: ADMIN_TOKEN_VALID_FOR_MS }, ctx.clock);
-    const current = decodeSecret(admin)['value'];
-    if (!current || kidOf(current) !== String(serial)) {
-      await secrets.replace({ namespace: ns, name: ADMIN_TOKEN_SECRET, key: ADMIN_TOKEN_KEY_LABEL }, admin.metadata?.resourceVersion ?? '', { value });
+    if (await reissueAdminToken(ctx.kc, ns, { kid: String(serial), privateKey: parsePrivateKey(pem) }, ctx.clock)) {
       ctx.report.objects.push({ action: 'reissue', kind: 'Secret', namespace: ns, name: ADMIN_TOKEN_SECRET, detail: `admin token signed by key ${serial}` });
     }
   } else if (admin) {
@@ -116,13 +97,4 @@ export async function replaceSigningKeys(ctx: StepContext): Promise<void> {
       `Re-issue the tokens people and automation still need: \`meshid generate user-token --name NAME --group GROUP --valid-for 24h\`` +
       (admin && ctx.options.reissueAdminToken ? `; the admin token is in Secret ${ns}/${ADMIN_TOKEN_SECRET}.` : '.'),
   );
-}
-
-export function kidOf(token: string): string | undefined {
-  try {
-    const kid = decodeProtectedHeader(token).kid;
-    return typeof kid === 'string' ? kid : undefined;
-  } catch {
-    return undefined;
-  }
 }

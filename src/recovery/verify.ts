@@ -1,8 +1,7 @@
 import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { CA_SECRET, caStatus } from '../ca/index.ts';
 import { createLogger, isMeshidError } from '../core/index.ts';
-import { SecretClient, decodeSecret } from '../kube/index.ts';
-import { ADMIN_TOKEN_SECRET, KubeSigningKeys } from '../tokens/index.ts';
+import { ADMIN_TOKEN_SECRET, KubeSigningKeys, adminTokenKid } from '../tokens/index.ts';
 import { reconcileChanges, reconcileRegistries } from '../registry/index.ts';
 import type { Captured, RecoveryOptions, ServerProbe, StepContext } from './context.ts';
 import { until } from './context.ts';
@@ -10,7 +9,7 @@ import { TOKEN_TYPE_SELECTOR, readCa, tokenSecrets } from './inventory.ts';
 import type { Journal } from './journal.ts';
 import type { CheckResult, CheckStatus } from './report.ts';
 import { rotationComplete, publishedRoots } from './step-ca.ts';
-import { kidOf, probeSession, probeUserToken, readSessionKeys } from './step-keys.ts';
+import { probeSession, probeUserToken, readSessionKeys } from './step-keys.ts';
 import type { StepName } from './steps.ts';
 
 /** Reads every old credential the steps about to run will revoke, before they do. */
@@ -151,9 +150,9 @@ function checksFor(step: StepName, v: VerifyContext): [string, Check][] {
         [
           'the admin token is signed by the new key',
           async () => {
-            const secret = await new SecretClient(v.kc).read(ns, ADMIN_TOKEN_SECRET);
-            if (!secret) return { status: 'skipped', detail: `there is no Secret ${ADMIN_TOKEN_SECRET}` };
-            const kid = kidOf(decodeSecret(secret)['value'] ?? '');
+            const admin = await adminTokenKid(v.kc, ns);
+            if (!admin) return { status: 'skipped', detail: `there is no Secret ${ADMIN_TOKEN_SECRET}` };
+            const { kid } = admin;
             if (kid === String(serial)) return { status: 'passed', detail: `kid ${kid}` };
             return { status: v.options.reissueAdminToken ? 'failed' : 'warning', detail: `kid ${kid ?? '?'}: it is refused now` };
           },

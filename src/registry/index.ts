@@ -13,6 +13,7 @@ export {
   type RegistryServer,
 } from './dockerconfig.ts';
 export { RegistryStore, REGISTRY_NAMESPACE, REGISTRY_KEY, UPDATED_AT_ANNOTATION, type RegistryEntry, type StoredEntry } from './store.ts';
+export { addRegistryEntry, removeRegistryEntry, type RegistryChangeDeps } from './changes.ts';
 export {
   reconcileRegistries,
   reconcileChanges,

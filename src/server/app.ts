@@ -12,12 +12,11 @@ import { registerAuthentication, type RouteAuth } from './authentication.ts';
 import type { Upstream } from './upstream.ts';
 import { requireCapability } from './permissions.ts';
 import { withinDeadline } from './deadline.ts';
-import { parseUserTokenRequest } from './user-token-request.ts';
 import { registerGraphql } from './graphql/plugin.ts';
 import { registerDashboard } from './dashboard-static.ts';
 import type { DashboardDeps } from './graphql/context.ts';
 import type { KeyObject } from 'node:crypto';
-import { ANONYMOUS_USER, UNAUTHENTICATED_GROUP, issuerDisabled, jwks, type Issuer, type UserTokenValidator } from '../tokens/index.ts';
+import { ANONYMOUS_USER, UNAUTHENTICATED_GROUP, issueUserToken, jwks, type Issuer, type UserTokenValidator } from '../tokens/index.ts';
 import type { KubeReviews } from '../authn/index.ts';
 
 export interface AppDeps {
@@ -204,12 +203,9 @@ function registerUserTokenRoutes(app: FastifyInstance, deps: UserTokenDeps, even
   // A caller without credentials is mesh-system:anonymous, as in Kuma; RBAC then says no.
   app.post('/tokens/user', { config: { auth: 'optional' satisfies RouteAuth } }, async (request, reply) => {
     const user = request.callerIfAny()?.user ?? { name: ANONYMOUS_USER, groups: [UNAUTHENTICATED_GROUP] };
-    const issue = parseUserTokenRequest(request.body);
-    // A control plane without an issuer says so before RBAC is asked anything.
-    if (!deps.issuer.enabled) throw issuerDisabled();
-    await requireCapability(deps.reviews, user, 'usertokens.meshid.io/create');
-    const token = deps.issuer.issue(issue);
-    events?.record({ reason: 'TokenIssued', user: user.name, message: `issued a user token for ${issue.name} through /tokens/user` });
+    const authorize = () => requireCapability(deps.reviews, user, 'issueUserToken');
+    const audit = events ?? { record: () => undefined };
+    const { token } = await issueUserToken({ issuer: deps.issuer, audit, authorize }, { user: user.name, via: 'POST /tokens/user' }, request.body);
     return reply.type('text/plain; charset=utf-8').send(token);
   });
 

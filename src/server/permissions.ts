@@ -1,7 +1,8 @@
 import { AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { MeshidError } from '../core/index.ts';
 import { isKubeUnavailable, kubeStatus } from '../kube/index.ts';
-import { CAPABILITY_CHECKS, type Identity, type KubeReviews } from '../authn/index.ts';
+import type { Identity, KubeReviews } from '../authn/index.ts';
+import { CAPABILITIES, capabilityKey, type CapabilityName } from '../contract/index.ts';
 
 /** One RBAC permission, as `kubectl auth can-i` asks it. */
 export interface Permission {
@@ -28,15 +29,14 @@ export class ForbiddenError extends MeshidError {
 }
 
 /**
- * Checks one of meshid's own capabilities (`CAPABILITY_CHECKS`, answered by
- * SubjectAccessReview and cached briefly), for every caller: anonymous mode's caller is
- * system:anonymous, whom RBAC judges like anyone else.
+ * Checks one of meshid's own cluster-wide capabilities (answered by SubjectAccessReview at
+ * login and cached briefly), for every caller: anonymous mode's caller is system:anonymous,
+ * whom RBAC judges like anyone else. A name not in `CAPABILITIES` does not compile.
  */
-export async function requireCapability(reviews: KubeReviews, user: Identity, key: string): Promise<void> {
-  const check = CAPABILITY_CHECKS.find((c) => c.key === key);
-  if (!check) throw new Error(`unknown capability ${key}`);
+export async function requireCapability(reviews: KubeReviews, user: Identity, name: CapabilityName): Promise<void> {
+  const check = CAPABILITIES[name];
   const caps = await reviews.capabilities(user);
-  if (!caps[key]) throw new ForbiddenError(user.name, { verb: check.verb, group: check.group, resource: check.resource });
+  if (!caps[capabilityKey(check)]) throw new ForbiddenError(user.name, { verb: check.verb, group: check.group, resource: check.resource });
 }
 
 /**

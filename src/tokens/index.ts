@@ -19,5 +19,8 @@ export { signUserToken, KeyedIssuer, DisabledIssuer, issuerDisabled, parseDurati
 export { UserTokenValidator, StaticPublicKeys, noRevocations, type PublicKeySource, type Revocations, type ValidatedUser } from './validator.ts';
 export { KubeSigningKeys, SIGNING_KEY_PREFIX, SIGNING_KEYS_SELECTOR, serialOf, type SigningKeyAccessor, type SigningKeyManager, type SigningKeyInfo } from './kube-signing-keys.ts';
 export { KubeRevocations, REVOCATIONS_SECRET, parseRevocations } from './kube-revocations.ts';
-export { bootstrapAdminToken, ADMIN_TOKEN_SECRET, ADMIN_TOKEN_VALID_FOR_MS } from './admin-token.ts';
+export { bootstrapAdminToken, reissueAdminToken, adminTokenKid, ADMIN_TOKEN_SECRET } from './admin-token.ts';
 export { jwks, type Jwk } from './jwks.ts';
+export { issueUserToken, type IssueUserTokenDeps } from './issue-user-token.ts';
+export { revokeUserTokens, checkTokenId, TOKEN_ID_FORMAT, type RevokeUserTokensDeps } from './revoke-user-tokens.ts';
+export { rotateSigningKey, type RotateSigningKeyDeps } from './rotate-signing-key.ts';

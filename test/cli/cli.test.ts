@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
+import { DEFAULT_GRACE_MS, DEFAULT_PROPAGATION_MS } from '../../src/ca/index.ts';
+import { RECOVERY_CA_GRACE_MS, RECOVERY_CA_PROPAGATION_MS } from '../../src/recovery/index.ts';
+import { parseDuration } from '../../src/tokens/index.ts';
+import { durationText } from '../../src/cli/flags.ts';
 import { runCli } from '../support/cli.ts';
 
 describe('meshid CLI basics', () => {
@@ -27,5 +31,18 @@ describe('meshid CLI basics', () => {
     const res = await runCli(['frobnicate']);
     assert.notEqual(res.code, 0);
     assert.match(res.stderr, /unknown command/);
+  });
+
+  it("shows the CA's own rotation defaults, defined once, in ca rotate, ca set and recover", async () => {
+    for (const ms of [30_000, 3_600_000, 90_000, 5_000, 1_500, 86_400_000]) assert.equal(parseDuration(durationText(ms)), ms, String(ms));
+    assert.equal(durationText(3_600_000), '1h');
+    const shows = (help: string, flag: string, ms: number): void => assert.match(help.replace(/\s+/g, ' '), new RegExp(`${flag} <duration> [^-]*\\(default: "${durationText(ms)}"\\)`), flag);
+    const rotate = (await runCli(['ca', 'rotate', '--help'])).stdout;
+    shows(rotate, '--propagation', DEFAULT_PROPAGATION_MS);
+    shows(rotate, '--grace', DEFAULT_GRACE_MS);
+    shows((await runCli(['ca', 'set', '--help'])).stdout, '--grace', DEFAULT_GRACE_MS);
+    const recover = (await runCli(['recover', '--help'])).stdout;
+    shows(recover, '--ca-propagation', RECOVERY_CA_PROPAGATION_MS);
+    shows(recover, '--ca-grace', RECOVERY_CA_GRACE_MS);
   });
 });

@@ -176,7 +176,7 @@ describe('server replicas', { timeout: 170_000 }, () => {
       const oldRoot = describeRoot(decodeSecret((await secrets.read(namespace, CA_SECRET)) ?? {})['ca-cert.pem'] ?? '').fingerprint;
       const sessionBefore = await login(servers[0] as ServerProcess);
 
-      const rotation = await rotateCa(installed.admin, namespace, { propagationMs: 3_000, graceMs: 6_000 });
+      const rotation = await rotateCa(installed.admin, namespace, { propagationMs: 3_000, graceMs: 6_000, audit: undefined });
       rotated = rotation.newRoot;
       await new KubeSessionKeys(installed.admin, { namespace, sessionTtlMs: SESSION_TTL_MS, log: createLogger('faults-rotation', 'silent') }).rotate();
       const stored = async () => parseCaSecret(decodeSecret((await secrets.read(namespace, CA_SECRET)) ?? {}));

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1DaemonSet, V1Deployment, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import { isMeshidError } from '../../src/core/index.ts';
+import { readableKeys } from '../../src/authn/index.ts';
 import {
   STEPS,
   buildPlan,
   meshScope,
   parseJournal,
   parseNamespaceList,
-  parseSessionKeys,
   parseSteps,
   podsToDelete,
   renderPlan,
@@ -274,11 +274,11 @@ describe('journal, workloads and report helpers', () => {
   });
 
   it("reads session keys as meshid-authentication holds them, and nothing from a garbled Secret", () => {
-    const keys = parseSessionKeys(JSON.stringify([{ kid: 'k1', key: Buffer.alloc(32, 1).toString('base64url') }, { kid: 3 }]));
+    const keys = readableKeys(JSON.stringify([{ kid: 'k1', key: Buffer.alloc(32, 1).toString('base64url') }, { kid: 3 }]));
     assert.equal(keys.length, 1);
     assert.equal(keys[0]?.kid, 'k1');
     assert.equal(Buffer.from(keys[0]?.secret ?? []).length, 32);
-    assert.deepEqual(parseSessionKeys('{'), []);
+    assert.deepEqual(readableKeys('{'), []);
   });
 
   it('renders a report with per-step durations, each check and the next steps', () => {

@@ -1,3 +1,4 @@
+import { CAPABILITY_KEYS } from '../../src/contract/capabilities.ts';
 import type { Capability, Me } from './queries.ts';
 
 /** What a refusal names: the RBAC rule the caller lacks. */
@@ -33,18 +34,8 @@ export function missingPermission(me: Me, key: string): Permission | undefined {
   return found && !found.allowed ? { verb: found.verb, group: found.group, resource: found.resource } : undefined;
 }
 
-/** The keys the dashboard acts on, in one place so pages and the can-i matrix agree. */
-export const CAP = {
-  issueUserToken: 'usertokens.meshid.io/create',
-  revokeToken: 'revocations.meshid.io/create',
-  listRevocations: 'revocations.meshid.io/list',
-  listSigningKeys: 'signingkeys.meshid.io/list',
-  rotateSigningKey: 'signingkeys.meshid.io/create',
-  readCa: 'certificateauthorities.meshid.io/get',
-  rotateCa: 'certificateauthorities.meshid.io/update',
-  planRecovery: 'recoveries.meshid.io/create',
-  listRegistries: 'registries.meshid.io/list',
-  addRegistry: 'registries.meshid.io/create',
-  removeRegistry: 'registries.meshid.io/delete',
-  listEvents: 'events/list',
-} as const;
+/**
+ * The keys the dashboard acts on, made from the server's own list (src/contract), so pages,
+ * the can-i matrix, the login answer and install's RBAC cannot disagree.
+ */
+export const CAP = CAPABILITY_KEYS;

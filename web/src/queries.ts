@@ -1,6 +1,7 @@
 // Every GraphQL document the dashboard sends, beside the shape of its answer. The documents
 // are validated against the server's schema by test/web/queries.test.ts, so a drift between
 // the two fails a unit test rather than a page.
+import type { IssuedUserToken } from '../../src/contract/issued-user-token.ts';
 
 export interface Capability {
   key: string;
@@ -76,13 +77,8 @@ export interface RevokedTokensResult {
   revokedTokens: string[];
 }
 
-export interface IssuedUserToken {
-  id: string;
-  token: string;
-  name: string;
-  groups: string[];
-  expiresAt: string;
-}
+
+export type { IssuedUserToken };
 
 export const GENERATE_USER_TOKEN = /* GraphQL */ `
   mutation GenerateUserToken($name: String!, $groups: [String!], $validFor: String!) {

@@ -1,4 +1,4 @@
-import { DEFAULT_GRACE_MS, DEFAULT_PROPAGATION_MS, rotateCa, type CaStatus } from '../../ca/index.ts';
+import { rotateCa, type CaStatus } from '../../ca/index.ts';
 import { requireCapability } from '../permissions.ts';
 import { actor, type DashboardContext } from './context.ts';
 
@@ -17,16 +17,15 @@ function view(status: CaStatus) {
 export const caResolvers = {
   Query: {
     async certificateAuthority(_: unknown, _args: unknown, ctx: DashboardContext) {
-      await requireCapability(ctx.deps.reviews, ctx.user, 'certificateauthorities.meshid.io/get');
+      await requireCapability(ctx.deps.reviews, ctx.user, 'readCa');
       return view(await ctx.deps.caStatus());
     },
   },
   Mutation: {
     /** The same staged rotation as `meshid ca rotate`, with its default timings. */
     async rotateCA(_: unknown, _args: unknown, ctx: DashboardContext) {
-      await requireCapability(ctx.deps.reviews, ctx.user, 'certificateauthorities.meshid.io/update');
-      const { newRoot, signsAt } = await rotateCa(ctx.deps.kc, ctx.deps.namespace, { propagationMs: DEFAULT_PROPAGATION_MS, graceMs: DEFAULT_GRACE_MS, clock: ctx.deps.clock });
-      ctx.deps.events.record({ reason: 'CARotationStarted', user: actor(ctx), message: `new root ${newRoot} joins the trust bundle now and signs from ${signsAt}` });
+      await requireCapability(ctx.deps.reviews, ctx.user, 'rotateCa');
+      await rotateCa(ctx.deps.kc, ctx.deps.namespace, { clock: ctx.deps.clock, audit: { trail: ctx.deps.events, by: { user: actor(ctx) } } });
       return view(await ctx.deps.caStatus());
     },
   },

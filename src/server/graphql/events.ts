@@ -1,3 +1,4 @@
+import { CAPABILITIES } from '../../contract/index.ts';
 import { listSecurityEvents } from '../../kube/index.ts';
 import { asUser } from '../permissions.ts';
 import type { DashboardContext } from './context.ts';
@@ -10,7 +11,8 @@ export const eventResolvers = {
     async securityEvents(_: unknown, args: { limit?: number | null }, ctx: DashboardContext) {
       const limit = Math.min(Math.max(1, args.limit ?? 50), MAX_EVENTS);
       const namespace = ctx.deps.namespace;
-      return asUser(ctx.user, { verb: 'list', group: '', resource: 'events', namespace }, () => listSecurityEvents(ctx.kube, namespace, limit));
+      const { verb, group, resource } = CAPABILITIES.listEvents;
+      return asUser(ctx.user, { verb, group, resource, namespace }, () => listSecurityEvents(ctx.kube, namespace, limit));
     },
   },
 };

@@ -1,4 +1,4 @@
-import { CAPABILITY_CHECKS } from '../../authn/index.ts';
+import { LOGIN_CAPABILITIES } from '../../contract/index.ts';
 import { actor, type DashboardContext } from './context.ts';
 
 export const meResolvers = {
@@ -12,7 +12,7 @@ export const meResolvers = {
         uid: ctx.user.uid ?? null,
         anonymous: ctx.anonymous,
         expiresAt: ctx.session ? new Date(ctx.session.expiresAt).toISOString() : null,
-        capabilities: CAPABILITY_CHECKS.map((c) => ({ key: c.key, verb: c.verb, group: c.group, resource: c.resource, allowed: caps[c.key] === true })),
+        capabilities: LOGIN_CAPABILITIES.map((c) => ({ key: c.key, verb: c.verb, group: c.group, resource: c.resource, allowed: caps[c.key] === true })),
       };
     },
   },

@@ -10,7 +10,7 @@ export const recoveryResolvers = {
      * Secrets across the mesh namespaces, so their RBAC decides), and never acted on.
      */
     async recoverPlan(_: unknown, _args: unknown, ctx: DashboardContext) {
-      await requireCapability(ctx.deps.reviews, ctx.user, 'recoveries.meshid.io/create');
+      await requireCapability(ctx.deps.reviews, ctx.user, 'planRecovery');
       const namespace = ctx.deps.namespace;
       const { plan } = await asUser(ctx.user, { verb: 'list', group: '', resource: 'secrets', namespace }, () =>
         planRecovery(ctx.kube, {

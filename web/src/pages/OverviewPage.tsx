@@ -1,3 +1,4 @@
+import type { CapabilityResource } from '../../../src/contract/capabilities.ts';
 import { Badge } from '../components/Badge.tsx';
 import { Panel } from '../components/Panel.tsx';
 import { QueryView } from '../components/QueryView.tsx';
@@ -7,8 +8,8 @@ import { useSession } from '../session.tsx';
 import { formatTime, relativeTime } from '../time.ts';
 import { useQuery } from '../use-graphql.ts';
 
-/** What each checked resource lets a user do in meshid, for the can-i matrix. */
-const MEANING: Record<string, string> = {
+/** What each checked resource lets a user do in meshid, for the can-i matrix: one for every resource the list checks. */
+const MEANING: Record<CapabilityResource, string> = {
   'usertokens.meshid.io': 'issue user tokens',
   'signingkeys.meshid.io': 'see and rotate token signing keys',
   'revocations.meshid.io': 'revoke user tokens',
@@ -19,6 +20,9 @@ const MEANING: Record<string, string> = {
   pods: 'see workloads in every namespace',
   events: 'read the security audit trail',
 };
+
+/** The answer comes from the server, which may check a resource this dashboard does not know yet. */
+const meaning = (resource: string): string => (MEANING as Partial<Record<string, string>>)[resource] ?? '';
 
 const resourceName = (c: Capability): string => (c.group ? `${c.resource}.${c.group}` : c.resource);
 
@@ -83,7 +87,7 @@ function CanIMatrix() {
             <tr key={resource}>
               <th scope="row">
                 <code>{resource}</code>
-                <span className="cell-note">{MEANING[resource] ?? ''}</span>
+                <span className="cell-note">{meaning(resource)}</span>
               </th>
               {verbs.map((verb) => {
                 const c = cell(resource, verb);

@@ -1,5 +1,5 @@
 import { MeshidError } from '../core/index.ts';
-import { parseDuration, type IssueRequest } from '../tokens/index.ts';
+import { parseDuration, type IssueRequest } from './issuer.ts';
 
 const MAX_GROUPS = 64;
 const MAX_NAME = 253;
