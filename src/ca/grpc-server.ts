@@ -1,5 +1,5 @@
 import { Server, ServerCredentials, status, type Metadata, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { isMeshidError, systemClock, type Clock, type ErrorCode, type Logger } from '../core/index.ts';
+import { GrpcCode, errorMeaning, isMeshidError, systemClock, type Clock, type Logger } from '../core/index.ts';
 import { MeshidError } from '../core/index.ts';
 import { MAX_TOKEN_BYTES, type SecurityEvent } from '../kube/index.ts';
 import { caServiceDefinition, spiffeId, type CallerReviewer, type CertificateRequestMessage, type CertificateResponseMessage, type ReviewedCaller, type WorkloadIdentity } from '../contract/index.ts';
@@ -25,20 +25,6 @@ export interface CaServiceOptions {
   /** The audit trail: refused impersonations are written there as Warning events. */
   events?: { record(event: SecurityEvent): void };
 }
-
-/** gRPC status per meshid error: what Istio's agent and istio-csr clients expect to branch on. */
-const GRPC_STATUS: Partial<Record<ErrorCode, status>> = {
-  ERR_UNAUTHENTICATED: status.UNAUTHENTICATED,
-  ERR_CSR_INVALID: status.INVALID_ARGUMENT,
-  ERR_CSR_TOO_LARGE: status.INVALID_ARGUMENT,
-  ERR_TTL_TOO_LONG: status.INVALID_ARGUMENT,
-  ERR_CSR_IDENTITY: status.PERMISSION_DENIED,
-  ERR_NODE_IMPERSONATION_DENIED: status.PERMISSION_DENIED,
-  ERR_INVALID_ARGUMENT: status.INVALID_ARGUMENT,
-  ERR_KUBE_UNAVAILABLE: status.UNAVAILABLE,
-  ERR_CA_UNAVAILABLE: status.UNAVAILABLE,
-  ERR_RATE_LIMITED: status.RESOURCE_EXHAUSTED,
-};
 
 /**
  * `istio.v1.auth.IstioCertificateService/CreateCertificate`: the identity comes from the
@@ -194,8 +180,9 @@ export class CaServer {
 
   #grpcError(error: unknown): { code: status; details: string } {
     if (isMeshidError(error)) {
-      const code = GRPC_STATUS[error.code];
-      if (code !== undefined) {
+      // The error table's gRPC column: what Istio's agent and istio-csr clients branch on.
+      const code = errorMeaning(error.code).grpc;
+      if (code !== GrpcCode.INTERNAL) {
         // The cause holds what the caller is not told (the apiserver's reason for a refused token).
         const detail = error.cause instanceof Error ? error.cause.message : undefined;
         this.log.info({ code: error.code, reason: error.message, ...(detail ? { detail } : {}) }, 'refused a certificate request');

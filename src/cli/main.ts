@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { MESHID_VERSION, isMeshidError } from '../core/index.ts';
+import { MESHID_VERSION, errorMeaning, isMeshidError } from '../core/index.ts';
 import { addGlobalOptions, globalOptions } from './globals.ts';
 import { registerAuthCommands } from './auth-commands.ts';
 import { registerPlaygroundCommands } from './playground-commands.ts';
@@ -47,7 +47,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     if (isMeshidError(error)) {
       process.stderr.write(`error: ${error.message} [${error.code}]\n`);
       if (error.hint) process.stderr.write(`hint: ${error.hint}\n`);
-      return 1;
+      return errorMeaning(error.code).exit;
     }
     process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;

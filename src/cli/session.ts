@@ -1,6 +1,6 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
-import { MeshidError, isMeshidError, type ErrorCode } from '../core/index.ts';
+import { MeshidError, errorCodeOfProblem, isMeshidError } from '../core/index.ts';
 import type { HttpAnswer } from './http.ts';
 import { proveCertificate, type Connection } from './connect.ts';
 import { writeExtension, type MeshidExtension } from '../kube/index.ts';
@@ -15,27 +15,14 @@ export const LoginAnswerSchema = z.object({
 });
 export type LoginAnswer = z.infer<typeof LoginAnswerSchema>;
 
-/** Turns a problem+json answer into a MeshidError the CLI prints as one line. */
+/** Turns a problem+json answer back into the server's MeshidError, which the CLI prints as one line. */
 export function problemError(answer: HttpAnswer, what: string): MeshidError {
   const body = answer.body as { code?: unknown; detail?: unknown; title?: unknown } | string;
   if (typeof body === 'object' && body !== null && typeof body.code === 'string') {
-    const codes: Record<string, ErrorCode> = {
-      'auth-disabled': 'ERR_AUTH_DISABLED',
-      'login-failed': 'ERR_LOGIN_FAILED',
-      'token-expired': 'ERR_TOKEN_EXPIRED',
-      'token-invalid': 'ERR_TOKEN_INVALID',
-      'token-revoked': 'ERR_TOKEN_REVOKED',
-      'session-credential-revoked': 'ERR_SESSION_CREDENTIAL_REVOKED',
-      forbidden: 'ERR_FORBIDDEN',
-      'kube-unavailable': 'ERR_KUBE_UNAVAILABLE',
-      'issuer-disabled': 'ERR_ISSUER_DISABLED',
-      'token-name-required': 'ERR_TOKEN_NAME_REQUIRED',
-      'token-valid-for-invalid': 'ERR_VALID_FOR_INVALID',
-      'token-valid-for-too-long': 'ERR_VALID_FOR_TOO_LONG',
-      'token-identity-reserved': 'ERR_TOKEN_IDENTITY_RESERVED',
-    };
     const text = typeof body.detail === 'string' ? body.detail : typeof body.title === 'string' ? body.title : body.code;
-    return new MeshidError(codes[body.code] ?? 'ERR_KUBE_REJECTED', `${what}: ${text} (${body.code})`);
+    // The server's own code, read back through the error table; one this CLI does not know
+    // (a newer server, or a fault of the server: `internal`) stays a refusal it cannot name.
+    return new MeshidError(errorCodeOfProblem(body.code) ?? 'ERR_KUBE_REJECTED', `${what}: ${text} (${body.code})`);
   }
   const hint =
     answer.status === 503 || answer.status === 404
@@ -126,8 +113,8 @@ export async function sendWithSession(conn: Connection, method: string, path: st
  * failed too: say both, since "login failed" alone hides why a working session stopped.
  */
 function explainEndedSession(refusal: HttpAnswer, error: unknown): unknown {
-  const code = (refusal.body as { code?: unknown } | undefined)?.code;
-  if (code !== 'session-credential-revoked' || !isMeshidError(error)) return error;
+  const code = errorCodeOfProblem((refusal.body as { code?: unknown } | undefined)?.code);
+  if (code !== 'ERR_SESSION_CREDENTIAL_REVOKED' || !isMeshidError(error)) return error;
   return new MeshidError(error.code, `your meshid session ended because Kubernetes no longer accepts the credential it came from, and logging in again failed: ${error.message}`, {
     hint: error.hint ?? 'Renew the credential in your kubeconfig (`kubectl auth whoami` shows whether it works), then run `meshid login`.',
   });

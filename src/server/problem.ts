@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { isMeshidError, type ErrorCode, type Logger } from '../core/index.ts';
+import { SERVER_FAULT, errorMeaning, isMeshidError, type ErrorCode, type Logger } from '../core/index.ts';
 import { ReviewRateLimitedError, rawHead } from '../kube/index.ts';
 import { isK8sProxyUrl } from './k8s-proxy.ts';
 import { DASHBOARD_CSP } from './dashboard-static.ts';
@@ -17,67 +17,32 @@ export interface Problem {
 
 const TYPE_BASE = 'https://meshid.io/problems/';
 
-/**
- * The one place that maps meshid errors to HTTP. Anything not listed is a 500. `hint` says what
- * to do where the error itself carries no hint; it reaches clients that show one message only
- * (kubectl, through a Kubernetes `Status`).
- */
-const HTTP: Partial<Record<ErrorCode, { status: number; code: string; title: string; hint?: string }>> = {
-  ERR_INVALID_ARGUMENT: { status: 400, code: 'invalid-request', title: 'The request is invalid' },
-  ERR_AUTH_DISABLED: { status: 400, code: 'auth-disabled', title: 'Authentication is disabled (anonymous mode)' },
-  ERR_UNAUTHENTICATED: { status: 401, code: 'unauthenticated', title: 'A session token is required', hint: 'Run `meshid login` and use the kubeconfig context it writes.' },
-  ERR_LOGIN_FAILED: { status: 401, code: 'login-failed', title: 'The credential was not accepted' },
-  ERR_CHALLENGE_INVALID: { status: 401, code: 'challenge-invalid', title: 'The login challenge is invalid or expired' },
-  ERR_TOKEN_INVALID: { status: 401, code: 'token-invalid', title: 'The token is invalid', hint: 'Run `meshid login` for a new session token.' },
-  ERR_TOKEN_EXPIRED: { status: 401, code: 'token-expired', title: 'The token has expired', hint: 'Run `meshid login` for a new session token.' },
-  ERR_TOKEN_REVOKED: { status: 401, code: 'token-revoked', title: 'The token was revoked', hint: 'Run `meshid login` for a new session token.' },
-  ERR_TOKEN_NAME_REQUIRED: { status: 400, code: 'token-name-required', title: 'A user token needs a name' },
-  ERR_VALID_FOR_INVALID: { status: 400, code: 'token-valid-for-invalid', title: 'validFor must be a positive duration such as 24h' },
-  ERR_VALID_FOR_TOO_LONG: { status: 400, code: 'token-valid-for-too-long', title: 'validFor is longer than this control plane issues (userTokens.maxValidFor)' },
-  ERR_TOKEN_IDENTITY_RESERVED: { status: 400, code: 'token-identity-reserved', title: 'Names and groups starting with system: are reserved by Kubernetes' },
-  ERR_ISSUER_DISABLED: { status: 400, code: 'issuer-disabled', title: 'This control plane does not issue user tokens' },
-  ERR_SIGNING_KEY_MISSING: { status: 503, code: 'signing-key-missing', title: 'There is no user-token signing key' },
-  ERR_WRAPPED_TOKEN_INVALID: { status: 401, code: 'wrapped-token-invalid', title: 'The wrapped token is invalid or expired' },
-  ERR_SESSION_CREDENTIAL_REVOKED: { status: 401, code: 'session-credential-revoked', title: 'Kubernetes no longer accepts the credential this session came from', hint: 'Run `meshid login` with a credential Kubernetes accepts.' },
-  ERR_WRAPPED_TOKEN_REPLAYED: { status: 401, code: 'wrapped-token-replayed', title: 'The wrapped token was already used' },
-  ERR_FORBIDDEN: { status: 403, code: 'forbidden', title: 'Forbidden' },
-  ERR_IMPERSONATION_FORBIDDEN: { status: 403, code: 'impersonation-forbidden', title: 'Impersonate-* headers are not accepted from clients', hint: 'Drop --as and --as-group: meshid already acts as you; ask for RBAC rights instead.' },
-  ERR_EXTRA_NOT_GRANTED: { status: 403, code: 'extra-not-granted', title: "meshid's ClusterRole does not let it impersonate this credential's user extras" },
-  ERR_RATE_LIMITED: { status: 429, code: 'too-many-requests', title: 'Too many token reviews from this client', hint: 'Wait for the Retry-After seconds, then try again.' },
-  ERR_CSRF: { status: 403, code: 'csrf-token-required', title: 'A matching X-CSRF-Token header is required' },
-  ERR_CROSS_ORIGIN: { status: 403, code: 'cross-origin-refused', title: 'The browser sent this credential for another origin' },
-  ERR_SHARED_ORIGIN: { status: 403, code: 'shared-origin-refused', title: 'A browser session is not planted on a host name other programs share' },
-  ERR_HTTPS_REQUIRED: { status: 403, code: 'https-required', title: 'Credentials are accepted only over HTTPS', hint: 'Use the HTTPS port (5682).' },
-  ERR_NOT_FOUND: { status: 404, code: 'not-found', title: 'Not found' },
-  ERR_PAYLOAD_TOO_LARGE: { status: 413, code: 'payload-too-large', title: 'The request is too large' },
-  ERR_HEADERS_TOO_LARGE: { status: 431, code: 'headers-too-large', title: 'The request headers are too large' },
-  ERR_REQUEST_TIMEOUT: { status: 408, code: 'request-timeout', title: 'The request was not received in time' },
-  ERR_DASHBOARD_NOT_BUILT: { status: 503, code: 'dashboard-not-built', title: 'The dashboard is not built' },
-  ERR_KUBE_UNAVAILABLE: { status: 503, code: 'kube-unavailable', title: 'Kubernetes is unavailable', hint: 'Try again in a few seconds.' },
-  ERR_SESSION_KEY_UNAVAILABLE: { status: 503, code: 'session-key-unavailable', title: 'The session key is being recreated', hint: 'Try again in a few seconds.' },
-  ERR_KUBE_REJECTED: { status: 502, code: 'kube-rejected', title: 'Kubernetes refused a request meshid needs' },
-};
-
 /** Fastify's own errors (bad JSON, body too large, …) carry a statusCode and an FST_ code. */
 function fastifyProblem(error: unknown): Problem | undefined {
   const e = error as { statusCode?: unknown; code?: unknown; message?: unknown };
   if (typeof e.statusCode !== 'number' || e.statusCode >= 500 || typeof e.code !== 'string' || !e.code.startsWith('FST_')) return undefined;
-  const code = e.statusCode === 413 ? 'payload-too-large' : e.statusCode === 415 ? 'unsupported-media-type' : 'invalid-request';
-  return { type: TYPE_BASE + code, title: 'The request is invalid', status: e.statusCode, code, detail: String(e.message) };
+  const invalid = errorMeaning('ERR_INVALID_ARGUMENT');
+  const code = e.statusCode === 413 ? errorMeaning('ERR_PAYLOAD_TOO_LARGE').problem : e.statusCode === 415 ? 'unsupported-media-type' : invalid.problem;
+  return { type: TYPE_BASE + code, title: invalid.title, status: e.statusCode, code, detail: String(e.message) };
 }
 
+/**
+ * The one place an error becomes an HTTP problem, by the error table (core's error-table.ts). A
+ * fault of the server, ours or not, is a generic 500: the client gets no detail, the log does.
+ */
 export function toProblem(error: unknown): Problem {
   if (isMeshidError(error)) {
-    const mapped = HTTP[error.code];
-    if (mapped) return { type: TYPE_BASE + mapped.code, title: mapped.title, status: mapped.status, code: mapped.code, detail: error.message };
+    const meaning = errorMeaning(error.code);
+    if (meaning.problem !== SERVER_FAULT.problem) return { type: TYPE_BASE + meaning.problem, title: meaning.title, status: meaning.http, code: meaning.problem, detail: error.message };
   }
-  return fastifyProblem(error) ?? { type: TYPE_BASE + 'internal', title: 'Internal error', status: 500, code: 'internal' };
+  return fastifyProblem(error) ?? { type: TYPE_BASE + SERVER_FAULT.problem, title: SERVER_FAULT.title, status: SERVER_FAULT.http, code: SERVER_FAULT.problem };
 }
 
-/** What to do about an error: its own hint, or the one its code has. Only for errors meshid maps. */
+/** What to do about an error: its own hint, or the one its code has. Not for faults of the server. */
 function hintOf(error: unknown): string | undefined {
-  if (!isMeshidError(error) || !HTTP[error.code]) return undefined;
-  return error.hint ?? HTTP[error.code]?.hint;
+  if (!isMeshidError(error)) return undefined;
+  const meaning = errorMeaning(error.code);
+  return meaning.problem === SERVER_FAULT.problem ? undefined : (error.hint ?? meaning.hint);
 }
 
 /** A Kubernetes `Status` (meta/v1): the error body kubectl and every client library read. */
@@ -175,12 +140,12 @@ export function endSocketWithProblem(socket: Duplex, error: unknown, log: Logger
   socket.end(`${rawHead(problem.status, problem.title, headers)}${body}`, () => socket.destroy());
 }
 
-/** What a person in a browser is told when a dashboard handoff fails, by problem code. */
-const HANDOFF_PAGES: Partial<Record<string, string>> = {
-  'wrapped-token-invalid': 'This login link has expired or is not valid. Links from meshid dashboard work once, within seconds.',
-  'wrapped-token-replayed': 'This login link was already used. Each link logs in one browser once.',
-  'cross-origin-refused': 'Another site tried to log this browser in to meshid; meshid refused.',
-  'shared-origin-refused': 'meshid does not log a browser in on a host name other programs on this machine share.',
+/** What a person in a browser is told when a dashboard handoff fails, by error code. */
+const HANDOFF_PAGES: Partial<Record<ErrorCode, string>> = {
+  ERR_WRAPPED_TOKEN_INVALID: 'This login link has expired or is not valid. Links from meshid dashboard work once, within seconds.',
+  ERR_WRAPPED_TOKEN_REPLAYED: 'This login link was already used. Each link logs in one browser once.',
+  ERR_CROSS_ORIGIN: 'Another site tried to log this browser in to meshid; meshid refused.',
+  ERR_SHARED_ORIGIN: 'meshid does not log a browser in on a host name other programs on this machine share.',
 };
 
 function escapeHtml(text: string): string {
@@ -196,7 +161,7 @@ export function sendHandoffProblem(reply: FastifyReply, request: FastifyRequest,
   if (!String(request.headers.accept ?? '').toLowerCase().includes('text/html')) return sendProblem(reply, request, error, log);
   const problem = toProblem(error);
   logProblem(log, error, problem, request.method, request.url.split('?')[0]);
-  const what = HANDOFF_PAGES[problem.code] ?? `${problem.title}.`;
+  const what = (isMeshidError(error) ? HANDOFF_PAGES[error.code] : undefined) ?? `${problem.title}.`;
   const body = [
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8"><title>meshid: login link refused</title></head><body>',

@@ -7,7 +7,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { isMeshidError } from '../../src/core/index.ts';
 import type { Connection } from '../../src/cli/connect.ts';
 import type { HttpAnswer } from '../../src/cli/http.ts';
-import { execCredentialExpiry, logout, sendWithSession } from '../../src/cli/session.ts';
+import { execCredentialExpiry, logout, problemError, sendWithSession } from '../../src/cli/session.ts';
 import { readExtension } from '../../src/kube/index.ts';
 import { writeKubeconfig } from '../support/kubeconfig-file.ts';
 
@@ -37,6 +37,17 @@ async function connection(file: string, kc: KubeConfig, route: (method: string, 
 }
 
 describe('CLI sessions', () => {
+  it("rebuilds the server's error from its problem code, and names only unknown ones a Kubernetes refusal", () => {
+    const bad = problemError(answer(400, { code: 'invalid-request', title: 'The request is invalid', detail: 'names may not start with a space' }), 'issuing failed');
+    assert.ok(isMeshidError(bad, 'ERR_INVALID_ARGUMENT'), String(bad));
+    assert.match(bad.message, /names may not start with a space \(invalid-request\)/);
+    assert.ok(isMeshidError(problemError(answer(401, { code: 'unauthenticated' }), 'x'), 'ERR_UNAUTHENTICATED'));
+    assert.ok(isMeshidError(problemError(answer(409, { code: 'registry-exists' }), 'x'), 'ERR_REGISTRY_EXISTS'));
+    assert.ok(isMeshidError(problemError(answer(500, { code: 'internal', title: 'Internal error' }), 'x'), 'ERR_KUBE_REJECTED'));
+    assert.ok(isMeshidError(problemError(answer(418, { code: 'from-a-newer-server' }), 'x'), 'ERR_KUBE_REJECTED'));
+    assert.ok(isMeshidError(problemError(answer(403, 'no body'), 'x'), 'ERR_FORBIDDEN'));
+  });
+
   it('reads the expirationTimestamp of the ExecCredential a real exec plugin returned, and nothing for a plain token', async () => {
     const credential = { apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: 't', expirationTimestamp: '2031-01-01T00:00:00Z' } };
     const { kc } = await kubeconfig('exec', { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: ['-e', `console.log(${JSON.stringify(JSON.stringify(credential))})`], interactiveMode: 'Never' } });

@@ -111,6 +111,16 @@ describe('user tokens: issuing, rotation and RBAC', () => {
     assert.match(bob.stderr, /may not create usertokens\.meshid\.io.*\[ERR_FORBIDDEN\]/);
   });
 
+  it("reports the server's own code for bad input to `meshid generate user-token`, not a Kubernetes refusal", async () => {
+    // Before the error table the CLI knew 13 problem codes and named every other one
+    // ERR_KUBE_REJECTED ("Kubernetes refused a request") even for a plain typo.
+    const res = await runCli(['--kubeconfig', await ownKubeconfig('admin'), 'generate', 'user-token', '--name', ' ci', '--valid-for', '1h']);
+    assert.notEqual(res.code, 0);
+    assert.equal(res.stdout, '');
+    assert.match(res.stderr, /start or end with a space.*\(invalid-request\) \[ERR_INVALID_ARGUMENT\]/);
+    assert.doesNotMatch(res.stderr, /ERR_KUBE_REJECTED/);
+  });
+
   it('never issues a token that would impersonate system:masters or a service account', async () => {
     for (const body of [{ name: 'eve', groups: ['system:masters'], validFor: '1h' }, { name: 'system:serviceaccount:kube-system:default', validFor: '1h' }]) {
       const res = await issue(base, root, body);

@@ -1,30 +1,6 @@
 import { GraphQLError, type ExecutionResult } from 'graphql';
-import { isMeshidError, type ErrorCode, type Logger } from '../../core/index.ts';
+import { errorMeaning, isMeshidError, type Logger } from '../../core/index.ts';
 import { ForbiddenError } from '../permissions.ts';
-
-/** `extensions.code` for each meshid error a resolver may throw; the dashboard branches on it. */
-const GRAPHQL_CODES: Partial<Record<ErrorCode, string>> = {
-  ERR_FORBIDDEN: 'FORBIDDEN',
-  ERR_UNAUTHENTICATED: 'UNAUTHENTICATED',
-  ERR_TOKEN_INVALID: 'UNAUTHENTICATED',
-  ERR_TOKEN_EXPIRED: 'UNAUTHENTICATED',
-  ERR_TOKEN_REVOKED: 'UNAUTHENTICATED',
-  ERR_SESSION_CREDENTIAL_REVOKED: 'UNAUTHENTICATED',
-  ERR_KUBE_UNAVAILABLE: 'UNAVAILABLE',
-  ERR_SESSION_KEY_UNAVAILABLE: 'UNAVAILABLE',
-  ERR_SIGNING_KEY_MISSING: 'UNAVAILABLE',
-  ERR_CA_UNAVAILABLE: 'UNAVAILABLE',
-  ERR_NOT_FOUND: 'NOT_FOUND',
-  ERR_INVALID_ARGUMENT: 'BAD_USER_INPUT',
-  ERR_TOKEN_NAME_REQUIRED: 'BAD_USER_INPUT',
-  ERR_VALID_FOR_INVALID: 'BAD_USER_INPUT',
-  ERR_VALID_FOR_TOO_LONG: 'BAD_USER_INPUT',
-  ERR_TOKEN_IDENTITY_RESERVED: 'BAD_USER_INPUT',
-  ERR_REGISTRY_INVALID: 'BAD_USER_INPUT',
-  ERR_REGISTRY_EXISTS: 'BAD_USER_INPUT',
-  ERR_ISSUER_DISABLED: 'BAD_USER_INPUT',
-  ERR_AUTH_DISABLED: 'BAD_USER_INPUT',
-};
 
 interface Formatted {
   error: GraphQLError;
@@ -44,7 +20,8 @@ function formatOne(error: GraphQLError, log: Logger): Formatted {
     return { error: new GraphQLError(error.message, { ...where, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }), unavailable: false };
   }
   if (isMeshidError(original)) {
-    const code = GRAPHQL_CODES[original.code] ?? 'INTERNAL';
+    // `extensions.code` is the error table's GraphQL column; the dashboard branches on it.
+    const code = errorMeaning(original.code).graphql;
     const extensions = {
       code,
       meshidCode: original.code,
