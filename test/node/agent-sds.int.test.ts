@@ -12,7 +12,7 @@ import { loadKubeConfig } from '../../src/kube/index.ts';
 import { createAuthority, issueLeaf } from '../../src/pki/index.ts';
 import { MESH_PROXY_GID } from '../../src/install/index.ts';
 import { testNodeEnv } from '../support/env.ts';
-import { FULL_MATRIX, adminKubectl, demoMatrix, eventually, livePods } from '../support/node-demo.ts';
+import { FULL_MATRIX, adminKubectl, livePods, settledMatrix } from '../support/node-demo.ts';
 import { runCli } from '../support/cli.ts';
 import { within } from '../support/server.ts';
 import { workloadToken } from '../support/workload.ts';
@@ -30,16 +30,6 @@ async function httpbinAddress(namespace: string): Promise<string> {
   return `${pod.ip}:${HTTPBIN_PORT}`;
 }
 
-/** The four sleep → httpbin calls, made from inside the sleep pods (retried a little while leaves settle). */
-async function settledMatrix(): Promise<string[]> {
-  let last: string[] = [];
-  await eventually(10, 1_000, async () => {
-    last = await demoMatrix(kubectl);
-    return last.join() === FULL_MATRIX.join() ? last : undefined;
-  });
-  return last;
-}
-
 function directCall(address: string, tls: { cert?: string; key?: string }): Promise<number | string> {
   const [host, port] = address.split(':');
   return new Promise((resolve) => {
@@ -55,7 +45,7 @@ function directCall(address: string, tls: { cert?: string; key?: string }): Prom
 
 describe("Istio's SDS demo in the playground: sleep and httpbin pods in foo and bar", () => {
   it('answers 200 on all four sleep → httpbin paths over mTLS with SPIFFE checks', async () => {
-    assert.deepEqual(await settledMatrix(), FULL_MATRIX);
+    assert.deepEqual(await settledMatrix(kubectl), FULL_MATRIX);
   });
 
   it('refuses a client with no mesh certificate, or one from another CA', async () => {
@@ -139,7 +129,7 @@ describe("Istio's SDS demo in the playground: sleep and httpbin pods in foo and 
       const newLeaf = new X509Certificate(last.certChainPem);
       assert.notEqual(newLeaf.serialNumber, leafBefore.serialNumber);
       assert.notEqual(await within(20_000, async () => (updates.at(-1)?.rootsPem.match(/BEGIN CERTIFICATE/g)?.length ?? 0) === 1), undefined, 'the old root leaves the bundle');
-      assert.deepEqual(await settledMatrix(), FULL_MATRIX, 'after rotation, every sleep → httpbin path');
+      assert.deepEqual(await settledMatrix(kubectl), FULL_MATRIX, 'after rotation, every sleep → httpbin path');
     } finally {
       client.close();
       await admin.makeApiClient(CoreV1Api).deleteNamespace({ name: 'sds-demo' }).catch(() => undefined);

@@ -5,7 +5,7 @@ import { loadKubeConfig, readExtension } from '../../src/kube/index.ts';
 import type { RecoveryReport } from '../../src/recovery/index.ts';
 import { runCli } from '../support/cli.ts';
 import { testNodeEnv } from '../support/env.ts';
-import { DEMO_NAMESPACES, FULL_MATRIX, adminKubectl, demoMatrix, eventually, livePods, publishedRootPems, servedLeaf, signedBy, type PodState } from '../support/node-demo.ts';
+import { DEMO_NAMESPACES, FULL_MATRIX, adminKubectl, eventually, livePods, publishedRootPems, servedLeaf, settledMatrix, signedBy, type PodState } from '../support/node-demo.ts';
 import { ownKubeconfig } from '../support/session.ts';
 
 // What only a node can prove (issue 14, item 5): the server survives losing a pod, a root
@@ -32,16 +32,6 @@ async function httpbinsSignedBy(rootPem: string): Promise<boolean> {
   if (pods.length !== DEMO_NAMESPACES.length) return false;
   for (const pod of pods) if (!signedBy(await servedLeaf(pod.ip, HTTPBIN_PORT), rootPem)) return false;
   return true;
-}
-
-/** The matrix, retried a little: each sleep's own leaf arrives on its stream a moment after httpbin's. */
-async function settledMatrix(): Promise<string[]> {
-  let last: string[] = [];
-  await eventually(10, 1_000, async () => {
-    last = await demoMatrix(kubectl);
-    return last.join() === FULL_MATRIX.join() ? last : undefined;
-  });
-  return last;
 }
 
 describe('resilience on a real node: pod loss, root rotation, recovery', () => {
@@ -125,7 +115,7 @@ describe('resilience on a real node: pod loss, root rotation, recovery', () => {
 
     assert.ok(await eventually(30, 1_000, async () => ((await httpbinsSignedBy(root)) ? true : undefined)), 'both httpbins serve a leaf of the new root');
     // httpbin trusts the new root alone now, so a 200 also proves each sleep holds a new leaf.
-    assert.deepEqual(await settledMatrix(), FULL_MATRIX);
+    assert.deepEqual(await settledMatrix(kubectl), FULL_MATRIX);
 
     const after = await demoPods();
     assert.deepEqual(
@@ -171,6 +161,6 @@ describe('resilience on a real node: pod loss, root rotation, recovery', () => {
     assert.ok(root, 'the demo namespaces trust one root');
     assert.ok(!oldRoots.includes(root), 'a new one');
     assert.ok(await eventually(30, 1_000, async () => ((await httpbinsSignedBy(root)) ? true : undefined)), 'both httpbins serve a leaf of the new root');
-    assert.deepEqual(await settledMatrix(), FULL_MATRIX);
+    assert.deepEqual(await settledMatrix(kubectl), FULL_MATRIX);
   });
 });

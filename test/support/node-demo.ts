@@ -126,3 +126,13 @@ export async function eventually<T>(tries: number, everyMs: number, check: () =>
   }
   return undefined;
 }
+
+/** The matrix, retried a little: each sleep's own leaf arrives on its stream a moment after httpbin's. */
+export async function settledMatrix(kubectl: Kubectl): Promise<string[]> {
+  let last: string[] = [];
+  await eventually(10, 1_000, async () => {
+    last = await demoMatrix(kubectl);
+    return last.join() === FULL_MATRIX.join() ? last : undefined;
+  });
+  return last;
+}
