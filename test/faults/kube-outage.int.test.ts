@@ -14,6 +14,7 @@ import { KUBE_REQUEST_TIMEOUT_MS } from '../../src/kube/index.ts';
 import { startServerProcess, type ServerProcess } from '../support/meshid-process.ts';
 import { installNamespace, within, type TestInstall } from '../support/server.ts';
 import { refusalCode } from '../support/kube-status.ts';
+import { kubeRequest } from '../support/kube.ts';
 
 const NAMESPACE = 'meshid-system';
 /**
@@ -28,13 +29,16 @@ const OUTAGE_MS = REVIEW_CACHE_TTL_MS + 5_000;
 const RECOVERY_MS = 5_000;
 /** Requests keep running this long after readiness, to see that recovery holds. */
 const STEADY_MS = RECOVERY_MS + 3_000;
+/** How long kube-apiserver may take, after /readyz, to serve a list again; not meshid's to bound. */
+const KUBE_BACK_MS = 40_000;
 const LOAD_PERIOD_MS = 100;
 const MAX_IN_FLIGHT = 200;
 /** A request still unanswered after this is cut off by the test and counted as a hang. */
 const CLIENT_CUTOFF_MS = 30_000;
 
 interface Sample {
-  kind: 'login' | 'proxy';
+  /** `direct`: bob's own list of the same ConfigMaps straight from kube-apiserver, the reference. */
+  kind: 'login' | 'proxy' | 'direct';
   start: number;
   end: number;
   status: number;
@@ -64,6 +68,13 @@ const login = (server: ServerProcess, token: string): Promise<Sample> => send('l
 const proxied = (server: ServerProcess, session: string): Promise<Sample> =>
   send('proxy', `${server.http}/api/k8s/api/v1/namespaces/default/configmaps`, { headers: { authorization: `Bearer ${session}` } });
 
+/** The same list as `proxied`, by bob straight to kube-apiserver: when Kubernetes itself serves it again. */
+async function direct(bobKubeconfig: string): Promise<Sample> {
+  const start = Date.now();
+  const answer = await kubeRequest(bobKubeconfig, 'GET', '/api/v1/namespaces/default/configmaps', { timeoutMs: CLIENT_CUTOFF_MS }).catch(() => ({ status: 0 }));
+  return { kind: 'direct', start, end: Date.now(), status: answer.status, retryAfter: null, contentType: null, code: undefined };
+}
+
 async function sessionOf(server: ServerProcess, token: string): Promise<string> {
   const res = await fetch(`${server.http}/api/login`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
   assert.equal(res.status, 200);
@@ -75,7 +86,7 @@ async function sessionOf(server: ServerProcess, token: string): Promise<string> 
  * earlier ones have been answered (a hung call must not slow the arrivals), up to a cap on
  * calls in flight.
  */
-function startLoad(server: ServerProcess, bobToken: string, session: string): { stop(): Promise<Sample[]> } {
+function startLoad(server: ServerProcess, bobToken: string, session: string, bobKubeconfig: string): { stop(): Promise<Sample[]> } {
   const samples: Sample[] = [];
   const inFlight = new Set<Promise<void>>();
   const fire = (next: () => Promise<Sample>): void => {
@@ -89,6 +100,7 @@ function startLoad(server: ServerProcess, bobToken: string, session: string): { 
   const timer = setInterval(() => {
     fire(() => login(server, bobToken));
     fire(() => proxied(server, session));
+    fire(() => direct(bobKubeconfig));
   }, LOAD_PERIOD_MS);
   return {
     async stop() {
@@ -117,7 +129,7 @@ function assertUnavailable(s: Sample, t0: number): void {
   assert.match(s.contentType ?? '', s.kind === 'proxy' ? /^application\/json\b/ : /^application\/problem\+json\b/, what);
 }
 
-describe('Kubernetes outages under load', { timeout: 170_000 }, () => {
+describe('Kubernetes outages under load', { timeout: 240_000 }, () => {
   let dir: string;
   let cluster: LocalCluster;
   let installed: TestInstall;
@@ -157,7 +169,7 @@ describe('Kubernetes outages under load', { timeout: 170_000 }, () => {
     const session = await sessionOf(server, bobToken);
     assert.equal((await proxied(server, session)).status, 200);
 
-    const load = startLoad(server, bobToken, session);
+    const load = startLoad(server, bobToken, session, cluster.kubeconfigs.bob);
     await sleep(1_500);
     const t0 = Date.now();
     await cluster.kill(peer);
@@ -166,10 +178,13 @@ describe('Kubernetes outages under load', { timeout: 170_000 }, () => {
     const restartAt = Date.now();
     await cluster.restart(peer);
     const readyAt = Date.now();
+    // Recovery is watched for STEADY_MS after Kubernetes itself serves the list again (below).
+    await within(KUBE_BACK_MS, async () => (await direct(cluster.kubeconfigs.bob)).status === 200);
     await sleep(STEADY_MS);
     const samples = await load.stop();
 
-    for (const s of samples) assert.ok(s.end - s.start < ANSWER_BOUND_MS, `no hang: ${describeSample(s, t0)}`);
+    const meshid = samples.filter((s) => s.kind !== 'direct');
+    for (const s of meshid) assert.ok(s.end - s.start < ANSWER_BOUND_MS, `no hang: ${describeSample(s, t0)}`);
     // Asked and answered while the peer was dead. (A call still waiting when it came back may
     // rightly get Kubernetes' real answer.)
     const down = samples.filter((s) => s.start >= deadAt && s.end < restartAt);
@@ -177,12 +192,19 @@ describe('Kubernetes outages under load', { timeout: 170_000 }, () => {
     assert.ok(down.filter((s) => s.kind === 'proxy').length >= 1 && down.filter((s) => s.kind === 'login').length >= 2, `requests were made during the outage; ${timeline}`);
     for (const s of down.filter((x) => x.kind === 'proxy')) assertUnavailable(s, t0);
 
-    // Within RECOVERY_MS of /readyz both kinds of request work again, and keep working.
+    // /readyz is not the end of an outage for every request: after etcd returns, kube-apiserver
+    // may hold a list for seconds more while its watch cache refills. What meshid promises is to
+    // add nothing to that, so a proxied call is measured from when bob's own identical list,
+    // straight to kube-apiserver, was first answered; a login from /readyz.
+    const servedAt = samples.find((s) => s.kind === 'direct' && s.start >= readyAt && s.status === 200)?.end;
+    assert.ok(servedAt !== undefined, `kube-apiserver served bob's list directly again; ${timeline}`);
+    const backAt = { login: readyAt, proxy: servedAt } as const;
     for (const kind of ['login', 'proxy'] as const) {
       const firstOk = samples.find((s) => s.kind === kind && s.start >= readyAt && s.status === 200);
-      assert.ok(firstOk && firstOk.end - readyAt <= RECOVERY_MS, `${kind} works within ${RECOVERY_MS} ms of readiness (first success: ${firstOk ? `${firstOk.end - readyAt} ms` : 'none'}); ${timeline}`);
+      const since = kind === 'login' ? 'readiness' : 'kube-apiserver answering the same list';
+      assert.ok(firstOk && firstOk.end - backAt[kind] <= RECOVERY_MS, `${kind} works within ${RECOVERY_MS} ms of ${since} (first success: ${firstOk ? `${firstOk.end - backAt[kind]} ms` : 'none'}); ${timeline}`);
     }
-    const steady = samples.filter((s) => s.start >= readyAt + RECOVERY_MS);
+    const steady = meshid.filter((s) => s.start >= Math.max(readyAt, servedAt) + RECOVERY_MS);
     assert.ok(steady.length >= 4, 'requests were made after recovery');
     for (const s of steady) assert.equal(s.status, 200, describeSample(s, t0));
 

@@ -11,7 +11,7 @@ export async function kubeRequest(
   kubeconfig: string,
   method: string,
   path: string,
-  options: { body?: unknown; headers?: Record<string, string | string[]> } = {},
+  options: { body?: unknown; headers?: Record<string, string | string[]>; timeoutMs?: number } = {},
 ): Promise<RawResponse> {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
@@ -36,7 +36,7 @@ export async function kubeRequest(
         resolve({ status: res.statusCode ?? 0, body });
       });
     });
-    req.setTimeout(15_000, () => req.destroy(new Error(`timeout: ${method} ${path}`)));
+    req.setTimeout(options.timeoutMs ?? 15_000, () => req.destroy(new Error(`timeout: ${method} ${path}`)));
     req.on('error', reject);
     req.end(payload);
   });
