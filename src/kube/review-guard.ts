@@ -168,7 +168,9 @@ function decodeJsonObject(segment: string): Record<string, unknown> | undefined 
  */
 export async function serviceAccountIssuers(kc: KubeConfig, log: Logger): Promise<string[] | undefined> {
   try {
-    const document: unknown = JSON.parse(String(await kc.makeApiClient(WellKnownApi).getServiceAccountIssuerOpenIDConfiguration()));
+    const answer: unknown = await kc.makeApiClient(WellKnownApi).getServiceAccountIssuerOpenIDConfiguration();
+    // client-node types the document as a string, but it decodes the JSON answer it gets.
+    const document: unknown = typeof answer === 'string' ? JSON.parse(answer) : answer;
     const issuer = (document as { issuer?: unknown } | null)?.issuer;
     if (typeof issuer === 'string' && issuer.length > 0) return [issuer, LEGACY_SERVICE_ACCOUNT_ISSUER];
     log.warn('the service-account issuer discovery document names no issuer; JWTs of any issuer are sent to TokenReview');
