@@ -68,6 +68,8 @@ export const benchmark: Benchmark = {
       whoami: [node, [MESHID_BIN, '--kubeconfig', alice, 'whoami']],
       kubectl: [pg.env.kubectl, ['--kubeconfig', alice, 'auth', 'whoami']],
       plugin: [plugin.command, plugin.args],
+      // The floor under every Node.js CLI: the runtime starting and exiting with no code of ours.
+      node: [node, ['-e', '0']],
     } satisfies Record<string, [string, string[]]>;
     try {
       // The first whoami logs in and stores the session; every measured one then uses it.
@@ -86,6 +88,13 @@ export const benchmark: Benchmark = {
       const rows: Row[] = [
         { benchmark: 'cli', measurement: `\`meshid --version\`, wall, median of ${RUNS} (${load})`, value: wall('version'), unit: 'ms', goal: { text: '< 150 ms', met: wall('version') < 150 } },
         { benchmark: 'cli', measurement: `\`meshid --help\`, wall, median of ${RUNS}`, value: wall('help'), unit: 'ms' },
+        {
+          benchmark: 'cli',
+          measurement: `\`node -e 0\` (Node.js ${process.version} alone: the floor of any Node.js CLI), wall, median of ${RUNS}`,
+          value: wall('node'),
+          unit: 'ms',
+          baseline: { label: kubectl.label, value: kubectl.wall },
+        },
         {
           benchmark: 'cli',
           measurement: `\`meshid whoami\` as alice (stored session), wall, median of ${RUNS} (${load})`,

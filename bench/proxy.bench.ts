@@ -6,7 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, spawnPeer } from '../src/cluster/index.ts';
+import { fileURLToPath } from 'node:url';
+import { freePort, spawnPeer, type PeerProcess } from '../src/cluster/index.ts';
+import { playgroundServerFiles } from '../src/playground/index.ts';
 import { httpClient, httpsClient, runLoad, type LoadResult } from './lib/load.ts';
 import { bobSession, seedPods } from './lib/meshid-calls.ts';
 import { sharedPlayground, userTls } from './lib/playground.ts';
@@ -17,6 +19,7 @@ const PODS = 20;
 const CONCURRENCY = 16;
 const DURATION_MS = 8_000;
 const SEQUENTIAL = 400;
+const FLOOR_PROXY = fileURLToPath(new URL('./lib/node-floor-proxy.ts', import.meta.url));
 
 export const benchmark: Benchmark = {
   name: 'proxy',
@@ -50,6 +53,10 @@ export const benchmark: Benchmark = {
     const dir = await mkdtemp(join(tmpdir(), 'meshid-bench-proxy-'));
     const kubectlPort = await freePort();
     const kubectl = spawnPeer('kubectl-proxy', pg.env.kubectl, ['proxy', '--kubeconfig', pg.env.kubeconfigs.bob, '--address', '127.0.0.1', '--port', String(kubectlPort)], { logFile: join(dir, 'kubectl-proxy.log'), detached: false });
+    // The floor: a bare Node.js proxy with meshid's serving certificate, credential and upstream agent.
+    const files = playgroundServerFiles(pg.cluster.dir);
+    const floorPort = await freePort();
+    const floor: PeerProcess = spawnPeer('node-floor-proxy', process.execPath, ['--import', 'tsx', FLOOR_PROXY, String(floorPort), files.certFile, files.keyFile, files.kubeconfig, 'bob', 'ops'], { logFile: join(dir, 'node-floor-proxy.log'), detached: false });
     try {
       // kubectl proxy serves plain HTTP on loopback only; that is how it is used.
       const viaKubectl = httpClient();
@@ -61,9 +68,17 @@ export const benchmark: Benchmark = {
         if (!up) await sleep(100);
       }
       if (!up) throw new Error(`kubectl proxy did not answer; see ${dir}/kubectl-proxy.log`);
+      const floorUrl = new URL(`https://127.0.0.1:${floorPort}/api/k8s/api/v1/namespaces/dev/pods`);
+      const floorTask = async (): Promise<boolean> => (await viaMeshid('GET', floorUrl, {})).status === 200;
+      up = false;
+      for (let i = 0; i < 100 && !up; i++) {
+        up = await floorTask().catch(() => false);
+        if (!up) await sleep(100);
+      }
+      if (!up) throw new Error(`the Node.js floor proxy did not answer; see ${dir}/node-floor-proxy.log`);
 
       // Warm every path (connections, caches), then measure each the same way.
-      for (const task of [directTask, meshidTask, kubectlTask]) await runLoad({ concurrency: 4, durationMs: 1500, maxRequests: 500, task });
+      for (const task of [directTask, meshidTask, kubectlTask, floorTask]) await runLoad({ concurrency: 4, durationMs: 1500, maxRequests: 500, task });
       const load = (task: () => Promise<boolean>): Promise<LoadResult> => runLoad({ concurrency: CONCURRENCY, durationMs: DURATION_MS, maxRequests: 100_000, task });
       /** A load run with the CPU seconds `pid` spent during it. */
       const loadWithCpu = async (task: () => Promise<boolean>, pid: number): Promise<LoadResult & { cpu: number }> => {
@@ -74,6 +89,7 @@ export const benchmark: Benchmark = {
       const tDirect = await load(directTask);
       const tMeshid = await loadWithCpu(meshidTask, server.pid);
       const tKubectl = await loadWithCpu(kubectlTask, kubectl.pid);
+      const tFloor = await loadWithCpu(floorTask, floor.pid);
       const tImpersonating = await load(impersonatingTask);
       const seq = (task: () => Promise<boolean>): Promise<LoadResult> => runLoad({ concurrency: 1, durationMs: 20_000, maxRequests: SEQUENTIAL, task });
       const lDirect = await seq(directTask);
@@ -83,7 +99,8 @@ export const benchmark: Benchmark = {
       const ratio = tMeshid.perSecond / tDirect.perSecond;
       const meshidCpuMs = (tMeshid.cpu * 1000) / tMeshid.requests;
       const kubectlCpuMs = (tKubectl.cpu * 1000) / tKubectl.requests;
-      errors = tDirect.errors + tMeshid.errors + tKubectl.errors + tImpersonating.errors + lDirect.errors + lMeshid.errors + lKubectl.errors;
+      const floorCpuMs = (tFloor.cpu * 1000) / tFloor.requests;
+      errors = tDirect.errors + tMeshid.errors + tKubectl.errors + tFloor.errors + tImpersonating.errors + lDirect.errors + lMeshid.errors + lKubectl.errors;
       rows.push(
         {
           benchmark: 'proxy',
@@ -111,6 +128,13 @@ export const benchmark: Benchmark = {
         },
         {
           benchmark: 'proxy',
+          measurement: `the same CPU per request for a bare Node.js proxy (node:https in and out, meshid's certificate, credential and agent; nothing else; ${tFloor.perSecond.toFixed(0)} req/s)`,
+          value: meshidCpuMs,
+          unit: 'ms',
+          baseline: { label: 'Node.js floor', value: floorCpuMs },
+        },
+        {
+          benchmark: 'proxy',
           measurement: `same list sent by admin with Impersonate-* headers, straight to kube-apiserver`,
           value: tImpersonating.perSecond,
           unit: 'req/s',
@@ -126,8 +150,8 @@ export const benchmark: Benchmark = {
         },
       );
     } finally {
-      kubectl.child.kill('SIGTERM');
-      await kubectl.exited;
+      for (const peer of [kubectl, floor]) peer.child.kill('SIGTERM');
+      await Promise.all([kubectl.exited, floor.exited]);
       await rm(dir, { recursive: true, force: true });
     }
     if (errors > 0) rows.push({ benchmark: 'proxy', measurement: 'failed requests', value: errors, unit: '', goal: { text: '0', met: false } });

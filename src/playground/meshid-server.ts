@@ -28,19 +28,25 @@ export interface PlaygroundServer {
  * authenticates with a TokenRequest token of the installed ServiceAccount: exactly the
  * identity, and so the RBAC, that an in-cluster pod would have.
  */
+/** Where the host-process playground keeps the server's serving certificate and its own kubeconfig. */
+export function playgroundServerFiles(clusterDir: string): { certFile: string; keyFile: string; kubeconfig: string } {
+  return {
+    certFile: join(clusterDir, 'pki', 'meshid-serving.crt'),
+    keyFile: join(clusterDir, 'pki', 'meshid-serving.key'),
+    kubeconfig: join(clusterDir, 'kubeconfigs', 'meshid-server.kubeconfig'),
+  };
+}
+
 export async function startPlaygroundServer(cluster: LocalCluster, progress: Progress, detached: boolean, anonymousAuth = false): Promise<PlaygroundServer> {
   const admin = loadKubeConfig({ kubeconfig: cluster.kubeconfigs.admin });
   await install(admin, { namespace: MESHID_NAMESPACE, anonymousAuth, image: `meshid:${MESHID_VERSION}`, replicas: 0 }, progress);
 
   progress.start('Starting the meshid server');
-  const pki = join(cluster.dir, 'pki');
+  const { certFile, keyFile, kubeconfig } = playgroundServerFiles(cluster.dir);
   const ca = await createAuthority('meshid-playground-serving-ca');
   const leaf = await issueLeaf(ca, { commonName: 'meshid', usage: 'server', dnsNames: ['localhost'], ips: ['127.0.0.1'] });
-  const certFile = join(pki, 'meshid-serving.crt');
-  const keyFile = join(pki, 'meshid-serving.key');
   await writeFile(certFile, pemBundle(leaf.certPem, ca.certPem));
   await writeFile(keyFile, leaf.keyPem, { mode: 0o600 });
-  const kubeconfig = join(cluster.dir, 'kubeconfigs', 'meshid-server.kubeconfig');
   await writeFile(kubeconfig, await serviceAccountKubeconfig(admin, MESHID_NAMESPACE, SERVICE_ACCOUNT, TOKEN_SECONDS), { mode: 0o600 });
   await chmod(kubeconfig, 0o600);
 
@@ -54,7 +60,7 @@ export async function startPlaygroundServer(cluster: LocalCluster, progress: Pro
   const server = spawnPeer('meshid-server', process.execPath, args, { logFile: join(cluster.dir, 'logs', 'meshid-server.log'), detached, record: pidRecord(cluster.dir) });
   const http = `http://127.0.0.1:${httpPort}`;
   const https = `https://127.0.0.1:${httpsPort}`;
-  const rootCert = join(pki, 'workload-ca-root.pem');
+  const rootCert = join(cluster.dir, 'pki', 'workload-ca-root.pem');
   try {
     await waitReady(`${http}/readyz`, server);
     // Zero-touch for the sample users: their contexts know where meshid is and which CA signs it.
