@@ -1,7 +1,7 @@
 export { ensurePeerBinaries, KUBE_PEER_MODULE, type PeerBinaries, type EnsureOptions } from './build.ts';
 export { ensurePilotAgent, ensurePilotDiscovery, ISTIO_VERSION, ISTIO_PEER_MODULE } from './istio-peer.ts';
 export { startCluster, MESHID_BIN, SERVICE_ACCOUNT_ISSUER, SERVICE_CIDR, KUBELET_CLIENT_USER, type LocalCluster, type ClusterOptions, type ClusterPeer } from './cluster.ts';
-export { isAlive, stopPid, freePort, spawnPeer, pidRecord, recordedPeers, processStart, type PeerProcess, type RecordedPeer } from './processes.ts';
+export { isAlive, stopPid, freePort, spawnPeer, waitForPeer, pidRecord, recordedPeers, processStart, type PeerProcess, type RecordedPeer } from './processes.ts';
 export { cacheRoot } from './cache.ts';
 export { SAMPLE_USERS, DEV_NAMESPACE, type SampleUser } from './users.ts';
 export { KUBERNETES_VERSION, ETCD_VERSION, CONTAINERD_VERSION } from './versions.ts';

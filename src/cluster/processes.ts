@@ -3,6 +3,7 @@ import { appendFileSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MeshidError } from '../core/index.ts';
 
 export interface PeerProcess {
   name: string;
@@ -150,3 +151,22 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Polls `check` until it holds, while `peer` runs: a peer that exits fails at once, with its
+ * log named (`logDir` is where the playground keeps it, relative to its directory).
+ */
+export async function waitForPeer(check: () => Promise<boolean>, peer: PeerProcess, what: string, options: { logDir: string; timeoutMs?: number; intervalMs?: number }): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const hint = `See ${options.logDir}/${peer.name}.log in the playground directory.`;
+  let exited: string | undefined;
+  void peer.exited.then((how) => (exited = how));
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exited !== undefined) throw new MeshidError('ERR_CLUSTER_START_FAILED', `${peer.name} exited (${exited}) while starting`, { hint });
+    if (await check()) return;
+    await sleep(options.intervalMs ?? 200);
+  }
+  throw new MeshidError('ERR_CLUSTER_NOT_READY', `${what} was not ready after ${timeoutMs / 1000} s`, { hint });
+}
+

@@ -1,15 +1,16 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { MeshidError, type Progress } from '../core/index.ts';
-import { MESHID_BIN, freePort, spawnPeer, pidRecord, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
+import { MESHID_BIN, freePort, spawnPeer, pidRecord, waitForPeer, type LocalCluster, type PeerProcess } from '../cluster/index.ts';
 import { AGENT_SERVICE_ACCOUNT } from '../install/index.ts';
 import { CA_AUDIENCE, loadKubeConfig, serviceAccountKubeconfig } from '../kube/index.ts';
 import { MESHID_NAMESPACE } from './meshid-server.ts';
 
 const TOKEN_SECONDS = 48 * 60 * 60;
+/** Where the host-process peers' logs are, for the hint of a failed start. */
+const HOST_LOGS = { logDir: 'logs', intervalMs: 100 };
 export const DEMO_NAMESPACES = ['foo', 'bar'] as const;
 
 export interface PlaygroundMesh {
@@ -35,7 +36,7 @@ export async function startPlaygroundMesh(cluster: LocalCluster, caAddress: stri
     const socket = join(cluster.dir, 'sds', 'uds_path');
     const agent = spawnPeer('meshid-agent', process.execPath, [MESHID_BIN, 'agent', '--kubeconfig', kubeconfig, '-n', MESHID_NAMESPACE, '--socket', socket, '--ca-address', caAddress], { logFile: log('meshid-agent'), detached, record: pidRecord(cluster.dir) });
     processes.push(agent);
-    await waitFor(async () => (await stat(socket).catch(() => undefined))?.isSocket() === true, agent, 'the SDS agent socket');
+    await waitForPeer(async () => (await stat(socket).catch(() => undefined))?.isSocket() === true, agent, 'the SDS agent socket', HOST_LOGS);
 
     const tokens = join(cluster.dir, 'tokens');
     await mkdir(tokens, { recursive: true, mode: 0o700 });
@@ -49,7 +50,7 @@ export async function startPlaygroundMesh(cluster: LocalCluster, caAddress: stri
         const name = `${role}.${namespace}`;
         const workload = spawnPeer(name, process.execPath, [MESHID_BIN, 'playground', 'workload', '--role', role, '-n', namespace, '--socket', socket, '--token-file', tokenFile, '--port', String(port)], { logFile: log(name), detached, record: pidRecord(cluster.dir) });
         processes.push(workload);
-        await waitFor(() => portOpen(port), workload, name);
+        await waitForPeer(() => portOpen(port), workload, name, HOST_LOGS);
         entry[role] = role === 'sleep' ? `http://127.0.0.1:${port}` : `127.0.0.1:${port}`;
       }
       demo[namespace] = entry;
@@ -82,13 +83,3 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-async function waitFor(check: () => Promise<boolean>, process: PeerProcess, what: string): Promise<void> {
-  let exited: string | undefined;
-  void process.exited.then((how) => (exited = how));
-  for (let i = 0; i < 150; i++) {
-    if (exited !== undefined) throw new MeshidError('ERR_CLUSTER_START_FAILED', `${process.name} exited (${exited}) while starting`, { hint: `See logs/${process.name}.log in the playground directory.` });
-    if (await check()) return;
-    await sleep(100);
-  }
-  throw new MeshidError('ERR_CLUSTER_NOT_READY', `${what} was not ready after 15 s`, { hint: `See logs/${process.name}.log in the playground directory.` });
-}

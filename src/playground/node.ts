@@ -1,12 +1,11 @@
 import { execFile } from 'node:child_process';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { MeshidError, type Progress } from '../core/index.ts';
-import { KUBELET_CLIENT_USER, spawnPeer, pidRecord, type LocalCluster, type NodeBinaries, type PeerProcess } from '../cluster/index.ts';
+import type { Progress } from '../core/index.ts';
+import { KUBELET_CLIENT_USER, spawnPeer, pidRecord, waitForPeer, type LocalCluster, type NodeBinaries, type PeerProcess } from '../cluster/index.ts';
 import { PAUSE_IMAGE, buildPauseImage } from '../image/index.ts';
 import { CLUSTER_DOMAIN } from '../contract/index.ts';
 import { applyObjects, loadKubeConfig } from '../kube/index.ts';
@@ -14,6 +13,8 @@ import type { NodeNamespace, NodeNetwork } from './node-namespace.ts';
 
 const run = promisify(execFile);
 const READY_TIMEOUT_MS = 60_000;
+/** Where the node's peers' logs are, for the hint of a failed start. */
+const NODE_LOGS = { logDir: 'node/logs' };
 
 export interface PlaygroundNode {
   name: string;
@@ -47,7 +48,7 @@ export async function startContainerRuntime(ns: NodeNamespace, binaries: NodeBin
   await writeFile(join(cniDir, '10-meshid.conflist'), JSON.stringify(cniConfig(ns.network), null, 2));
   const [command, argv] = ns.enter(binaries.containerd, ['--config', config]);
   const containerd = spawnPeer('containerd', command, argv, { logFile: join(root, 'logs', 'containerd.log'), detached, record: pidRecord(dir), env: nodeEnv(binaries) });
-  await waitFor(async () => (await stat(socket).catch(() => undefined))?.isSocket() === true, containerd, 'containerd');
+  await waitForPeer(async () => (await stat(socket).catch(() => undefined))?.isSocket() === true, containerd, 'containerd', NODE_LOGS);
   const importImage = async (archive: string): Promise<void> => {
     await run(binaries.ctr, ['--address', socket, '--namespace', 'k8s.io', 'images', 'import', '--local', archive], { maxBuffer: 4 * 1024 * 1024 });
   };
@@ -124,10 +125,10 @@ export async function startNode(cluster: LocalCluster, ns: NodeNamespace, runtim
 
   progress.update(`Starting the node ${n.nodeName}: waiting for it to be Ready`);
   const core = admin.makeApiClient(CoreV1Api);
-  await waitFor(async () => {
+  await waitForPeer(async () => {
     const node = await core.readNode({ name: n.nodeName }).catch(() => undefined);
     return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
-  }, kubelet, `node ${n.nodeName}`, READY_TIMEOUT_MS);
+  }, kubelet, `node ${n.nodeName}`, { ...NODE_LOGS, timeoutMs: READY_TIMEOUT_MS });
   const readyAfterMs = performance.now() - started;
   progress.succeed(`Node ${n.nodeName} is Ready at ${n.nodeIp} (${(readyAfterMs / 1000).toFixed(1)} s)`);
   return { name: n.nodeName, ip: n.nodeIp, processes, readyAfterMs };
@@ -234,14 +235,3 @@ function kubeProxyConfiguration(n: NodeNetwork, kubeconfig: string): object {
   };
 }
 
-async function waitFor(check: () => Promise<boolean>, process: PeerProcess, what: string, timeoutMs = 15_000): Promise<void> {
-  let exited: string | undefined;
-  void process.exited.then((how) => (exited = how));
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (exited !== undefined) throw new MeshidError('ERR_CLUSTER_START_FAILED', `${process.name} exited (${exited}) while starting`, { hint: `See node/logs/${process.name}.log in the playground directory.` });
-    if (await check()) return;
-    await sleep(200);
-  }
-  throw new MeshidError('ERR_CLUSTER_NOT_READY', `${what} was not ready after ${timeoutMs / 1000} s`, { hint: `See node/logs/${process.name}.log in the playground directory.` });
-}
