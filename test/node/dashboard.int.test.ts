@@ -297,6 +297,13 @@ describe('the Workload identity page lists the demo pods with their SPIFFE IDs (
       assert.deepEqual(demoRows, expected);
       // The server's own pods are workloads too, with the identity of meshid's service account.
       assert.ok((await view.rows()).some((r) => r.namespace === NAMESPACE && r.spiffeId === `spiffe://cluster.local/ns/${NAMESPACE}/sa/meshid`));
+      // Every column shows at the tests' 1280 px: the panel does not hide the Node column behind a scroll bar.
+      // (The tests compile without the DOM's types: the element is typed by what is used of it.)
+      const overflow = await table.evaluate((t: { closest(selector: string): { scrollWidth: number; clientWidth: number } | null }) => {
+        const panel = t.closest('.panel-body');
+        return panel ? panel.scrollWidth - panel.clientWidth : Number.NaN;
+      });
+      assert.equal(overflow, 0, 'the Workloads table fits its panel');
     } finally {
       await view.done();
     }

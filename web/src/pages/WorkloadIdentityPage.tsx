@@ -1,4 +1,4 @@
-import { useId, useState } from 'react';
+import { useId, useState, type ReactNode } from 'react';
 import { Badge, type Tone } from '../components/Badge.tsx';
 import { ConfirmAction } from '../components/ConfirmAction.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
@@ -221,7 +221,7 @@ function WorkloadsPanel({ variables }: { variables: Record<string, unknown> }) {
                     <td className="nowrap">{w.name}</td>
                     <td className="nowrap">{w.serviceAccount}</td>
                     <td>
-                      <code>{w.spiffeId}</code>
+                      <code>{breakAfterSlashes(w.spiffeId)}</code>
                     </td>
                     <td>{w.phase ? <Badge tone={PHASE_TONE[w.phase] ?? 'neutral'}>{w.phase}</Badge> : '—'}</td>
                     <td className="nowrap">{w.node ?? '—'}</td>
@@ -235,3 +235,16 @@ function WorkloadsPanel({ variables }: { variables: Record<string, unknown> }) {
     </Panel>
   );
 }
+
+/**
+ * A SPIFFE ID may wrap only after its slashes, so a long one takes two lines at 1280 px and
+ * leaves pod names whole, rather than pushing the Node column out of the panel. (The text,
+ * and so copying it, is unchanged: <wbr> adds none.)
+ */
+function breakAfterSlashes(id: string): ReactNode[] {
+  const scheme = id.startsWith(SPIFFE_SCHEME) ? SPIFFE_SCHEME : '';
+  const parts = id.slice(scheme.length).split('/');
+  return [scheme, ...parts.flatMap((part, i) => (i < parts.length - 1 ? [part, '/', <wbr key={i} />] : [part]))];
+}
+const SPIFFE_SCHEME = 'spiffe://';
+
