@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { fastifyCookie } from '@fastify/cookie';
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import { z } from 'zod';
@@ -70,7 +71,13 @@ export function buildApp(deps: AppDeps, serverFactory?: FastifyServerFactory): F
   // JSON only: an HTML form (urlencoded, multipart, text/plain) cannot send it across sites
   // without a CORS preflight, which meshid never grants.
   app.removeContentTypeParser('text/plain');
-  app.setErrorHandler((error, request, reply) => sendProblem(reply, request, error, deps.log));
+  app.setErrorHandler(async (error, request, reply) => {
+    // A body refused for its size is refused as soon as its headers arrive, and fastify then
+    // closes the connection. A client still sending it would fail to write (EPIPE) and, where
+    // the network delays the answer, never read it: read the rest and drop it first, bounded.
+    if ((error as { statusCode?: unknown }).statusCode === 413 && !request.raw.complete) await drainBody(request.raw, BODY_DRAIN_MS);
+    return sendProblem(reply, request, error, deps.log);
+  });
   app.setNotFoundHandler((request, reply) => sendProblem(reply, request, new MeshidError('ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`), deps.log));
   app.addHook('onResponse', (request, reply, done) => {
     deps.metrics.requests.observe(
@@ -228,4 +235,21 @@ function loginCredential(request: FastifyRequest): LoginCredential {
     throw new MeshidError('ERR_INVALID_ARGUMENT', 'send a Bearer token, or a JSON body {certificate, challenge, signature} (get a challenge from GET /api/login/challenge)');
   }
   return { type: 'certificate', ...parsed.data, expiresAt };
+}
+
+/** How long a refused body is read before the answer goes out anyway (and the connection closes on the sender). */
+const BODY_DRAIN_MS = 5_000;
+
+/** Reads and drops the rest of a request body until it ends, the connection goes, or `ms` pass. */
+function drainBody(req: IncomingMessage, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      req.off('end', done).off('close', done).off('error', done);
+      resolve();
+    }
+    req.on('end', done).on('close', done).on('error', done);
+    req.resume();
+  });
 }

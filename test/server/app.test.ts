@@ -289,6 +289,36 @@ describe('app basics', async () => {
     const res = await app.inject({ method: 'POST', url: '/api/login', headers: { 'content-type': 'application/xml' }, payload: '<x/>' });
     assertProblem(res, 415, 'unsupported-media-type');
   });
+
+  it('answers a body over the limit with a 413, and reads the rest so the sending client gets no EPIPE', async () => {
+    // The answer goes out after the headers, while the client is still writing the body. A
+    // connection closed right after the answer makes those writes fail (EPIPE, ECONNRESET),
+    // and where the network delays the answer a little, the client sees that error instead.
+    const listening = await testApp({});
+    await listening.app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const port = (listening.app.server.address() as AddressInfo).port;
+      const body = Buffer.alloc(16 * 1024 * 1024, 0x20);
+      const outcome = await new Promise<{ status: number | undefined; body: string; writeError: string | undefined }>((resolve) => {
+        let answer: { status: number | undefined; body: string } | undefined;
+        let writeError: string | undefined;
+        const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/api/login', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(body.length) } }, (res) => {
+          const got: Buffer[] = [];
+          res.on('data', (c: Buffer) => got.push(c));
+          res.on('end', () => (answer = { status: res.statusCode, body: Buffer.concat(got).toString() }));
+        });
+        req.on('error', (error) => (writeError = String(error)));
+        // Settled once the connection is gone: a write that failed has said so by then.
+        req.on('close', () => resolve({ status: answer?.status, body: answer?.body ?? '', writeError }));
+        req.end(body);
+      });
+      assert.equal(outcome.writeError, undefined, 'the client could send its whole body');
+      assert.equal(outcome.status, 413);
+      assert.equal((JSON.parse(outcome.body) as { code?: string }).code, 'payload-too-large');
+    } finally {
+      await listening.app.close();
+    }
+  });
 });
 
 describe('anonymous mode', async () => {
