@@ -93,7 +93,8 @@ const importsFromDefiningFiles: Plugin = {
 
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { meshid: join(src, 'cli', 'index.ts') },
+  // The CA's signing threads load their own entry, beside the chunk that starts them (src/ca/signing-pool.ts).
+  entryPoints: { meshid: join(src, 'cli', 'index.ts'), 'signing-worker': join(src, 'ca', 'signing-worker.ts') },
   outdir,
   bundle: true,
   splitting: true,

@@ -3,10 +3,10 @@ import { GrpcCode, errorMeaning, isMeshidError, systemClock, type Clock, type Lo
 import { MeshidError } from '../core/index.ts';
 import { MAX_TOKEN_BYTES, type SecurityEvent } from '../kube/index.ts';
 import { caServiceDefinition, spiffeId, type CallerReviewer, type CertificateRequestMessage, type CertificateResponseMessage, type ReviewedCaller, type WorkloadIdentity } from '../contract/index.ts';
-import { checkCsr } from './csr.ts';
 import { IMPERSONATED_IDENTITY_FIELD, type NodeImpersonation } from './impersonation.ts';
 import type { IssuanceLedger } from './issued.ts';
 import type { CaView } from './kube-ca.ts';
+import { inlineSigning, type CertificateSigning } from './signing.ts';
 
 export const DEFAULT_TTL_SECONDS = 24 * 3600;
 /** A CSR is a few hundred bytes; a request many times that is an attack or a mistake. */
@@ -24,6 +24,8 @@ export interface CaServiceOptions {
   impersonation?: Pick<NodeImpersonation, 'authorize'>;
   /** The audit trail: refused impersonations are written there as Warning events. */
   events?: { record(event: SecurityEvent): void };
+  /** Where CSRs are checked and signed: worker threads (SigningPool), or by default the event loop. */
+  signing?: CertificateSigning;
 }
 
 /**
@@ -32,6 +34,7 @@ export interface CaServiceOptions {
  */
 export class CertificateService {
   readonly #clock: Clock;
+  readonly #signing: CertificateSigning;
 
   constructor(
     private readonly ca: CaView,
@@ -39,6 +42,7 @@ export class CertificateService {
     private readonly options: CaServiceOptions,
   ) {
     this.#clock = options.clock ?? systemClock;
+    this.#signing = options.signing ?? inlineSigning(ca);
   }
 
   async createCertificate(request: CertificateRequestMessage, metadata: Metadata, client?: string): Promise<string[]> {
@@ -47,8 +51,7 @@ export class CertificateService {
     const ttl = this.#ttl(Number(request.validity_duration));
     const identity = await this.#identity(caller, request);
     const uri = spiffeId({ trustDomain: this.options.trustDomain, namespace: identity.namespace, serviceAccount: identity.serviceAccount });
-    const { publicKey } = checkCsr(request.csr, uri);
-    const leaf = this.ca.signer().issue({ publicKey, uri, ttlSeconds: ttl });
+    const leaf = await this.#signing.issue(request.csr, uri, ttl);
     this.options.ledger?.record({
       spiffeId: uri,
       namespace: identity.namespace,

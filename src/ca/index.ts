@@ -34,3 +34,5 @@ export {
 } from './authority.ts';
 export { LeafSigner, type SignRequest, type IssuedLeaf } from './signer.ts';
 export { IssuanceLedger, ISSUED_CONFIGMAP, MAX_LEDGER_ENTRIES, mergeIssued, readIssued, type IssuedIdentity } from './issued.ts';
+export { inlineSigning, defaultSigningThreads, type CertificateSigning } from './signing.ts';
+export { SigningPool } from './signing-pool.ts';

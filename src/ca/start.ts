@@ -9,6 +9,8 @@ import { IssuanceLedger } from './issued.ts';
 import { KubeCa } from './kube-ca.ts';
 import { KubeNodePods } from './node-pods.ts';
 import { RootPublisher } from './root-publisher.ts';
+import { defaultSigningThreads } from './signing.ts';
+import { SigningPool } from './signing-pool.ts';
 
 const SERVING_RENEW_MS = 7 * 24 * 3600_000;
 
@@ -26,6 +28,8 @@ export interface CaSettings {
   serviceNames: string[];
   /** Node proxies (`namespace/serviceaccount`) that may ask for certificates of pods on their node; Istio's ztunnel by default. */
   trustedNodeAccounts?: readonly string[];
+  /** Worker threads that check and sign CSRs; absent: defaultSigningThreads(), none on two cores or fewer. */
+  signingThreads?: number | undefined;
 }
 
 export interface RunningCa {
@@ -47,6 +51,9 @@ export async function startCa(kc: KubeConfig, settings: CaSettings, log: Logger,
   await publisher.start();
   const ledger = new IssuanceLedger(kc, settings.namespace, log, clock);
   ledger.start();
+  const threads = settings.signingThreads ?? defaultSigningThreads();
+  const pool = threads > 0 ? new SigningPool(ca, threads) : undefined;
+
   const service = new CertificateService(ca, new ServiceAccountTokenReviewer(kc, settings.audiences, clock, guard ?? new TokenReviewGuard({ jwtOnly: true, ...(clock ? { clock } : {}) })), {
     ledger,
     impersonation: new NodeImpersonation({ trustedNodeAccounts: settings.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS, trustDomain: settings.trustDomain, pods: new KubeNodePods(kc) }),
@@ -56,6 +63,7 @@ export async function startCa(kc: KubeConfig, settings: CaSettings, log: Logger,
     maxTtlSeconds: settings.maxTtlSeconds,
     log,
     ...(clock ? { clock } : {}),
+    ...(pool ? { signing: pool } : {}),
   });
   let serving = await servingCertificate(ca, settings);
   const server = new CaServer(service, { host: settings.host, port: settings.port, servingCert: () => serving }, log);
@@ -78,7 +86,7 @@ export async function startCa(kc: KubeConfig, settings: CaSettings, log: Logger,
   // Well inside the serving certificate's 30 days.
   const timer = setInterval(() => renew('periodic'), SERVING_RENEW_MS);
   timer.unref();
-  log.info({ address: server.address, trustDomain: settings.trustDomain }, 'workload CA listening');
+  log.info({ address: server.address, trustDomain: settings.trustDomain, signingThreads: threads }, 'workload CA listening');
   return {
     address: server.address,
     ca,
@@ -87,6 +95,7 @@ export async function startCa(kc: KubeConfig, settings: CaSettings, log: Logger,
       unsubscribe();
       clearInterval(timer);
       await server.stop();
+      await pool?.close();
       await ledger.stop();
       await publisher.stop();
       await ca.stop();

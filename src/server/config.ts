@@ -89,6 +89,12 @@ export const ServerConfigSchema = z.object({
       trustedNodeAccounts: z
         .array(z.string().refine((account) => parseNodeAccount(account) !== undefined, 'must be namespace/serviceaccount, e.g. istio-system/ztunnel'))
         .default([...DEFAULT_TRUSTED_NODE_ACCOUNTS]),
+      /**
+       * Worker threads that check and sign CSRs while the event loop keeps gRPC and TLS. Unset:
+       * every usable core but one (the fewer of the CPUs offered and the cgroup's quota), none
+       * on two cores or fewer. 0 signs on the event loop.
+       */
+      signingThreads: z.number().int().min(0).max(64).optional(),
     })
     .refine((ca) => ca.defaultTtlSeconds <= ca.maxTtlSeconds, { message: 'defaultTtlSeconds must not exceed maxTtlSeconds', path: ['defaultTtlSeconds'] })
     .prefault({}),
@@ -179,5 +185,6 @@ export const SERVER_ENVIRONMENT: Readonly<Record<string, EnvSetting>> = {
   MESHID_CA_PORT: { path: 'ca.port', type: 'number' },
   MESHID_CA_TRUST_DOMAIN: { path: 'ca.trustDomain', type: 'string' },
   MESHID_CA_ROOT_CONFIG_MAP: { path: 'ca.rootConfigMap', type: 'string' },
+  MESHID_CA_SIGNING_THREADS: { path: 'ca.signingThreads', type: 'number' },
   MESHID_USER_TOKENS_ENABLE_ISSUER: { path: 'userTokens.enableIssuer', type: 'boolean' },
 };

@@ -42,7 +42,8 @@ async function startReplicas(namespace: string): Promise<Replicas> {
   const logDir = await mkdtemp(join(tmpdir(), `meshid-${namespace}-`));
   const kubeconfig = await installed.kubeconfigFor();
   const started = await Promise.allSettled(
-    Array.from({ length: REPLICAS }, (_, i) => startServerProcess({ name: `replica-${i}`, namespace, kubeconfig, logDir, ca: { rootConfigMap }, readyMs: 90_000 })),
+    // Replica i signs on i worker threads (0: the event loop), so every way of signing meets the same rotation.
+    Array.from({ length: REPLICAS }, (_, i) => startServerProcess({ name: `replica-${i}`, namespace, kubeconfig, logDir, ca: { rootConfigMap, signingThreads: i }, readyMs: 90_000 })),
   );
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const close = async (): Promise<void> => {
@@ -134,6 +135,8 @@ describe('server replicas', { timeout: 170_000 }, () => {
         assert.equal(count(logs.join(''), /created the session key/), 1);
         assert.equal(count(logs.join(''), /created the first user-token signing key/), 1);
         assert.equal(count(logs.join(''), /created a self-signed root CA/), 1);
+        // Each replica signs the way it was told to: replica i on i threads.
+        for (const [i, log] of logs.entries()) assert.match(log, new RegExp(`"signingThreads":${i}[,}].*workload CA listening`), `replica-${i} signs on ${i} threads`);
 
         // One key, seen by all: a session from any replica is good on every other.
         for (const [i, issuer] of servers.entries()) {

@@ -93,8 +93,8 @@ export interface ServerProcessOptions {
   /** Credentials of the server: a kubeconfig of the installation's ServiceAccount. */
   kubeconfig: string;
   logDir: string;
-  /** Runs the workload CA too, publishing its roots in ConfigMaps of this name. */
-  ca?: { rootConfigMap: string };
+  /** Runs the workload CA too, publishing its roots in ConfigMaps of this name, signing on that many threads (unset: the default). */
+  ca?: { rootConfigMap: string; signingThreads?: number };
   readyMs?: number;
 }
 
@@ -105,7 +105,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   if (options.ca) {
     // Settings without a flag go through --config (YAML, of which JSON is a part).
     const config = join(options.logDir, `${options.name}.config.json`);
-    await writeFile(config, JSON.stringify({ ca: { rootConfigMap: options.ca.rootConfigMap } }));
+    await writeFile(config, JSON.stringify({ ca: options.ca }));
     args.push('--ca', '--ca-port', String(caPort), '--config', config);
   }
   const http = `http://127.0.0.1:${httpPort}`;
