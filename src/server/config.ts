@@ -91,8 +91,8 @@ export const ServerConfigSchema = z.object({
         .default([...DEFAULT_TRUSTED_NODE_ACCOUNTS]),
       /**
        * Worker threads that check and sign CSRs while the event loop keeps gRPC and TLS. Unset:
-       * every usable core but one (the fewer of the CPUs offered and the cgroup's quota), none
-       * on two cores or fewer. 0 signs on the event loop.
+       * one per usable core (the fewer of the CPUs offered and the cgroup's quota), none on one
+       * core. 0 signs on the event loop.
        */
       signingThreads: z.number().int().min(0).max(64).optional(),
     })

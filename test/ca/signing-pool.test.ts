@@ -78,7 +78,7 @@ describe('SigningPool: CSR checks and signing on worker threads', () => {
 });
 
 describe('defaultSigningThreads', () => {
-  it('keeps one core for the event loop, and uses none on two cores or fewer', () => {
-    assert.deepEqual([1, 2, 3, 4, 8].map((cores) => defaultSigningThreads(cores)), [0, 0, 2, 3, 7]);
+  it('uses one thread per core, and none on one core', () => {
+    assert.deepEqual([1, 2, 3, 4, 8].map((cores) => defaultSigningThreads(cores)), [0, 2, 3, 4, 8]);
   });
 });
