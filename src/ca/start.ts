@@ -1,5 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import { MeshidError, type Clock, type Logger } from '../core/index.ts';
+import { MeshidError, systemClock, type Clock, type Logger } from '../core/index.ts';
 import { SecurityEvents, ServiceAccountTokenReviewer, TokenReviewGuard } from '../kube/index.ts';
 import { authorityFromPem, issueLeaf, pemBundle } from '../pki/index.ts';
 import type { CaKeyType } from './authority.ts';
@@ -52,8 +52,9 @@ export async function startCa(kc: KubeConfig, settings: CaSettings, log: Logger,
   const ledger = new IssuanceLedger(kc, settings.namespace, log, clock);
   ledger.start();
   // Threads sign by the system clock: a CA given another clock (tests) signs on its event loop.
-  const threads = settings.signingThreads ?? (clock ? 0 : defaultSigningThreads());
-  if (clock && threads > 0) throw new MeshidError('ERR_INVALID_ARGUMENT', 'signing threads keep the system clock: a CA with an injected clock signs on its event loop (signingThreads 0)');
+  const otherClock = clock !== undefined && clock !== systemClock;
+  const threads = settings.signingThreads ?? (otherClock ? 0 : defaultSigningThreads());
+  if (otherClock && threads > 0) throw new MeshidError('ERR_INVALID_ARGUMENT', 'signing threads keep the system clock: a CA with an injected clock signs on its event loop (signingThreads 0)');
   const pool = threads > 0 ? new SigningPool(ca, threads) : undefined;
 
   const service = new CertificateService(ca, new ServiceAccountTokenReviewer(kc, settings.audiences, clock, guard ?? new TokenReviewGuard({ jwtOnly: true, ...(clock ? { clock } : {}) })), {
