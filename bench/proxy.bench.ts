@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { freePort, spawnPeer, type PeerProcess } from '../src/cluster/index.ts';
+import { freePort, spawnPeer } from '../src/cluster/index.ts';
 import { playgroundServerFiles } from '../src/playground/index.ts';
 import { httpClient, httpsClient, runLoad, type LoadResult } from './lib/load.ts';
 import { bobSession, seedPods } from './lib/meshid-calls.ts';
@@ -56,26 +56,24 @@ export const benchmark: Benchmark = {
     // The floor: a bare Node.js proxy with meshid's serving certificate, credential and upstream agent.
     const files = playgroundServerFiles(pg.cluster.dir);
     const floorPort = await freePort();
-    const floor: PeerProcess = spawnPeer('node-floor-proxy', process.execPath, ['--import', 'tsx', FLOOR_PROXY, String(floorPort), files.certFile, files.keyFile, files.kubeconfig, 'bob', 'ops'], { logFile: join(dir, 'node-floor-proxy.log'), detached: false });
+    const floor = spawnPeer('node-floor-proxy', process.execPath, ['--import', 'tsx', FLOOR_PROXY, String(floorPort), files.certFile, files.keyFile, files.kubeconfig, 'bob', 'ops'], { logFile: join(dir, 'node-floor-proxy.log'), detached: false });
     try {
       // kubectl proxy serves plain HTTP on loopback only; that is how it is used.
       const viaKubectl = httpClient();
       const kubectlUrl = new URL(`http://127.0.0.1:${kubectlPort}/api/v1/namespaces/dev/pods`);
       const kubectlTask = async (): Promise<boolean> => (await viaKubectl('GET', kubectlUrl, {})).status === 200;
-      let up = false;
-      for (let i = 0; i < 100 && !up; i++) {
-        up = await kubectlTask().catch(() => false);
-        if (!up) await sleep(100);
-      }
-      if (!up) throw new Error(`kubectl proxy did not answer; see ${dir}/kubectl-proxy.log`);
       const floorUrl = new URL(`https://127.0.0.1:${floorPort}/api/k8s/api/v1/namespaces/dev/pods`);
       const floorTask = async (): Promise<boolean> => (await viaMeshid('GET', floorUrl, {})).status === 200;
-      up = false;
-      for (let i = 0; i < 100 && !up; i++) {
-        up = await floorTask().catch(() => false);
-        if (!up) await sleep(100);
-      }
-      if (!up) throw new Error(`the Node.js floor proxy did not answer; see ${dir}/node-floor-proxy.log`);
+      /** Both peers were just started: each is measured once it answers, for at most 10 s. */
+      const answering = async (task: () => Promise<boolean>, what: string, log: string): Promise<void> => {
+        for (let i = 0; i < 100; i++) {
+          if (await task().catch(() => false)) return;
+          await sleep(100);
+        }
+        throw new Error(`${what} did not answer; see ${dir}/${log}`);
+      };
+      await answering(kubectlTask, 'kubectl proxy', 'kubectl-proxy.log');
+      await answering(floorTask, 'the Node.js floor proxy', 'node-floor-proxy.log');
 
       // Warm every path (connections, caches), then measure each the same way.
       for (const task of [directTask, meshidTask, kubectlTask, floorTask]) await runLoad({ concurrency: 4, durationMs: 1500, maxRequests: 500, task });

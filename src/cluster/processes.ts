@@ -169,4 +169,3 @@ export async function waitForPeer(check: () => Promise<boolean>, peer: PeerProce
   }
   throw new MeshidError('ERR_CLUSTER_NOT_READY', `${what} was not ready after ${timeoutMs / 1000} s`, { hint });
 }
-

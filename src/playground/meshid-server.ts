@@ -22,12 +22,6 @@ export interface PlaygroundServer {
   workloadCa: { address: string; rootCert: string };
 }
 
-/**
- * Installs meshid into the playground cluster and runs its server as a local process. The
- * playground has no kubelet, so the Deployment stays at zero replicas and the process
- * authenticates with a TokenRequest token of the installed ServiceAccount: exactly the
- * identity, and so the RBAC, that an in-cluster pod would have.
- */
 /** Where the host-process playground keeps the server's serving certificate and its own kubeconfig. */
 export function playgroundServerFiles(clusterDir: string): { certFile: string; keyFile: string; kubeconfig: string } {
   return {
@@ -37,6 +31,12 @@ export function playgroundServerFiles(clusterDir: string): { certFile: string; k
   };
 }
 
+/**
+ * Installs meshid into the playground cluster and runs its server as a local process. The
+ * playground has no kubelet, so the Deployment stays at zero replicas and the process
+ * authenticates with a TokenRequest token of the installed ServiceAccount: exactly the
+ * identity, and so the RBAC, that an in-cluster pod would have.
+ */
 export async function startPlaygroundServer(cluster: LocalCluster, progress: Progress, detached: boolean, anonymousAuth = false): Promise<PlaygroundServer> {
   const admin = loadKubeConfig({ kubeconfig: cluster.kubeconfigs.admin });
   await install(admin, { namespace: MESHID_NAMESPACE, anonymousAuth, image: `meshid:${MESHID_VERSION}`, replicas: 0 }, progress);
